@@ -1,0 +1,46 @@
+"""prosopo: offline, privacy-first face recognition and facial analysis.
+
+>>> import prosopo
+>>> prosopo.verify("a.jpg", "b.jpg").verified
+True
+
+Importing prosopo loads no model and no heavy library; each is loaded on
+first use, once per process.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+from .errors import DataError, ImageError, ModelError, NoFaceError, ParameterError, ProsopoError
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "verify": "api", "represent": "api", "represent_many": "api", "extract_faces": "api", "detect": "api",
+    "distance": "metrics", "distances": "metrics",
+    "Box": "types", "Face": "types", "AlignedFace": "types", "Representation": "types", "Verification": "types",
+    "set_limits": "image", "get_limits": "image", "Limits": "image",
+}
+
+__all__ = ["ProsopoError", "ImageError", "NoFaceError", "ModelError", "ParameterError", "DataError",
+           "__version__", *_LAZY]
+
+if TYPE_CHECKING:
+    from .api import detect, extract_faces, represent, represent_many, verify
+    from .image import Limits, get_limits, set_limits
+    from .metrics import distance, distances
+    from .types import AlignedFace, Box, Face, Representation, Verification
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'prosopo' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

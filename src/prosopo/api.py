@@ -1,0 +1,151 @@
+"""The public functions of prosopo. Each takes images in any form
+:func:`prosopo.image.load` accepts and returns typed results.
+
+>>> import prosopo
+>>> result = prosopo.verify("alice_1.jpg", "alice_2.jpg")
+>>> result.verified, round(result.distance, 3)
+(True, 0.231)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from . import image as imagelib
+from .align import align_face
+from .embed import RECOGNIZERS
+from .errors import ParameterError
+from .metrics import check_metric, distances
+from .pipeline import embed_faces, faces_or_whole, find_faces
+from .thresholds import resolve
+from .types import AlignedFace, Face, Representation, Verification
+
+DEFAULT_MODEL = "sface"
+DEFAULT_DETECTOR = "yunet"
+
+
+def _load(img: Any, bgr: bool) -> tuple[np.ndarray, str]:
+    return imagelib.load(img, bgr=bgr), imagelib.describe(img)
+
+
+def detect(
+    img: Any,
+    *,
+    detector: str = DEFAULT_DETECTOR,
+    min_face_size: float = 0,
+    max_faces: int | None = None,
+    bgr: bool = False,
+) -> list[Face]:
+    """Find the faces in an image: boxes, scores and (YuNet) five landmarks,
+    largest first. An image without faces gives an empty list."""
+    rgb, _ = _load(img, bgr)
+    return find_faces(rgb, detector, min_face_size=min_face_size, max_faces=max_faces)
+
+
+def extract_faces(
+    img: Any,
+    *,
+    detector: str = DEFAULT_DETECTOR,
+    model: str = DEFAULT_MODEL,
+    align: bool = True,
+    enforce_detection: bool = True,
+    min_face_size: float = 0,
+    max_faces: int | None = None,
+    bgr: bool = False,
+) -> list[AlignedFace]:
+    """Detect the faces and crop each one aligned as ``model`` expects it
+    (112x112 for SFace, 150x150 for dlib), largest first."""
+    rgb, name = _load(img, bgr)
+    template = RECOGNIZERS.get(model).template
+    faces = faces_or_whole(rgb, detector, enforce_detection=enforce_detection, align=align,
+                           min_face_size=min_face_size, max_faces=max_faces, source=name)
+    return [AlignedFace(f, align_face(rgb, f, template, use_landmarks=align)) for f in faces]
+
+
+def represent(
+    img: Any,
+    *,
+    model: str = DEFAULT_MODEL,
+    detector: str = DEFAULT_DETECTOR,
+    align: bool = True,
+    enforce_detection: bool = True,
+    min_face_size: float = 0,
+    max_faces: int | None = None,
+    flip: bool = False,
+    bgr: bool = False,
+) -> list[Representation]:
+    """One embedding (unit-length float32) per face, largest face first.
+
+    With ``enforce_detection=False`` an image without a detected face is
+    embedded whole instead of raising :class:`~prosopo.NoFaceError`.
+    ``flip=True`` averages in the mirrored face: slower, slightly more accurate.
+    """
+    rgb, name = _load(img, bgr)
+    faces = faces_or_whole(rgb, detector, enforce_detection=enforce_detection, align=align,
+                           min_face_size=min_face_size, max_faces=max_faces, source=name)
+    vectors = embed_faces(rgb, faces, model, align=align, flip=flip)
+    return [Representation(f, v, RECOGNIZERS.entry(model).name) for f, v in zip(faces, vectors)]
+
+
+def represent_many(images: Iterable[Any], *, workers: int = 2, **options: Any) -> list[list[Representation]]:
+    """:func:`represent` over many images, ``workers`` at a time (threads:
+    the models release the GIL). Results keep the input order."""
+    if not isinstance(workers, int) or workers < 1:
+        raise ParameterError(f"workers must be a positive integer, got {workers!r}")
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda img: represent(img, **options), images))
+
+
+def verify(
+    img1: Any,
+    img2: Any,
+    *,
+    model: str = DEFAULT_MODEL,
+    detector: str = DEFAULT_DETECTOR,
+    metric: str = "cosine",
+    threshold: float | str | None = None,
+    align: bool = True,
+    enforce_detection: bool = True,
+    min_face_size: float = 0,
+    flip: bool = False,
+    bgr: bool = False,
+) -> Verification:
+    """Do two photos show the same person?
+
+    Every face in each photo is compared and the closest pair decides; the
+    result says which faces they were. ``threshold`` is None (the model's
+    LFW-calibrated default), a number in the metric's units, or a named
+    operating point such as ``"fmr=1e-3"`` (false-match rate 0.1%).
+    """
+    start = time.perf_counter()
+    check_metric(metric)
+    limit, point = resolve(RECOGNIZERS.entry(model).name, metric, threshold)
+    sides = []
+    for img in (img1, img2):
+        rgb, name = _load(img, bgr)
+        faces = faces_or_whole(rgb, detector, enforce_detection=enforce_detection, align=align,
+                               min_face_size=min_face_size, source=name)
+        sides.append((faces, embed_faces(rgb, faces, model, align=align, flip=flip)))
+    (faces1, emb1), (faces2, emb2) = sides
+    dist = distances(emb1, emb2, metric)
+    i, j = np.unravel_index(int(np.argmin(dist)), dist.shape)
+    value = float(dist[i, j])
+    return Verification(
+        verified=value <= limit,
+        distance=value,
+        threshold=limit,
+        model=RECOGNIZERS.entry(model).name,
+        detector=detector,
+        metric=metric,
+        face1=faces1[i],
+        face2=faces2[j],
+        pair=(int(i), int(j)),
+        faces_found=(len(faces1), len(faces2)),
+        seconds=time.perf_counter() - start,
+        operating_point=point,
+    )

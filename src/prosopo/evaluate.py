@@ -1,0 +1,238 @@
+"""The LFW verification protocol (Huang et al., 2007), "unrestricted,
+labeled outside data": 10-fold cross validation over the official
+``pairs.txt``. For each fold the threshold that maximises accuracy on the
+other nine folds is applied to it; the mean and standard deviation over the
+ten folds are reported, as in the literature.
+
+In each LFW image the subject is the face nearest the image centre (the
+images were cropped around it), so that face is the one embedded. Images in
+which the detector finds nothing are embedded whole and counted.
+
+Detections and embeddings are cached under ``cache`` (one file per detector,
+one per detector x model x options), so a second model or metric needs no
+re-detection and a second metric no re-embedding.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import image as imagelib
+from .errors import DataError, ImageError
+from .metrics import distances
+from .pipeline import add_landmarks, embed_faces, find_faces, whole_image
+from .types import Box, Face
+
+
+@dataclass(frozen=True)
+class Pair:
+    left: str  # image path relative to the images folder
+    right: str
+    same: bool
+    fold: int
+
+
+def read_pairs(path: str | Path) -> list[Pair]:
+    """Parse an official LFW ``pairs.txt`` (header ``folds n``, then per fold
+    ``n`` same pairs ``name i j`` and ``n`` different pairs ``name i name j``)."""
+    try:
+        lines = [ln.split() for ln in Path(path).read_text().splitlines() if ln.strip()]
+    except OSError as exc:
+        raise DataError(f"cannot read pairs file {path}: {exc.strerror or exc}") from exc
+    try:
+        folds, n = int(lines[0][0]), int(lines[0][1])
+    except (IndexError, ValueError):
+        raise DataError(f"{path}: the first line must be '<folds> <pairs per half-fold>', e.g. '10 300'") from None
+    if len(lines) - 1 != folds * 2 * n:
+        raise DataError(f"{path}: header says {folds} folds x {2 * n} pairs but the file has {len(lines) - 1} pairs")
+
+    def img(name: str, number: str) -> str:
+        return f"{name}/{name}_{int(number):04d}.jpg"
+
+    pairs = []
+    for k, row in enumerate(lines[1:]):
+        try:
+            if len(row) == 3:
+                pairs.append(Pair(img(row[0], row[1]), img(row[0], row[2]), True, k // (2 * n)))
+            elif len(row) == 4:
+                pairs.append(Pair(img(row[0], row[1]), img(row[2], row[3]), False, k // (2 * n)))
+            else:
+                raise ValueError
+        except ValueError:
+            raise DataError(f"{path}: line {k + 2} is not a pair: {' '.join(row)!r}") from None
+    return pairs
+
+
+@dataclass
+class Embeddings:
+    """Embeddings of LFW images, and how many had no detected face."""
+
+    vectors: dict[str, np.ndarray]
+    undetected: list[str] = field(default_factory=list)
+
+
+def _central(faces: list[Face], shape: tuple[int, ...]) -> Face | None:
+    if not faces:
+        return None
+    cy, cx = shape[0] / 2, shape[1] / 2
+    return min(faces, key=lambda f: (f.box.center[0] - cx) ** 2 + (f.box.center[1] - cy) ** 2)
+
+
+def _face_to_json(face: Face | None):
+    return None if face is None else {"box": asdict(face.box), "score": face.score, "landmarks": face.landmarks}
+
+
+def _face_from_json(data) -> Face | None:
+    if data is None:
+        return None
+    marks = tuple(tuple(p) for p in data["landmarks"]) if data["landmarks"] else None
+    return Face(Box(**data["box"]), data["score"], marks)
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def embed_images(
+    images_dir: str | Path,
+    names: Iterable[str],
+    *,
+    model: str = "sface",
+    detector: str = "yunet",
+    align: bool = True,
+    flip: bool = False,
+    cache: str | Path | None = None,
+    workers: int = 2,
+    progress: Callable[[int], None] | None = None,
+) -> Embeddings:
+    """Embed the central face of each image (relative paths in ``names``)."""
+    root = Path(images_dir)
+    if not root.is_dir():
+        raise DataError(f"LFW images folder not found: {root}")
+    names = sorted(set(names))
+    cache_dir = Path(cache) if cache else None
+    det_file = cache_dir / f"faces-{detector}.json" if cache_dir else None
+    emb_file = cache_dir / f"emb-{detector}-{model}-{'a' if align else 'n'}{'-flip' if flip else ''}.npz" if cache_dir else None
+    faces: dict[str, object] = json.loads(det_file.read_text()) if det_file and det_file.is_file() else {}
+    vectors: dict[str, np.ndarray] = {}
+    if emb_file and emb_file.is_file():
+        with np.load(emb_file) as data:
+            vectors = {k: data[k] for k in data.files}
+    todo = [n for n in names if n not in vectors]
+    if progress:
+        progress(len(names) - len(todo))
+
+    def work(name: str):
+        try:
+            rgb = imagelib.load(root / name)
+        except ImageError as exc:
+            raise DataError(f"cannot read LFW image {name}: {exc}") from exc
+        if name in faces:
+            face = _face_from_json(faces[name])
+        else:
+            face = _central(find_faces(rgb, detector), rgb.shape)
+            if face is not None and align:
+                face = add_landmarks(rgb, face)
+        found = face is not None
+        vec = embed_faces(rgb, [face if found else whole_image(rgb)], model, align=align, flip=flip)[0]
+        return name, face, found, vec
+
+    undetected = []
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for name, face, found, vec in pool.map(work, todo):
+            faces[name] = _face_to_json(face)
+            vectors[name] = vec
+            if progress:
+                progress(1)
+    undetected = [n for n in names if faces.get(n, True) is None]
+    if cache_dir and todo:
+        _atomic_write(det_file, lambda p: p.write_text(json.dumps(faces)))
+        _atomic_write(emb_file, lambda p: np.savez(open(p, "wb"), **vectors))
+    return Embeddings({n: vectors[n] for n in names}, undetected)
+
+
+def pair_distances(pairs: list[Pair], emb: Embeddings, metric: str = "cosine") -> np.ndarray:
+    a = np.stack([emb.vectors[p.left] for p in pairs])
+    b = np.stack([emb.vectors[p.right] for p in pairs])
+    if metric == "cosine":  # fast path, identical to distances(...) on the diagonal
+        return 1.0 - np.clip(np.einsum("ij,ij->i", a, b) /
+                             (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12), -1, 1)
+    return np.array([distances(x, y, metric)[0, 0] for x, y in zip(a, b)])
+
+
+def best_threshold(dist: np.ndarray, same: np.ndarray) -> tuple[float, float]:
+    """The threshold (accept when distance <= it) maximising accuracy, and that accuracy."""
+    order = np.argsort(dist, kind="stable")
+    d, s = dist[order], same[order]
+    # accepting the first k pairs: correct = same among them + different after them
+    correct = np.concatenate([[0], np.cumsum(s)]) + np.concatenate([[(~s).sum()], (~s).sum() - np.cumsum(~s)])
+    # only cut between distinct distances
+    valid = np.concatenate([[True], d[1:] != d[:-1], [True]])
+    k = int(np.argmax(np.where(valid, correct, -1)))
+    if k == 0:
+        thr = d[0] - 1e-9
+    elif k == len(d):
+        thr = d[-1]
+    else:
+        thr = (d[k - 1] + d[k]) / 2
+    return float(thr), float(correct[k] / len(d))
+
+
+@dataclass(frozen=True)
+class Result:
+    model: str
+    detector: str
+    metric: str
+    accuracy: float  # mean over folds
+    std: float
+    fold_accuracies: tuple[float, ...]
+    thresholds: tuple[float, ...]
+    tar_at_far: dict[str, float]
+    auc: float
+    pairs: int
+    undetected: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def roc(dist: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """False-accept and true-accept rates over every threshold."""
+    order = np.argsort(dist, kind="stable")
+    s = same[order]
+    tar = np.concatenate([[0.0], np.cumsum(s) / max(s.sum(), 1)])
+    far = np.concatenate([[0.0], np.cumsum(~s) / max((~s).sum(), 1)])
+    return far, tar
+
+
+def tar_at(dist: np.ndarray, same: np.ndarray, far_target: float) -> float:
+    """True-accept rate at the largest threshold whose false-accept rate <= target."""
+    far, tar = roc(dist, same)
+    ok = far <= far_target + 1e-12
+    return float(tar[ok].max())
+
+
+def kfold(dist: np.ndarray, pairs: list[Pair], *, model: str, detector: str, metric: str,
+          undetected: int = 0) -> Result:
+    same = np.array([p.same for p in pairs])
+    folds = np.array([p.fold for p in pairs])
+    accs, thrs = [], []
+    for k in np.unique(folds):
+        thr, _ = best_threshold(dist[folds != k], same[folds != k])
+        test = folds == k
+        accs.append(float(((dist[test] <= thr) == same[test]).mean()))
+        thrs.append(thr)
+    far, tar = roc(dist, same)
+    return Result(model, detector, metric, float(np.mean(accs)), float(np.std(accs)), tuple(accs), tuple(thrs),
+                  {f"{t:g}": tar_at(dist, same, t) for t in (1e-3, 1e-2)}, float(np.trapezoid(tar, far)),
+                  len(pairs), undetected)
