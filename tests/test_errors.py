@@ -1,0 +1,122 @@
+"""Bad input through the public API: typed errors that say what was wrong."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+import prosopo
+from prosopo import ImageError, ModelError, NoFaceError, ParameterError, ProsopoError
+
+
+def _png(width: int, height: int, value: int = 128) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.full((height, width, 3), value, np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _file(path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda p: p / "missing.jpg", "no such file"),
+        (lambda p: _file(p / "empty.jpg", b""), "empty"),
+        (lambda p: b"", "empty"),
+        (lambda p: b"hello, I am text\n" * 10, "looks like text"),
+        (lambda p: b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\n", "pdf"),
+        (lambda p: _png(1, 1), "too small"),
+        (lambda p: np.zeros((10, 10, 5), np.uint8), "shape"),
+        (lambda p: np.zeros((64, 64, 3), np.int64), "dtype"),
+        (lambda p: 12345, "int"),
+        (lambda p: p, "directory"),
+    ],
+)
+def test_bad_images_raise_image_error(tmp_path, make, words):
+    source = make(tmp_path)
+    for call in (prosopo.detect, prosopo.represent, lambda s: prosopo.verify(s, s)):
+        with pytest.raises(ImageError) as info:
+            call(source)
+        assert words.lower() in str(info.value).lower(), str(info.value)
+
+
+def test_truncated_jpeg(tmp_path):
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 200, 3), np.uint8)).save(buf, "JPEG")
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    with pytest.raises(ImageError, match="truncated"):
+        prosopo.represent(path)
+
+
+def test_pixel_limit_is_configurable():
+    data = _png(400, 300)
+    old = prosopo.get_limits()
+    try:
+        prosopo.set_limits(max_pixels=100_000)
+        with pytest.raises(ImageError, match="pixels"):
+            prosopo.detect(data)
+        prosopo.set_limits(max_pixels=200_000)
+        assert prosopo.detect(data) == []
+    finally:
+        prosopo.set_limits(max_pixels=old.max_pixels)
+
+
+def test_no_face():
+    blank = np.full((200, 200, 3), 127, np.uint8)
+    assert prosopo.detect(blank) == []
+    with pytest.raises(NoFaceError, match="no face"):
+        prosopo.represent(blank)
+    with pytest.raises(NoFaceError):
+        prosopo.verify(blank, blank)
+    # without enforcement the whole image stands in for the face
+    reps = prosopo.represent(blank, enforce_detection=False)
+    assert len(reps) == 1 and reps[0].face.score == 0.0 and reps[0].face.box.w == 200
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"model": "facenet"},
+        {"detector": "retinaface"},
+        {"metric": "manhattan"},
+        {"threshold": "fmr=0.5"},
+        {"threshold": "strict"},
+        {"threshold": [0.3]},
+        {"min_face_size": -1},
+    ],
+)
+def test_bad_parameters(kwargs):
+    face = np.full((64, 64, 3), 127, np.uint8)
+    with pytest.raises(ParameterError) as info:
+        prosopo.verify(face, face, enforce_detection=False, **kwargs)
+    assert isinstance(info.value, ProsopoError) and isinstance(info.value, ValueError)
+    value = str(next(iter(kwargs.values())))
+    assert value.strip("[]") in str(info.value)
+
+
+def test_bad_max_faces():
+    with pytest.raises(ParameterError, match="max_faces"):
+        prosopo.detect(np.zeros((64, 64, 3), np.uint8), max_faces=0)
+
+
+def test_missing_model_package_gives_model_error(monkeypatch):
+    from prosopo import models
+
+    monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModelError, match="pip install"):
+        models.package_file("face_recognition_models", "models/x.dat", extra="dlib")
+
+
+def test_errors_have_codes():
+    codes = {cls.code for cls in (ImageError, NoFaceError, ModelError, ParameterError)}
+    assert len(codes) == 4
