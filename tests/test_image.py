@@ -669,3 +669,30 @@ def test_module_does_not_import_pillow_or_opencv_at_import_time():
         elif isinstance(node, ast.ImportFrom):
             names = [node.module or ""]
         assert not any(name.split(".")[0] in ("PIL", "cv2") for name in names), names
+
+
+def test_first_loads_from_many_threads_at_once(tmp_path):
+    """Pillow is imported lazily; threads racing through that first import
+    must all decode, not trip over a half-initialised module."""
+    import subprocess
+    import sys
+
+    code = (
+        "import io, sys, threading, numpy as np\n"
+        "from prosopo import image\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "errors = []\n"
+        "def work():\n"
+        "    try:\n"
+        "        assert image.load(data).shape == (32, 48, 3)\n"
+        "    except Exception as exc:\n"
+        "        errors.append(repr(exc))\n"
+        "threads = [threading.Thread(target=work) for _ in range(16)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print(errors)\n"
+    )
+    path = tmp_path / "x.png"
+    Image.fromarray(np.zeros((32, 48, 3), np.uint8)).save(path)
+    for _ in range(5):
+        out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == "[]", out.stdout

@@ -490,6 +490,12 @@ def _check_dimensions(width: int, height: int, name: str, limits: Limits) -> Non
 
 
 def _is_pil_image(source: Any) -> bool:
-    """True for PIL images, without importing Pillow if nobody else has."""
+    """True for PIL images, without importing Pillow if nobody else has.
+
+    Another thread may be importing Pillow right now (the module is in
+    ``sys.modules`` but half initialised), so the class is looked up
+    defensively: a PIL image can only exist once that import has finished.
+    """
     pil = sys.modules.get("PIL.Image")
-    return pil is not None and isinstance(source, pil.Image)
+    cls = getattr(pil, "Image", None)
+    return isinstance(cls, type) and isinstance(source, cls)
