@@ -56,6 +56,7 @@ def main() -> None:
     ap.add_argument("--pairs", required=True, type=Path)
     ap.add_argument("--model", action="append")
     ap.add_argument("--flip", action="store_true")
+    ap.add_argument("--cache", type=Path, default=cache_dir() / "lfw", help="detections and embeddings cache")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/calibration.json"))
     args = ap.parse_args()
     pairs = evaluate.read_pairs(args.pairs)
@@ -63,7 +64,7 @@ def main() -> None:
     report = {}
     for model in args.model or ["sface"]:
         t = time.time()
-        emb = evaluate.embed_images(args.lfw, names, model=model, flip=args.flip, cache=cache_dir() / "lfw")
+        emb = evaluate.embed_images(args.lfw, names, model=model, flip=args.flip, cache=args.cache)
         dist = evaluate.pair_distances(pairs, emb)
         res = evaluate.kfold(dist, pairs, model=model, detector="yunet", metric="cosine",
                              undetected=len(emb.undetected))

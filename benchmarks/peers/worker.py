@@ -203,6 +203,17 @@ def _image_size(path: str):
     return _size_cache[path]
 
 
+def _cpu_busy_s():
+    """Seconds of non-idle CPU time on the whole machine (Linux /proc/stat), or None."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        idle = v[3] + (v[4] if len(v) > 4 else 0)  # idle + iowait
+        return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def make_peer(name: str):
     if name == "face_recognition":
         return FaceRecognitionPeer()
@@ -258,6 +269,7 @@ def main(argv=None) -> int:
     n_faces: dict = {}
     fallback: dict = {}
     errors: dict = {}
+    busy0, own0 = _cpu_busy_s(), os.times()
     wall0 = time.perf_counter()
     for rep in range(max(1, args.repeat)):
         times = []
@@ -282,6 +294,13 @@ def main(argv=None) -> int:
                       f"median {statistics.median(times):.1f} ms", file=sys.stderr, flush=True)
         passes.append(times)
     wall_s = time.perf_counter() - wall0
+    busy1, own1 = _cpu_busy_s(), os.times()
+    # CPUs' worth of work done by OTHER processes during the timed pass (0 = clean run)
+    other_cpus = None
+    if busy0 is not None and busy1 is not None and wall_s > 0:
+        own = (own1.user - own0.user) + (own1.system - own0.system)
+        other_cpus = max(0.0, ((busy1 - busy0) - own) / wall_s)
+    own_cpus = ((own1.user - own0.user) + (own1.system - own0.system)) / wall_s if wall_s > 0 else None
 
     per_image = [statistics.median(col) for col in zip(*passes)]
     srt = sorted(per_image)
@@ -319,6 +338,9 @@ def main(argv=None) -> int:
             "platform": platform.platform(),
             "cpu_count": os.cpu_count(),
             "loadavg_at_end": [load1, load5, load15],
+            # average CPUs used during the timed pass by this process / by everything else
+            "own_cpus_timed": own_cpus,
+            "other_cpus_timed": other_cpus,
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
     }
@@ -331,6 +353,7 @@ def main(argv=None) -> int:
     os.replace(tmp, args.out)
     print(f"{peer.name} {peer.version}: {len(images)} images, median {out['median_ms']:.1f} ms, "
           f"no face {out['n_no_face']}, multi-face {out['n_multi_face']}, errors {len(errors)} "
+          f"other-process CPU load {other_cpus if other_cpus is None else round(other_cpus, 2)} "
           f"-> {args.out}", file=sys.stderr)
     return 0
 

@@ -192,7 +192,7 @@ def evaluate_lfw(
         for m in model:
             with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                           TimeRemainingColumn(), disable=json_out, transient=True) as bar:
-                task = bar.add_task(f"embedding with {m}", total=len(names))
+                task = bar.add_task(f"embedding with {m}", total=evaluate.progress_steps(m, len(names)))
                 emb = evaluate.embed_images(images, names, model=m, detector=detector, align=not no_align,
                                             flip=flip, cache=cache, workers=workers,
                                             progress=lambda n: bar.advance(task, n))

@@ -104,6 +104,11 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.replace(tmp, path)
 
 
+def progress_steps(model: str, count: int) -> int:
+    """How many progress ticks :func:`embed_images` gives for ``count`` images."""
+    return count * (2 if model == "sface+dlib" else 1)
+
+
 def embed_images(
     images_dir: str | Path,
     names: Iterable[str],
@@ -116,7 +121,18 @@ def embed_images(
     workers: int = 2,
     progress: Callable[[int], None] | None = None,
 ) -> Embeddings:
-    """Embed the central face of each image (relative paths in ``names``)."""
+    """Embed the central face of each image (relative paths in ``names``).
+
+    A fused model is computed from its parts' embeddings (each cached), so
+    evaluating it after its parts costs nothing.
+    """
+    if model == "sface+dlib":
+        from .embed.fused import SFaceDlib
+
+        opts = dict(detector=detector, align=align, flip=flip, cache=cache, workers=workers)
+        parts = [embed_images(images_dir, names, model=m, progress=progress, **opts) for m in SFaceDlib.parts]
+        vectors = {n: SFaceDlib.combine(parts[0].vectors[n], parts[1].vectors[n]) for n in parts[0].vectors}
+        return Embeddings(vectors, parts[0].undetected)
     root = Path(images_dir)
     if not root.is_dir():
         raise DataError(f"LFW images folder not found: {root}")

@@ -72,14 +72,18 @@ def file_digest(path: Path) -> str:
 
 
 def derived_file(source: Path, suffix: str, build: Callable[[Path], bytes]) -> Path | bytes:
-    """A file computed from ``source`` by ``build``, cached by content hash.
+    """A file computed from ``source`` by ``build``, cached under a key made
+    of the source's size and modification time (a reinstalled package gets
+    a new file, hence a new key; hashing 10 MB on every start would cost more
+    than loading the model).
 
     Returns the cached path, or the bytes themselves when the cache folder is
     not writable (the model still works, it is just rebuilt per process).
     The cache is written atomically, so concurrent processes never see a
     partial file.
     """
-    key = file_digest(source)[:16]
+    stat = source.stat()
+    key = hashlib.sha256(f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
     target = cache_dir() / f"{source.stem}.{key}{suffix}"
     if target.is_file():
         return target

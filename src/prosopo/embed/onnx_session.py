@@ -16,6 +16,9 @@ def session(model: Path | bytes, threads: int | None = None):
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
+    # idle pool threads must not spin: they would steal the core that OpenCV's
+    # detector or a second worker thread needs
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     threads = threads or int(os.environ.get("PROSOPO_THREADS", "0") or 0)
     if threads:
         opts.intra_op_num_threads = threads

@@ -1,0 +1,60 @@
+"""Detection on real crowd and scene photos (WIDER FACE, ../shared/data/wider-mini)."""
+
+from __future__ import annotations
+
+import pytest
+
+import prosopo
+from prosopo.evaluate import detection_recall, read_wider
+
+# measured here: yunet 0.862 of the 130 valid faces >= 20 px (0.743 of all 152),
+# haar 0.602 and dlib-hog 0.648 of the 88 faces >= 40 px
+FLOORS = {"yunet": (20, 0.80), "haar": (40, 0.50), "dlib-hog": (40, 0.55)}
+
+
+@pytest.fixture(scope="module")
+def truth(wider):
+    return read_wider(wider / "wider_face_train_bbx_gt.txt")
+
+
+@pytest.mark.parametrize("detector", list(FLOORS))
+def test_recall_floor(wider, truth, detector):
+    if detector == "dlib-hog":
+        pytest.importorskip("dlib")
+    min_size, floor = FLOORS[detector]
+    matched = total = 0
+    for name, faces in truth.items():
+        found = [f.box for f in prosopo.detect(wider / "images" / name, detector=detector)]
+        m, t = detection_recall(faces, found, iou=0.5, min_size=min_size)
+        matched, total = matched + m, total + t
+    assert total > 80
+    assert matched / total >= floor, f"{detector}: recall {matched}/{total}"
+
+
+def test_yunet_boxes_have_landmarks_inside(wider, truth):
+    name = next(iter(truth))
+    faces = prosopo.detect(wider / "images" / name)
+    assert faces, name
+    for face in faces:
+        b = face.box
+        assert len(face.landmarks) == 5 and 0 < face.score <= 1
+        for x, y in face.landmarks:
+            assert b.x - b.w * 0.2 <= x <= b.x + b.w * 1.2 and b.y - b.h * 0.2 <= y <= b.y + b.h * 1.2
+
+
+def test_min_face_size_and_max_faces(wider, truth):
+    name = max(truth, key=lambda n: len(truth[n]))
+    path = wider / "images" / name
+    every = prosopo.detect(path)
+    assert len(every) >= 3
+    areas = [f.box.area for f in every]
+    assert areas == sorted(areas, reverse=True)  # largest first
+    assert prosopo.detect(path, max_faces=2) == every[:2]
+    big = prosopo.detect(path, min_face_size=40)
+    assert big and all(min(f.box.w, f.box.h) >= 40 for f in big) and len(big) < len(every)
+
+
+def test_skip_detector_is_the_whole_image(wider, truth):
+    name = next(iter(truth))
+    faces = prosopo.detect(wider / "images" / name, detector="skip")
+    assert len(faces) == 1 and faces[0].box.x == 0 and faces[0].landmarks is None
