@@ -61,7 +61,7 @@ def _threshold(value: Optional[str]) -> float | str | None:
 
 @app.command()
 def verify(
-    image1: Annotated[str, typer.Argument(help="First photo (path, or - for base64 on stdin is not supported).")],
+    image1: Annotated[str, typer.Argument(help="First photo: a path, a base64 string or a data URI.")],
     image2: Annotated[str, typer.Argument(help="Second photo.")],
     model: Model = "sface",
     detector: Detector = "yunet",
