@@ -73,17 +73,23 @@ def file_digest(path: Path) -> str:
 
 def derived_file(source: Path, suffix: str, build: Callable[[Path], bytes]) -> Path | bytes:
     """A file computed from ``source`` by ``build``, cached under a key made
-    of the source's size and modification time (a reinstalled package gets
-    a new file, hence a new key; hashing 10 MB on every start would cost more
-    than loading the model).
+    of the source's size and its first and last 64 KiB (hashing all 10 MB on
+    every start would cost more than loading the model; the key does not
+    depend on where the package is installed, so virtualenvs share it).
 
     Returns the cached path, or the bytes themselves when the cache folder is
     not writable (the model still works, it is just rebuilt per process).
     The cache is written atomically, so concurrent processes never see a
     partial file.
     """
-    stat = source.stat()
-    key = hashlib.sha256(f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    h = hashlib.sha256()
+    with open(source, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        h.update(str(size).encode())
+        for offset in (0, max(0, size - (1 << 16))):
+            f.seek(offset)
+            h.update(f.read(1 << 16))
+    key = h.hexdigest()[:16]
     target = cache_dir() / f"{source.stem}.{key}{suffix}"
     if target.is_file():
         return target
