@@ -87,7 +87,7 @@ def draw_roc(curves: Sequence[tuple[str, np.ndarray]], same: Sequence[bool], pat
     cv2.rectangle(canvas, (left, top), (w - right, h - bottom), black, 1)
     cv2.putText(canvas, "false accept rate", (w // 2 - 60, h - 15), cv2.FONT_HERSHEY_SIMPLEX, 0.5, black, 1,
                 cv2.LINE_AA)
-    cv2.putText(canvas, "TAR", (10, top + 15), cv2.FONT_HERSHEY_SIMPLEX, 0.5, black, 1, cv2.LINE_AA)
+    cv2.putText(canvas, "TAR", (10, (top + h - bottom) // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, black, 1, cv2.LINE_AA)
     same = np.asarray(same, dtype=bool)
     for k, (label, dist) in enumerate(curves):
         colour = _CURVE_COLOURS[k % len(_CURVE_COLOURS)]

@@ -28,7 +28,7 @@ from . import image as imagelib
 from .errors import DataError, ImageError, ParameterError
 from .metrics import distances
 from .thresholds import resolve
-from .pipeline import add_landmarks, embed_faces, find_faces, whole_image
+from .pipeline import embed_faces, find_faces, whole_image
 from .types import Box, Face
 
 
@@ -109,6 +109,11 @@ def progress_steps(model: str, count: int) -> int:
     return count * (2 if model == "sface+dlib" else 1)
 
 
+def _save_npz(path: Path, vectors: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as f:  # a file object: np.savez would append ".npz" to a path
+        np.savez(f, **vectors)
+
+
 def embed_images(
     images_dir: str | Path,
     names: Iterable[str],
@@ -156,17 +161,13 @@ def embed_images(
             raise DataError(f"cannot read LFW image {name}: {exc}") from exc
         if name in faces:
             face = _face_from_json(faces[name])
-        else:
-            face = _central(find_faces(rgb, detector), rgb.shape)
-            if face is not None and align:
-                face = add_landmarks(rgb, face)
-        found = face is not None
-        vec = embed_faces(rgb, [face if found else whole_image(rgb)], model, align=align, flip=flip)[0]
-        return name, face, found, vec
+        else:  # cached with landmarks, whatever ``align`` is, so any later run can reuse it
+            face = _central(find_faces(rgb, detector, landmarks=True), rgb.shape)
+        vec = embed_faces(rgb, [face or whole_image(rgb)], model, align=align, flip=flip)[0]
+        return name, face, vec
 
-    undetected = []
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        for name, face, found, vec in pool.map(work, todo):
+        for name, face, vec in pool.map(work, todo):
             faces[name] = _face_to_json(face)
             vectors[name] = vec
             if progress:
@@ -174,7 +175,7 @@ def embed_images(
     undetected = [n for n in names if faces.get(n, True) is None]
     if cache_dir and todo:
         _atomic_write(det_file, lambda p: p.write_text(json.dumps(faces)))
-        _atomic_write(emb_file, lambda p: np.savez(open(p, "wb"), **vectors))
+        _atomic_write(emb_file, lambda p: _save_npz(p, vectors))
     return Embeddings({n: vectors[n] for n in names}, undetected)
 
 

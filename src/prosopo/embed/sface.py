@@ -47,8 +47,8 @@ def dequantize(path: Path) -> bytes:
     used = {n for node in keep for n in node.input}
     initializers = [t for t in graph.initializer if t.name in used]
     initializers += [numpy_helper.from_array(v.astype(np.float32), k) for k, v in folded.items() if k in used]
-    inputs = [i for i in graph.input if i.name in used and i.name not in folded]
-    inputs = [i for i in inputs if i.name not in {t.name for t in initializers}]
+    constant = set(folded) | {t.name for t in initializers}
+    inputs = [i for i in graph.input if i.name in used and i.name not in constant]
     del graph.node[:]
     graph.node.extend(keep)
     del graph.initializer[:]
