@@ -24,4 +24,4 @@ different = prosopo.verify(astronaut, cameraman)
 print(f"astronaut vs cameraman: verified={different.verified} distance={different.distance:.3f}")
 
 embedding = prosopo.represent(astronaut)[0].embedding
-print(f"embedding: {embedding.shape[0]} floats, first three {", ".join(f"{v:.3f}" for v in embedding[:3])}")
+print(f"embedding: {embedding.shape[0]} floats, first three {', '.join(f'{v:.3f}' for v in embedding[:3])}")
