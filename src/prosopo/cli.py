@@ -50,15 +50,6 @@ def _fail(exc: ProsopoError, as_json: bool) -> None:
     raise typer.Exit(exc.exit_code)
 
 
-def _threshold(value: Optional[str]) -> float | str | None:
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return value
-
-
 @app.command()
 def verify(
     image1: Annotated[str, typer.Argument(help="First photo: a path, a base64 string or a data URI.")],
@@ -77,7 +68,7 @@ def verify(
 
     try:
         result = api.verify(image1, image2, model=model, detector=detector, metric=metric,
-                            threshold=_threshold(threshold), align=not no_align,
+                            threshold=threshold, align=not no_align,
                             enforce_detection=not no_enforce, flip=flip)
     except ProsopoError as exc:
         _fail(exc, json_out)

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import image as imagelib
 from .errors import DataError, ImageError, ParameterError
-from .metrics import distances
+from .metrics import check_metric, from_cosine
 from .thresholds import resolve
 from .pipeline import embed_faces, find_faces, whole_image
 from .types import Box, Face
@@ -180,12 +180,13 @@ def embed_images(
 
 
 def pair_distances(pairs: list[Pair], emb: Embeddings, metric: str = "cosine") -> np.ndarray:
-    a = np.stack([emb.vectors[p.left] for p in pairs])
-    b = np.stack([emb.vectors[p.right] for p in pairs])
-    if metric == "cosine":  # fast path, identical to distances(...) on the diagonal
-        return 1.0 - np.clip(np.einsum("ij,ij->i", a, b) /
-                             (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12), -1, 1)
-    return np.array([distances(x, y, metric)[0, 0] for x, y in zip(a, b)])
+    """The distance of each pair, in ``metric``."""
+    a = np.stack([emb.vectors[p.left] for p in pairs]).astype(np.float64)
+    b = np.stack([emb.vectors[p.right] for p in pairs]).astype(np.float64)
+    if check_metric(metric) == "euclidean":
+        return np.linalg.norm(a - b, axis=1)
+    cos = np.einsum("ij,ij->i", a, b) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+    return from_cosine(1.0 - np.clip(cos, -1.0, 1.0), metric)
 
 
 def best_threshold(dist: np.ndarray, same: np.ndarray) -> tuple[float, float]:
