@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from . import image as imagelib
+from .embed import RECOGNIZERS
 from .errors import DataError, ImageError, ParameterError
 from .metrics import check_metric, from_cosine
 from .thresholds import resolve
@@ -104,9 +105,14 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.replace(tmp, path)
 
 
+def _parts(model: str) -> tuple[str, ...]:
+    """The recognizers a fused model is built from (empty for a plain one)."""
+    return getattr(RECOGNIZERS.backend_class(model), "parts", ())
+
+
 def progress_steps(model: str, count: int) -> int:
     """How many progress ticks :func:`embed_images` gives for ``count`` images."""
-    return count * (2 if model == "sface+dlib" else 1)
+    return count * max(1, len(_parts(model)))
 
 
 def _save_npz(path: Path, vectors: dict[str, np.ndarray]) -> None:
@@ -131,13 +137,13 @@ def embed_images(
     A fused model is computed from its parts' embeddings (each cached), so
     evaluating it after its parts costs nothing.
     """
-    if model == "sface+dlib":
-        from .embed.fused import SFaceDlib
-
+    model = RECOGNIZERS.entry(model).name
+    if parts := _parts(model):
         opts = dict(detector=detector, align=align, flip=flip, cache=cache, workers=workers)
-        parts = [embed_images(images_dir, names, model=m, progress=progress, **opts) for m in SFaceDlib.parts]
-        vectors = {n: SFaceDlib.combine(parts[0].vectors[n], parts[1].vectors[n]) for n in parts[0].vectors}
-        return Embeddings(vectors, parts[0].undetected)
+        done = [embed_images(images_dir, names, model=m, progress=progress, **opts) for m in parts]
+        combine = RECOGNIZERS.backend_class(model).combine
+        vectors = {n: combine(*(e.vectors[n] for e in done)) for n in done[0].vectors}
+        return Embeddings(vectors, done[0].undetected)
     root = Path(images_dir)
     if not root.is_dir():
         raise DataError(f"LFW images folder not found: {root}")
@@ -259,7 +265,7 @@ def kfold(dist: np.ndarray, pairs: list[Pair], *, model: str, detector: str, met
             thr, _ = best_threshold(dist[folds != k], same[folds != k])
         else:
             try:
-                thr, _ = resolve(model, metric, None)
+                thr, _ = resolve(RECOGNIZERS.entry(model).name, metric, None)
                 protocol = "1 fold at the calibrated default threshold"
             except ParameterError:
                 thr, _ = best_threshold(dist, same)

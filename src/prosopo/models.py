@@ -173,6 +173,11 @@ class Registry:
             raise ParameterError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self._entries)}")
         return self._entries[key]
 
+    def backend_class(self, name: str) -> type:
+        """The class behind backend ``name``, imported but not instantiated
+        (no model is loaded)."""
+        return _backend_class(self.entry(name))
+
     def get(self, name: str) -> Any:
         """The shared instance of backend ``name`` (loaded on first call)."""
         entry = self.entry(name)
@@ -183,15 +188,20 @@ class Registry:
         return lazy.get()
 
 
-def _instantiate(entry: Entry) -> Any:
+def _backend_class(entry: Entry) -> type:
     module_name, _, class_name = entry.target.partition(":")
     try:
         module = importlib.import_module(f"prosopo.{module_name}")
     except ImportError as exc:
         hint = f"pip install 'prosopo[{entry.extra}]'" if entry.extra else "reinstall prosopo"
         raise ModelError(f"{entry.name}: a package it needs is missing ({exc.name or exc}); {hint}") from exc
+    return getattr(module, class_name)
+
+
+def _instantiate(entry: Entry) -> Any:
+    cls = _backend_class(entry)
     try:
-        return getattr(module, class_name)()
+        return cls()
     except ModelError:
         raise
     except Exception as exc:  # a third-party loader failing in any way
