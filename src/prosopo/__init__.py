@@ -13,25 +13,31 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-from .errors import DataError, ImageError, ModelError, NoFaceError, ParameterError, ProsopoError
+from .errors import (DataError, ImageError, ModelError, NoFaceError, NotFoundError, ParameterError, ProsopoError,
+                     StoreError)
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "verify": "api", "represent": "api", "represent_many": "api", "extract_faces": "api", "detect": "api",
+    "verify": "api", "find": "api", "represent": "api", "represent_many": "api", "extract_faces": "api", "detect": "api",
     "distance": "metrics", "distances": "metrics",
     "Box": "types", "Face": "types", "AlignedFace": "types", "Representation": "types", "Verification": "types",
+    "Match": "types", "Search": "types", "Identification": "types", "SearchResults": "types",
+    "Gallery": "gallery",
     "set_limits": "image", "get_limits": "image", "Limits": "image",
 }
 
-__all__ = ["ProsopoError", "ImageError", "NoFaceError", "ModelError", "ParameterError", "DataError",
+__all__ = ["ProsopoError", "ImageError", "NoFaceError", "ModelError", "ParameterError", "DataError", "StoreError",
+           "NotFoundError",
            "__version__", *_LAZY]
 
 if TYPE_CHECKING:
-    from .api import detect, extract_faces, represent, represent_many, verify
+    from .api import detect, extract_faces, find, represent, represent_many, verify
+    from .gallery import Gallery
     from .image import Limits, get_limits, set_limits
     from .metrics import distance, distances
-    from .types import AlignedFace, Box, Face, Representation, Verification
+    from .types import (AlignedFace, Box, Face, Identification, Match, Representation, Search, SearchResults,
+                        Verification)
 
 
 def __getattr__(name: str):

@@ -9,9 +9,11 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +25,7 @@ from .errors import ParameterError
 from .metrics import check_metric, distances
 from .pipeline import embed_faces, faces_or_whole, find_faces
 from .thresholds import resolve
-from .types import AlignedFace, Face, Representation, Verification
+from .types import AlignedFace, Face, Representation, Search, SearchResults, Verification
 
 DEFAULT_MODEL = "sface"
 DEFAULT_DETECTOR = "yunet"
@@ -149,3 +151,50 @@ def verify(
         seconds=time.perf_counter() - start,
         operating_point=point,
     )
+
+
+def find(
+    img: Any,
+    db: str | os.PathLike,
+    *,
+    model: str = DEFAULT_MODEL,
+    detector: str = DEFAULT_DETECTOR,
+    k: int = 5,
+    threshold: float | str | None = None,
+    store: str | os.PathLike | None = None,
+    sync: bool = True,
+    workers: int = 2,
+    bgr: bool = False,
+    **gallery_options: Any,
+) -> SearchResults:
+    """Who in the photo folder ``db`` looks like the faces in ``img``?
+
+    ``db`` holds one sub-folder per person (``db/alice/*.jpg``) or loose
+    photos named after the person. Their embeddings are kept in a gallery
+    store, by default ``db/.prosopo/<model>-<detector>`` (or ``store=``),
+    and brought up to date on each call: only new or changed photos are
+    embedded, deleted ones are dropped. For each face of ``img`` (largest
+    first) the result gives up to ``k`` identities within ``threshold``,
+    best first (None: a stranger matches someone 1% of the time; see
+    :meth:`prosopo.Gallery.search`); ``.to_pandas()`` gives DeepFace's table, and ``.sync`` says
+    what the folder sync did. ``gallery_options`` go to
+    :meth:`prosopo.Gallery.open` (for example ``key=`` to encrypt the store).
+    """
+    from .gallery import Gallery
+
+    folder = Path(db).expanduser()
+    if not folder.is_dir():
+        raise ParameterError(f"db must be a folder of photos; {str(db)!r} is not a folder")
+    location = Path(store) if store is not None else folder / ".prosopo" / f"{RECOGNIZERS.entry(model).name}-{detector}"
+    with Gallery.open(location, model=model, detector=detector, **gallery_options) as gallery:
+        report = gallery.sync_folder(folder, workers=workers) if sync else None
+        found = gallery.search(img, k=k, threshold=threshold, bgr=bgr)
+    results = matches_only(found)
+    results.sync = report
+    return results
+
+
+def matches_only(found: SearchResults) -> SearchResults:
+    """Keep only the matches within the threshold (what :func:`find` returns)."""
+    return SearchResults(Search(s.face, tuple(m for m in s.matches if m.is_match), s.threshold, s.model)
+                         for s in found)

@@ -4,50 +4,30 @@ and formats. Heavy modules are imported inside the commands so that
 
 Exit codes: 0 success (for ``verify``: same person), 1 ``verify`` ran and
 found different people, 2 bad usage or parameter, 3 unreadable image,
-4 no face found, 5 model missing or failing, 6 bad dataset.
+4 no face found, 5 model missing or failing, 6 bad dataset, 7 gallery store
+unusable (damaged, other model, missing key), 8 identity not found.
+``find`` exits 0 when someone matched and 1 when nobody did.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
+from .cli_common import AnyFace, Detector, Flip, Json, Model, NoAlign, _emit, _fail
+from .cli_gallery import enroll, find, gallery_app
 from .errors import ProsopoError
 
 app = typer.Typer(
-    help="Offline face recognition: detect, verify, represent, evaluate.",
+    help="Offline face recognition: detect, verify, represent, find, enroll, evaluate.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 evaluate_app = typer.Typer(help="Measure accuracy on standard benchmarks.", no_args_is_help=True)
 app.add_typer(evaluate_app, name="evaluate")
-
-Model = Annotated[str, typer.Option("--model", "-m", help="Recognizer: sface, dlib, sface+dlib.")]
-Detector = Annotated[str, typer.Option("--detector", "-d", help="Detector: yunet, dlib-hog, haar, skip.")]
-Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-NoAlign = Annotated[bool, typer.Option("--no-align", help="Crop the box without 5-point alignment.")]
-AnyFace = Annotated[bool, typer.Option("--no-enforce", help="Use the whole image when no face is found.")]
-Flip = Annotated[bool, typer.Option("--flip", help="Also embed the mirrored face (slower, more accurate).")]
-
-
-def _emit(data: Any, as_json: bool, text: str) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    else:
-        typer.echo(text)
-
-
-def _fail(exc: ProsopoError, as_json: bool) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps({"error": exc.code, "message": str(exc)}, ensure_ascii=False) + "\n")
-    else:
-        typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(exc.exit_code)
 
 
 @app.command()
@@ -207,6 +187,11 @@ def evaluate_lfw(
     if roc is not None:
         lines.append(f"ROC saved to {roc}")
     _emit([r.to_dict() for r in results], json_out, "\n".join(lines))
+
+
+app.command()(enroll)
+app.command()(find)
+app.add_typer(gallery_app, name="gallery")
 
 
 def main() -> None:

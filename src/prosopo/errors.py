@@ -48,3 +48,21 @@ class DataError(ProsopoError):
 
     code = "bad_data"
     exit_code = 6
+
+
+class StoreError(ProsopoError):
+    """A gallery store is corrupt, was built for another model, is locked,
+    or is encrypted and the key is missing or wrong."""
+
+    code = "bad_store"
+    exit_code = 7
+
+
+class NotFoundError(ProsopoError, KeyError):
+    """An identity (or other named item) is not in the gallery."""
+
+    code = "not_found"
+    exit_code = 8
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from .errors import ParameterError
 from .metrics import check_metric, from_cosine
 
@@ -60,3 +62,48 @@ def resolve(model: str, metric: str, threshold: float | str | None) -> tuple[flo
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold != threshold:
         raise ParameterError(f"threshold must be a number, a name like 'fmr=1e-3', or None; got {threshold!r}")
     return float(threshold), None
+
+
+def _fmr_curve(model: str) -> tuple[np.ndarray, np.ndarray]:
+    points = sorted((d, float(name.split("=")[1])) for name, d in operating_points(model).items()
+                    if name.startswith("fmr="))
+    return np.array([d for d, _ in points]), np.log10([f for _, f in points])
+
+
+def confidence(model: str, distance: float) -> float:
+    """1 minus the false-match rate at this cosine distance: the chance that
+    an unrelated person's face would *not* come this close, interpolated
+    (log-linearly) between the LFW operating points above and extrapolated
+    beyond them. 0.999 means one impostor pair in a thousand is this close."""
+    xs, logs = _fmr_curve(model)
+    if distance <= xs[0]:
+        slope = (logs[1] - logs[0]) / (xs[1] - xs[0])
+        log_fmr = logs[0] + slope * (distance - xs[0])
+    elif distance >= xs[-1]:
+        slope = (logs[-1] - logs[-2]) / (xs[-1] - xs[-2])
+        log_fmr = logs[-1] + slope * (distance - xs[-1])
+    else:
+        log_fmr = float(np.interp(distance, xs, logs))
+    return float(1.0 - min(1.0, 10.0 ** log_fmr))
+
+
+def distance_at(model: str, fmr: float) -> float:
+    """The cosine distance at which the false-match rate is ``fmr`` (the
+    inverse of :func:`confidence`, same interpolation)."""
+    xs, logs = _fmr_curve(model)
+    target = np.log10(min(max(fmr, 1e-12), 1.0))
+    if target <= logs[0]:
+        return float(xs[0] + (target - logs[0]) * (xs[1] - xs[0]) / (logs[1] - logs[0]))
+    if target >= logs[-1]:
+        return float(xs[-1] + (target - logs[-1]) * (xs[-1] - xs[-2]) / (logs[-1] - logs[-2]))
+    return float(np.interp(target, logs, xs))
+
+
+def identification_threshold(model: str, faces: int, fpir: float = 0.01) -> float:
+    """The cosine distance for open-set identification in a gallery of
+    ``faces`` enrolled faces such that a stranger is wrongly matched to
+    someone with probability about ``fpir`` (false-positive identification
+    rate): each comparison may falsely match with rate ``fpir / faces``."""
+    if not 0 < fpir < 1:
+        raise ParameterError(f"fpir must be between 0 and 1, got {fpir!r}")
+    return distance_at(model, fpir / max(int(faces), 1))

@@ -120,3 +120,98 @@ class Verification:
             "faces_found": list(self.faces_found),
             "seconds": round(self.seconds, 4),
         }
+
+
+@dataclass(frozen=True)
+class Match:
+    """One enrolled identity found close to a probe face.
+
+    ``distance`` is the cosine distance to that identity's nearest enrolled
+    face (``source`` and ``box`` say which face); ``confidence`` is 1 minus
+    the false-match rate at that distance (see
+    :func:`prosopo.thresholds.confidence`); ``is_match`` is
+    ``distance <= threshold``.
+    """
+
+    identity: str
+    distance: float
+    confidence: float
+    is_match: bool
+    source: str | None = None
+    box: Box | None = None
+    face_id: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "identity": self.identity,
+            "distance": round(self.distance, 6),
+            "confidence": round(self.confidence, 6),
+            "is_match": self.is_match,
+            "source": self.source,
+            "box": self.box.to_dict() if self.box else None,
+            "face_id": self.face_id,
+        }
+
+
+@dataclass(frozen=True)
+class Search:
+    """The answer for one face of a probe photo: the closest identities,
+    best first."""
+
+    face: Face
+    matches: tuple[Match, ...]
+    threshold: float
+    model: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"face": self.face.to_dict(), "matches": [m.to_dict() for m in self.matches],
+                "threshold": round(self.threshold, 6), "model": self.model}
+
+
+@dataclass(frozen=True)
+class Identification:
+    """Open-set identification of one face: ``identity`` is None (unknown)
+    when no enrolled identity is within the threshold."""
+
+    face: Face
+    identity: str | None
+    match: Match | None
+    threshold: float
+
+    @property
+    def known(self) -> bool:
+        return self.identity is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"face": self.face.to_dict(), "identity": self.identity if self.known else "unknown",
+                "known": self.known, "match": self.match.to_dict() if self.match else None,
+                "threshold": round(self.threshold, 6)}
+
+
+class SearchResults(list):
+    """A list of :class:`Search`, one per probe face, with :meth:`to_pandas`."""
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        return [s.to_dict() for s in self]
+
+    def to_pandas(self):
+        """One row per (probe face, match): DeepFace's ``find`` layout plus
+        the probe face index and box."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("to_pandas() needs pandas: pip install pandas") from None
+        rows = []
+        for i, search in enumerate(self):
+            for rank, m in enumerate(search.matches, 1):
+                rows.append({
+                    "face": i, "rank": rank, "identity": m.identity, "source": m.source,
+                    "distance": m.distance, "confidence": m.confidence, "threshold": search.threshold,
+                    "is_match": m.is_match, "probe_x": search.face.box.x, "probe_y": search.face.box.y,
+                    "probe_w": search.face.box.w, "probe_h": search.face.box.h,
+                    "source_x": m.box.x if m.box else None, "source_y": m.box.y if m.box else None,
+                    "source_w": m.box.w if m.box else None, "source_h": m.box.h if m.box else None,
+                })
+        columns = ["face", "rank", "identity", "source", "distance", "confidence", "threshold", "is_match",
+                   "probe_x", "probe_y", "probe_w", "probe_h", "source_x", "source_y", "source_w", "source_h"]
+        return pd.DataFrame(rows, columns=columns)

@@ -1,0 +1,206 @@
+"""Command line for galleries: ``prosopo enroll``, ``prosopo find`` and
+``prosopo gallery list|show|stats|remove|erase|purge|audit|compact|keygen``.
+Registered on the main app by :mod:`prosopo.cli`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .cli_common import Json, Model, _emit, _fail
+from .errors import ProsopoError
+
+gallery_app = typer.Typer(help="Inspect and manage a gallery store.", no_args_is_help=True)
+
+Store = Annotated[Path, typer.Option("--db", help="Gallery store directory.")]
+KeyFile = Annotated[Optional[Path], typer.Option(
+    "--key-file", help="Key of an encrypted store (or set PROSOPO_GALLERY_KEY / PROSOPO_GALLERY_KEY_FILE).")]
+Threshold = Annotated[Optional[str], typer.Option(help="A cosine distance, or an operating point like fmr=1e-4.")]
+
+
+def _open(db: Path, key_file: Optional[Path], create: bool = False, **options):
+    from .gallery import Gallery
+
+    return Gallery.open(db, create=create, key_file=key_file, **options)
+
+
+def _bar(enabled: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    return Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), disable=not enabled, transient=True)
+
+
+def enroll(
+    folder: Annotated[Path, typer.Argument(help="Photos: one sub-folder per person, or files named after them.")],
+    db: Store,
+    model: Model = "sface",
+    purpose: Annotated[Optional[str], typer.Option(help="Why these faces are enrolled (kept per identity).")] = None,
+    legal_basis: Annotated[Optional[str], typer.Option(help="Legal basis, e.g. consent or contract.")] = None,
+    consent_ref: Annotated[Optional[str], typer.Option(help="Reference to the consent records.")] = None,
+    expires: Annotated[Optional[str], typer.Option(help="When the identities expire (ISO date).")] = None,
+    workers: Annotated[int, typer.Option(help="Images processed at once.")] = 2,
+    key_file: KeyFile = None,
+    json_out: Json = False,
+) -> None:
+    """Enroll a folder of photos into a gallery (parallel, resumable: photos
+    already enrolled are skipped, so an interrupted run can simply be rerun)."""
+    try:
+        with _open(db, key_file, create=True, model=model, purpose=purpose, legal_basis=legal_basis) as gallery:
+            with _bar(not json_out) as bar:
+                task = bar.add_task("enrolling", total=None)
+                report = gallery.sync_folder(folder, delete_missing=False, workers=workers, consent_ref=consent_ref,
+                                             expires=expires, progress=lambda done, total: bar.update(
+                                                 task, completed=done, total=total))
+    except ProsopoError as exc:
+        _fail(exc, json_out)
+    lines = [f"{report.added} photo(s) enrolled ({report.faces} faces), {report.unchanged} already there, "
+             f"{len(report.skipped)} skipped, in {report.seconds:.1f} s"]
+    lines += [f"  skipped {path}: {reason}" for path, reason in report.skipped[:20]]
+    _emit(report.to_dict(), json_out, "\n".join(lines))
+
+
+def find(
+    image: Annotated[str, typer.Argument(help="Photo of the people to look for.")],
+    db: Annotated[Path, typer.Option("--db", help="A folder of photos, or a gallery store directory.")],
+    k: Annotated[int, typer.Option("-k", help="Identities per face.")] = 5,
+    threshold: Threshold = None,
+    model: Model = "sface",
+    key_file: KeyFile = None,
+    json_out: Json = False,
+) -> None:
+    """Find the people in a photo among a folder of photos (synchronised
+    first) or an enrolled gallery. Exit code 0 if anyone matched, 1 if not."""
+    from . import api
+
+    try:
+        if (db / "gallery.db").is_file():
+            with _open(db, key_file) as gallery:
+                found = api.matches_only(gallery.search(image, k=k, threshold=threshold))
+        else:
+            found = api.find(image, db, model=model, k=k, threshold=threshold, key_file=key_file)
+    except ProsopoError as exc:
+        _fail(exc, json_out)
+    lines = []
+    for i, s in enumerate(found):
+        lines.append(f"face {i} at x={s.face.box.x:.0f} y={s.face.box.y:.0f} w={s.face.box.w:.0f}:"
+                     + ("" if s.matches else " no match"))
+        lines += [f"  {m.identity:<30} distance {m.distance:.4f}  confidence {m.confidence:.4f}  {m.source or ''}"
+                  for m in s.matches]
+    _emit(found.to_dict(), json_out, "\n".join(lines))
+    raise typer.Exit(0 if any(s.matches for s in found) else 1)
+
+
+@gallery_app.command("list")
+def list_(db: Store, key_file: KeyFile = None, json_out: Json = False) -> None:
+    """Enrolled identities with face counts and consent records."""
+    try:
+        with _open(db, key_file) as gallery:
+            people = gallery.identities()
+    except ProsopoError as exc:
+        _fail(exc, json_out)
+    lines = [f"{'identity':<30} {'faces':>5}  {'enrolled':<25} {'expires':<25} purpose / legal basis"]
+    lines += [f"{p.name:<30} {p.faces:>5}  {p.to_dict()['enrolled_at'] or '':<25} "
+              f"{(p.to_dict()['expires_at'] or '-') + (' (expired)' if p.expired else ''):<25} "
+              f"{p.consent.purpose} / {p.consent.legal_basis}" for p in people]
+    _emit([p.to_dict() for p in people], json_out, "\n".join(lines))
+
+
+@gallery_app.command()
+def stats(db: Store, key_file: KeyFile = None, json_out: Json = False) -> None:
+    """Size, model, index, encryption and audit figures of a store."""
+    try:
+        with _open(db, key_file) as gallery:
+            info = gallery.stats().to_dict()
+    except ProsopoError as exc:
+        _fail(exc, json_out)
+    _emit(info, json_out, "\n".join(f"{k:<14} {v}" for k, v in info.items()))
+
+
+@gallery_app.command()
+def remove(
+    identity: Annotated[str, typer.Argument(help="Identity to remove.")],
+    db: Store,
+    key_file: KeyFile = None,
+    json_out: Json = False,
+) -> None:
+    """Remove an identity and all its faces (and compact the store: nothing
+    of it is left in the store's files)."""
+    try:
+        with _open(db, key_file) as gallery:
+            count = gallery.erase(identity)
+    except ProsopoError as exc:
+        _fail(exc, json_out)
+    _emit({"identity": identity, "faces_removed": count}, json_out,
+          f"erased {identity!r}: {count} face(s) removed, store compacted")
+
+
+@gallery_app.command()
+def purge(db: Store, key_file: KeyFile = None, json_out: Json = False) -> None:
+    """Erase every identity whose consent has expired."""
+    try:
+        with _open(db, key_file) as gallery:
+            names = gallery.purge()
+    except ProsopoError as exc:
+        _fail(exc, json_out)
+    _emit({"erased": names}, json_out, f"erased {len(names)} expired identit{'y' if len(names) == 1 else 'ies'}"
+          + "".join(f"\n  {n}" for n in names))
+
+
+@gallery_app.command("audit")
+def audit_(
+    db: Store,
+    verify: Annotated[bool, typer.Option("--verify", help="Check the hash chain; exit code 1 if broken.")] = False,
+    limit: Annotated[int, typer.Option(help="Entries to show.")] = 20,
+    key_file: KeyFile = None,
+    json_out: Json = False,
+) -> None:
+    """Show the audit log, or check that nobody edited it (--verify)."""
+    try:
+        with _open(db, key_file) as gallery:
+            if verify:
+                report = gallery.verify_audit()
+            else:
+                entries = gallery.audit(limit)
+    except ProsopoError as exc:
+        _fail(exc, json_out)
+    if verify:
+        text = (f"audit log intact: {report.entries} entries" if report.ok else
+                "audit log BROKEN:\n" + "\n".join(f"  {p}" for p in report.problems))
+        _emit(report.to_dict(), json_out, text)
+        raise typer.Exit(0 if report.ok else 1)
+    _emit([e.to_dict() for e in entries], json_out, "\n".join(
+        f"{e.seq:>6} {e.at} {e.action:<8} by {e.actor:<12} count {e.count:<5} {e.subject or ''}" for e in entries))
+
+
+@gallery_app.command()
+def compact(db: Store, key_file: KeyFile = None, json_out: Json = False) -> None:
+    """Rewrite the store's files without deleted data."""
+    try:
+        with _open(db, key_file) as gallery:
+            gallery.compact()
+            info = gallery.stats().to_dict()
+    except ProsopoError as exc:
+        _fail(exc, json_out)
+    _emit(info, json_out, f"compacted: {info['disk_bytes']} bytes on disk")
+
+
+@gallery_app.command()
+def keygen(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Key file to create (mode 600).")],
+) -> None:
+    """Create a random key for encrypting a gallery at rest."""
+    import os
+
+    from .privacy.crypto import new_key
+
+    try:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        typer.echo(f"error: {output} exists; not overwriting a key", err=True)
+        raise typer.Exit(2) from None
+    with os.fdopen(fd, "w") as handle:
+        handle.write(new_key() + "\n")
+    typer.echo(f"key written to {output}; keep it safe: without it the gallery cannot be opened")

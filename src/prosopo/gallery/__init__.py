@@ -1,0 +1,8 @@
+"""Enrolled identities: :class:`Gallery` over the embedded local store
+(:mod:`.store`), with exact (:mod:`.exact`) or approximate (:mod:`.ann`)
+vector search and folder synchronisation (:mod:`.folder`)."""
+
+from .folder import SyncReport
+from .gallery import Enrollment, Gallery, GalleryStats, Identity
+
+__all__ = ["Gallery", "Identity", "Enrollment", "GalleryStats", "SyncReport"]

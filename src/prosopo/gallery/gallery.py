@@ -1,0 +1,614 @@
+"""A gallery of enrolled identities: enroll, search (1:N), identify (open
+set), remove and erase, with a consent record per identity and an audit
+entry per operation.
+
+>>> from prosopo import Gallery
+>>> with Gallery.open("staff.gallery", purpose="door access", legal_basis="consent") as g:
+...     g.enroll("alice", ["alice_1.jpg", "alice_2.jpg"], consent_ref="form-2026-118")
+...     [r.identity for r in g.identify("visitor.jpg")]
+['alice']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import image as imagelib
+from ..embed import RECOGNIZERS
+from ..errors import ImageError, NoFaceError, NotFoundError, ParameterError, ProsopoError, StoreError
+from ..pipeline import embed_faces, faces_or_whole
+from ..privacy import audit
+from ..privacy.consent import Consent, current_user, iso, now, parse_expiry, pseudonym
+from ..privacy.crypto import find_key
+from ..thresholds import confidence, identification_threshold, resolve
+from ..types import Box, Face, Identification, Match, Search, SearchResults
+from .store import ANCHOR_FILE, Store
+
+DEFAULT_MODEL = "sface"
+DEFAULT_DETECTOR = "yunet"
+UNSPECIFIED = "unspecified"
+DEFAULT_FPIR = 0.01
+MAX_NAME = 200
+# candidate faces fetched per wanted identity, so that identities with many
+# enrolled faces do not crowd the others out of the top k
+OVERSAMPLE = 4
+
+
+@dataclass(frozen=True)
+class Identity:
+    """An enrolled identity: its consent record, how many faces it has, and
+    the metadata given at enrollment."""
+
+    name: str
+    faces: int
+    consent: Consent
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def expired(self) -> bool:
+        return self.consent.expired()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "faces": self.faces, **self.consent.to_dict(), "expired": self.expired,
+                "metadata": self.metadata}
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """What :meth:`Gallery.enroll` stored: faces added, and the images that
+    gave none (with the reason)."""
+
+    identity: str
+    added: int
+    skipped: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"identity": self.identity, "added": self.added,
+                "skipped": [{"source": s, "reason": r} for s, r in self.skipped]}
+
+
+@dataclass(frozen=True)
+class GalleryStats:
+    location: str
+    model: str
+    detector: str
+    identities: int
+    faces: int
+    expired: int
+    index: str
+    encrypted: bool
+    keeps_crops: bool
+    files_tracked: int
+    disk_bytes: int
+    index_bytes: int
+    audit_entries: int
+    created_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """One face ready to store."""
+
+    source: str
+    face: Face
+    vector: np.ndarray
+    crop: bytes | None = None
+
+
+def _is_many(images: Any) -> bool:
+    return isinstance(images, (list, tuple)) or (
+        isinstance(images, Iterable) and not isinstance(images, (str, bytes, bytearray, os.PathLike, np.ndarray))
+        and not hasattr(images, "read") and type(images).__module__.split(".")[0] != "PIL")
+
+
+def _check_name(identity: Any) -> str:
+    if not isinstance(identity, str) or not identity.strip():
+        raise ParameterError(f"an identity must be a non-empty string, got {identity!r}")
+    if len(identity) > MAX_NAME or any(ord(c) < 32 for c in identity):
+        raise ParameterError(f"an identity must be at most {MAX_NAME} printable characters")
+    return identity
+
+
+def _box_json(box: Box) -> str:
+    return json.dumps([box.x, box.y, box.w, box.h])
+
+
+class Gallery:
+    """Enrolled identities in a local store directory (see
+    :mod:`prosopo.gallery.store`). Open with :meth:`open`; safe to share
+    between threads; use as a context manager or call :meth:`close`."""
+
+    def __init__(self, store: Store, *, detector: str | None, actor: str):
+        self._store = store
+        self.model = store.meta["model"]
+        self.detector = detector or store.meta["detector"]
+        self.actor = actor
+        self._closed = False
+
+    # -- opening ----------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        location: str | os.PathLike,
+        *,
+        model: str | None = None,
+        detector: str | None = None,
+        create: bool = True,
+        key: str | bytes | None = None,
+        key_file: str | os.PathLike | None = None,
+        index: str = "auto",
+        keep_crops: bool = False,
+        purpose: str | None = None,
+        legal_basis: str | None = None,
+        require_consent: bool = False,
+        actor: str | None = None,
+    ) -> Gallery:
+        """Open the gallery in directory ``location``, creating it if needed.
+
+        A new gallery takes ``model`` (default ``"sface"``), ``detector``,
+        whether to encrypt (a key given or found in ``$PROSOPO_GALLERY_KEY`` /
+        ``$PROSOPO_GALLERY_KEY_FILE``), ``keep_crops`` (store aligned face
+        crops too; off by default: embeddings only), and default ``purpose``
+        and ``legal_basis`` for identities enrolled without their own.
+        ``require_consent=True`` makes every enrollment name a legal basis.
+        An existing gallery keeps its settings; asking for another model is an
+        error. ``index`` is ``"auto"`` (exact search below 50,000 faces, an
+        approximate HNSW index above), ``"exact"`` or ``"ann"``. ``actor`` is
+        who is recorded in the audit log (default: the OS user).
+        """
+        if index not in ("auto", "exact", "ann"):
+            raise ParameterError(f"index must be 'auto', 'exact' or 'ann', got {index!r}")
+        if model is not None:
+            model = RECOGNIZERS.entry(model).name
+        if detector is not None:
+            from ..detectors import DETECTORS
+
+            detector = DETECTORS.entry(detector).name
+        chosen = model or DEFAULT_MODEL
+        settings = {
+            "model": chosen,
+            "detector": detector or DEFAULT_DETECTOR,
+            "dim": str(RECOGNIZERS.backend_class(chosen).dim),
+            "keep_crops": "1" if keep_crops else "0",
+            "default_purpose": purpose or UNSPECIFIED,
+            "default_legal_basis": legal_basis or UNSPECIFIED,
+            "require_consent": "1" if require_consent else "0",
+            "created_at": iso(now()),
+        }
+        store = Store(location, create=create, settings=settings, key=find_key(key, key_file), index=index)
+        if model is not None and store.meta["model"] != model:
+            stored = store.meta["model"]
+            store.close()
+            raise StoreError(f"the gallery at {str(location)!r} was built with model {stored!r}, not {model!r}; "
+                             f"open it with model={stored!r} (or no model), or use another location")
+        return cls(store, detector=detector, actor=actor or current_user())
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._store.close()
+
+    def __enter__(self) -> Gallery:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Gallery({str(self._store.root)!r}, model={self.model!r})"
+
+    @property
+    def location(self) -> Path:
+        return self._store.root
+
+    def _check_open(self) -> Store:
+        if self._closed:
+            raise StoreError("this gallery is closed")
+        return self._store
+
+    # -- embedding --------------------------------------------------------
+
+    def embed(self, img: Any, *, max_faces: int | None = 1, bgr: bool = False) -> list[Embedded]:
+        """Detect and embed the faces of one image as this gallery does."""
+        rgb = imagelib.load(img, bgr=bgr)
+        source = imagelib.describe(img)
+        faces = faces_or_whole(rgb, self.detector, enforce_detection=True, align=True, max_faces=max_faces,
+                               source=source)
+        vectors = embed_faces(rgb, faces, self.model, align=True)
+        crops: list[bytes | None] = [None] * len(faces)
+        if self._store.meta.get("keep_crops") == "1":
+            import cv2
+
+            from ..align import align_face
+
+            template = RECOGNIZERS.get(self.model).template
+            crops = [cv2.imencode(".png", align_face(rgb, f, template)[:, :, ::-1])[1].tobytes() for f in faces]
+        return [Embedded(source, f, v, c) for f, v, c in zip(faces, vectors, crops)]
+
+    def _embed_many(self, images: list[Any], workers: int,
+                    progress: Callable[[int], None] | None = None) -> list[list[Embedded] | ProsopoError]:
+        def one(img: Any) -> list[Embedded] | ProsopoError:
+            try:
+                return self.embed(img)
+            except (ImageError, NoFaceError) as exc:
+                return exc
+            finally:
+                if progress:
+                    progress(1)
+
+        if workers <= 1 or len(images) <= 1:
+            return [one(img) for img in images]
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(one, images))
+
+    # -- writing ----------------------------------------------------------
+
+    def _consent(self, purpose: str | None, legal_basis: str | None, consent_ref: str | None, expires: Any,
+                 enrolled_by: str | None) -> Consent:
+        meta = self._store.meta
+        if meta.get("require_consent") == "1" and not legal_basis and not consent_ref:
+            raise ParameterError("this gallery requires a legal_basis or consent_ref for every enrollment")
+        return Consent(
+            enrolled_by=enrolled_by or self.actor,
+            purpose=purpose or meta.get("default_purpose", UNSPECIFIED),
+            legal_basis=legal_basis or meta.get("default_legal_basis", UNSPECIFIED),
+            consent_ref=consent_ref,
+            enrolled_at=now(),
+            expires_at=parse_expiry(expires),
+        )
+
+    def _identity_id(self, conn: sqlite3.Connection, name: str, consent: Consent,
+                     metadata: dict[str, Any] | None, explicit: bool) -> int:
+        row = conn.execute("SELECT id FROM identities WHERE name = ?", (name,)).fetchone()
+        c = consent
+        if row is None:
+            cur = conn.execute(
+                "INSERT INTO identities (name, enrolled_by, enrolled_at, purpose, legal_basis, consent_ref,"
+                " expires_at, metadata) VALUES (?,?,?,?,?,?,?,?)",
+                (name, c.enrolled_by, iso(c.enrolled_at), c.purpose, c.legal_basis, c.consent_ref,
+                 iso(c.expires_at), json.dumps(metadata or {}, ensure_ascii=False)))
+            return int(cur.lastrowid)
+        if explicit:  # a new consent record replaces the old one
+            conn.execute("UPDATE identities SET purpose=?, legal_basis=?, consent_ref=?, expires_at=? WHERE id=?",
+                         (c.purpose, c.legal_basis, c.consent_ref, iso(c.expires_at), row[0]))
+        if metadata:
+            old = json.loads(conn.execute("SELECT metadata FROM identities WHERE id=?", (row[0],)).fetchone()[0])
+            conn.execute("UPDATE identities SET metadata=? WHERE id=?",
+                         (json.dumps({**old, **metadata}, ensure_ascii=False), row[0]))
+        return int(row[0])
+
+    def _insert_faces(self, conn: sqlite3.Connection, identity_id: int, faces: list[Embedded]) -> None:
+        store = self._store
+        added = iso(now())
+        for item in faces:
+            vector = np.ascontiguousarray(item.vector, np.float32)
+            if vector.shape != (store.dim,):
+                raise StoreError(f"embedding of size {vector.shape} does not fit this gallery ({store.dim}-D)")
+            face_id = store.next_face_id(conn)
+            crop = store.seal(item.crop, face_id, "crop") if item.crop is not None else None
+            conn.execute(
+                "INSERT INTO faces (id, identity_id, source, box, score, embedding, crop, added_at)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                (face_id, identity_id, item.source, _box_json(item.face.box), float(item.face.score),
+                 store.seal(vector.tobytes(), face_id, "embedding"), crop, added))
+
+    def enroll(
+        self,
+        identity: str,
+        images: Any,
+        *,
+        metadata: dict[str, Any] | None = None,
+        purpose: str | None = None,
+        legal_basis: str | None = None,
+        consent_ref: str | None = None,
+        expires: Any = None,
+        enrolled_by: str | None = None,
+        workers: int = 2,
+    ) -> Enrollment:
+        """Add the largest face of each image (one image or a list) to
+        ``identity``, creating it with a consent record if new.
+
+        Images without a usable face are skipped and listed in the result;
+        if none gives a face, :class:`~prosopo.NoFaceError` is raised and
+        nothing is stored. ``expires`` (a date, datetime, ISO string,
+        timedelta or days) sets when :meth:`purge` removes the identity.
+        """
+        store = self._check_open()
+        name = _check_name(identity)
+        if metadata is not None and not isinstance(metadata, dict):
+            raise ParameterError(f"metadata must be a dict, got {type(metadata).__name__}")
+        consent = self._consent(purpose, legal_basis, consent_ref, expires, enrolled_by)
+        items = list(images) if _is_many(images) else [images]
+        if not items:
+            raise ParameterError("no images given to enroll")
+        results = self._embed_many(items, workers)
+        faces, skipped = [], []
+        for img, result in zip(items, results):
+            if isinstance(result, ProsopoError):
+                skipped.append((imagelib.describe(img), str(result)))
+            else:
+                faces.extend(result)
+        if not faces:
+            raise NoFaceError(f"no face found in any of the {len(items)} image(s) given for {name!r}: "
+                              + "; ".join(r for _, r in skipped[:3]))
+        explicit = any(v is not None for v in (purpose, legal_basis, consent_ref, expires))
+        with store.write() as conn:
+            identity_id = self._identity_id(conn, name, consent, metadata, explicit)
+            self._insert_faces(conn, identity_id, faces)
+            store.log(conn, "enroll", self.actor, subject=pseudonym(store.salt, name), count=len(faces),
+                      detail={"images": len(items), "skipped": len(skipped)})
+        store.anchor()
+        return Enrollment(name, len(faces), tuple(skipped))
+
+    def enroll_embeddings(self, identity: str, embeddings: np.ndarray, *, sources: list[str] | None = None,
+                          metadata: dict[str, Any] | None = None, **consent: Any) -> Enrollment:
+        """Enroll precomputed embeddings (from :func:`prosopo.represent`
+        with this gallery's model), e.g. to migrate another store."""
+        store = self._check_open()
+        name = _check_name(identity)
+        vectors = np.atleast_2d(np.asarray(embeddings, np.float32))
+        if vectors.ndim != 2 or vectors.shape[1] != store.dim or not np.isfinite(vectors).all():
+            raise ParameterError(f"embeddings must be finite float arrays of shape (n, {store.dim})")
+        vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        sources = sources or [None] * len(vectors)
+        dummy = Face(Box(0, 0, 0, 0), 1.0)
+        faces = [Embedded(s, dummy, v) for s, v in zip(sources, vectors)]
+        record = self._consent(consent.get("purpose"), consent.get("legal_basis"), consent.get("consent_ref"),
+                               consent.get("expires"), consent.get("enrolled_by"))
+        with store.write() as conn:
+            identity_id = self._identity_id(conn, name, record, metadata, bool(consent))
+            self._insert_faces(conn, identity_id, faces)
+            store.log(conn, "enroll", self.actor, subject=pseudonym(store.salt, name), count=len(faces),
+                      detail={"embeddings": len(faces)})
+        store.anchor()
+        return Enrollment(name, len(faces))
+
+    def remove(self, identity: str) -> int:
+        """Delete an identity and all its faces (rows and index entries);
+        returns the number of faces removed. Deleted rows are overwritten on
+        disk, but the old bytes may linger in free space until
+        :meth:`compact`; :meth:`erase` does both."""
+        store = self._check_open()
+        with store.write() as conn:
+            removed = self._delete(conn, identity)
+            store.log(conn, "remove", self.actor, subject=pseudonym(store.salt, identity), count=removed)
+        store.anchor()
+        return removed
+
+    def _delete(self, conn: sqlite3.Connection, identity: str) -> int:
+        row = conn.execute("SELECT id FROM identities WHERE name = ?", (identity,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no identity {identity!r} in this gallery")
+        # files a folder sync took this identity from are remembered as erased,
+        # so the next sync does not enroll them again (until they change)
+        conn.execute("UPDATE files SET status = 'erased', message = NULL WHERE path IN "
+                     "(SELECT source FROM faces WHERE identity_id = ?)", (row[0],))
+        count = conn.execute("DELETE FROM faces WHERE identity_id = ?", (row[0],)).rowcount
+        conn.execute("DELETE FROM identities WHERE id = ?", (row[0],))
+        return count
+
+    def erase(self, identity: str) -> int:
+        """Remove every trace of an identity: its consent record, faces,
+        embeddings, crops and index entries, then compact the store so that
+        no copy survives in any of its files (the right to erasure, GDPR
+        Art. 17). The audit log keeps only a pseudonymous entry."""
+        store = self._check_open()
+        with store.write() as conn:
+            removed = self._delete(conn, identity)
+            store.log(conn, "erase", self.actor, subject=pseudonym(store.salt, identity), count=removed)
+        store.anchor()
+        store.compact()
+        return removed
+
+    def purge(self) -> list[str]:
+        """Erase every identity whose consent has expired; returns their names."""
+        store = self._check_open()
+        expired = [i.name for i in self.identities() if i.expired]
+        if expired:
+            with store.write() as conn:
+                for name in expired:
+                    removed = self._delete(conn, name)
+                    store.log(conn, "erase", self.actor, subject=pseudonym(store.salt, name), count=removed,
+                              detail={"reason": "expired"})
+            store.anchor()
+            store.compact()
+        return expired
+
+    def compact(self) -> None:
+        """Rewrite the store's files without any deleted data."""
+        self._check_open().compact()
+
+    # -- searching --------------------------------------------------------
+
+    def _threshold(self, threshold: float | str | None) -> float:
+        """None means ``"fpir=0.01"``: the distance at which a stranger
+        matches anyone in a gallery of this size 1% of the time."""
+        if threshold is None:
+            threshold = f"fpir={DEFAULT_FPIR}"
+        if isinstance(threshold, str) and threshold.strip().startswith("fpir="):
+            try:
+                fpir = float(threshold.split("=", 1)[1])
+            except ValueError:
+                raise ParameterError(f"bad operating point {threshold!r}; use e.g. 'fpir=0.01'") from None
+            with self._store.read() as conn:
+                faces = conn.execute("SELECT count(*) FROM faces").fetchone()[0]
+            return identification_threshold(self.model, faces, fpir)
+        return resolve(self.model, "cosine", threshold)[0]
+
+    def _matches(self, vectors: np.ndarray, k: int, limit: float) -> list[tuple[Match, ...]]:
+        store = self._store
+        index = store.index()
+        found = [index.search(v, k * OVERSAMPLE) for v in vectors]
+        ids = sorted({int(i) for f in found for i in f[0]})
+        info: dict[int, tuple[str, str | None, str, str | None]] = {}
+        moment = iso(now())
+        with store.read() as conn:
+            for start in range(0, len(ids), 900):
+                chunk = ids[start:start + 900]
+                for row in conn.execute(
+                        "SELECT f.id, i.name, f.source, f.box, i.expires_at FROM faces f JOIN identities i "
+                        f"ON i.id = f.identity_id WHERE f.id IN ({','.join('?' * len(chunk))})", chunk):
+                    info[row[0]] = row[1:]
+        results = []
+        for face_ids, sims in found:
+            best: dict[str, Match] = {}
+            for face_id, sim in zip(face_ids.tolist(), sims.tolist()):
+                if face_id not in info:
+                    continue
+                name, source, box, expires = info[face_id]
+                if name in best or (expires is not None and expires <= moment):
+                    continue
+                distance = max(0.0, 1.0 - float(sim))
+                best[name] = Match(name, distance, confidence(self.model, distance), distance <= limit, source,
+                                   Box(*json.loads(box)) if box else None, face_id)
+            results.append(tuple(sorted(best.values(), key=lambda m: m.distance)[:k]))
+        return results
+
+    def search_embeddings(self, embeddings: np.ndarray, *, k: int = 5,
+                          threshold: float | str | None = None) -> list[tuple[Match, ...]]:
+        """:meth:`search` for precomputed embeddings (rows of a 2-D array)."""
+        store = self._check_open()
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise ParameterError(f"k must be a positive integer, got {k!r}")
+        vectors = np.atleast_2d(np.asarray(embeddings, np.float32))
+        if vectors.ndim != 2 or vectors.shape[1] != store.dim:
+            raise ParameterError(f"embeddings must have shape (n, {store.dim})")
+        limit = self._threshold(threshold)
+        matches = self._matches(vectors, k, limit)
+        with store.write() as conn:
+            store.log(conn, "search", self.actor, count=sum(len(m) for m in matches),
+                      detail={"faces": len(vectors), "k": k})
+        store.anchor()
+        return matches
+
+    def search(self, img: Any, *, k: int = 5, threshold: float | str | None = None, max_faces: int | None = None,
+               bgr: bool = False) -> SearchResults:
+        """The ``k`` closest enrolled identities for each face in ``img``
+        (largest face first), each with its distance, confidence and whether
+        it is within ``threshold``: None (``"fpir=0.01"``: strangers match
+        someone 1% of the time, whatever the gallery's size), ``"fpir=X"``,
+        a cosine distance, or a 1:1 operating point such as ``"fmr=1e-4"``."""
+        self._check_open()
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise ParameterError(f"k must be a positive integer, got {k!r}")
+        limit = self._threshold(threshold)
+        faces = self.embed(img, max_faces=max_faces, bgr=bgr)
+        matches = self.search_embeddings(np.stack([f.vector for f in faces]), k=k, threshold=limit)
+        return SearchResults(Search(f.face, m, limit, self.model) for f, m in zip(faces, matches))
+
+    def identify(self, img: Any, *, threshold: float | str | None = None, max_faces: int | None = None,
+                 bgr: bool = False) -> list[Identification]:
+        """Who is each face in ``img``? Open-set: a face whose closest
+        identity is farther than ``threshold`` is reported as unknown
+        (``identity=None``)."""
+        store = self._check_open()
+        limit = self._threshold(threshold)
+        faces = self.embed(img, max_faces=max_faces, bgr=bgr)
+        matches = self._matches(np.stack([f.vector for f in faces]), 1, limit)
+        results = []
+        for item, found in zip(faces, matches):
+            best = found[0] if found and found[0].is_match else None
+            results.append(Identification(item.face, best.identity if best else None, best, limit))
+        known = sorted({r.identity for r in results if r.identity})
+        with store.write() as conn:
+            store.log(conn, "identify", self.actor, count=len(known),
+                      subject=",".join(pseudonym(store.salt, n) for n in known) or None,
+                      detail={"faces": len(results), "unknown": sum(1 for r in results if not r.known)})
+        store.anchor()
+        return results
+
+    # -- reading ----------------------------------------------------------
+
+    def _identity_rows(self, where: str = "", args: tuple = ()) -> list[Identity]:
+        store = self._check_open()
+        with store.read() as conn:
+            rows = conn.execute(
+                "SELECT i.name, count(f.id), i.enrolled_by, i.enrolled_at, i.purpose, i.legal_basis, i.consent_ref,"
+                " i.expires_at, i.metadata FROM identities i LEFT JOIN faces f ON f.identity_id = i.id"
+                f" {where} GROUP BY i.id ORDER BY i.name", args).fetchall()
+        return [Identity(r[0], r[1], Consent(r[2], r[4], r[5], r[6], parse_expiry(r[3]), parse_expiry(r[7])),
+                         json.loads(r[8])) for r in rows]
+
+    def identities(self) -> list[Identity]:
+        """Every enrolled identity with its consent record, sorted by name."""
+        return self._identity_rows()
+
+    def identity(self, name: str) -> Identity:
+        rows = self._identity_rows("WHERE i.name = ?", (name,))
+        if not rows:
+            raise NotFoundError(f"no identity {name!r} in this gallery")
+        return rows[0]
+
+    def __contains__(self, name: str) -> bool:
+        with self._check_open().read() as conn:
+            return conn.execute("SELECT 1 FROM identities WHERE name = ?", (name,)).fetchone() is not None
+
+    def __len__(self) -> int:
+        with self._check_open().read() as conn:
+            return conn.execute("SELECT count(*) FROM identities").fetchone()[0]
+
+    def stats(self) -> GalleryStats:
+        store = self._check_open()
+        index = store.index()
+        moment = iso(now())
+        with store.read() as conn:
+            identities, expired = conn.execute(
+                "SELECT count(*), count(CASE WHEN expires_at <= ? THEN 1 END) FROM identities",
+                (moment,)).fetchone()
+            faces = conn.execute("SELECT count(*) FROM faces").fetchone()[0]
+            files = conn.execute("SELECT count(*) FROM files").fetchone()[0]
+            entries = conn.execute("SELECT count(*) FROM audit").fetchone()[0]
+        disk = sum(p.stat().st_size for p in store.root.iterdir() if p.is_file())
+        meta = store.meta
+        return GalleryStats(str(store.root), self.model, meta["detector"], identities, faces, expired, index.kind,
+                            meta["encrypted"] == "1", meta.get("keep_crops") == "1", files, disk,
+                            index.memory_bytes(), entries, meta.get("created_at", ""))
+
+    def audit(self, limit: int | None = None) -> list[audit.Entry]:
+        """The newest ``limit`` audit entries (all if None), oldest first."""
+        with self._check_open().read() as conn:
+            return audit.entries(conn, limit)
+
+    def verify_audit(self) -> audit.AuditReport:
+        """Check the audit log's hash chain and anchor; ``ok`` is False if an
+        entry was edited, removed or cut from the end."""
+        store = self._check_open()
+        with store.read() as conn:
+            return audit.verify(conn, audit.read_anchor(store.root / ANCHOR_FILE))
+
+    def pseudonym(self, identity: str) -> str:
+        """The pseudonym this gallery's audit log uses for ``identity``."""
+        return pseudonym(self._check_open().salt, identity)
+
+    # -- folders ----------------------------------------------------------
+
+    def sync_folder(self, folder: str | os.PathLike, *, delete_missing: bool = True, workers: int = 2,
+                    progress: Callable[[int, int], None] | None = None, purpose: str | None = None,
+                    legal_basis: str | None = None, consent_ref: str | None = None, expires: Any = None):
+        """Bring the gallery in line with a folder of photos (identity = the
+        sub-folder name, or the file name for loose files): new and changed
+        files are embedded, deleted ones removed (``delete_missing``),
+        nothing else recomputed. Identities created by the sync get the
+        consent record given here (or the gallery's defaults). Returns a
+        :class:`~prosopo.gallery.folder.SyncReport`."""
+        from .folder import sync
+
+        start = time.perf_counter()
+        consent = self._consent(purpose, legal_basis, consent_ref, expires, None)
+        report = sync(self, Path(folder), delete_missing=delete_missing, workers=workers, progress=progress,
+                      consent=consent)
+        return report.finished(time.perf_counter() - start)

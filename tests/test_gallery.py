@@ -1,0 +1,349 @@
+"""Galleries on real faces: 1:N identification, open-set rejection, folder
+sync, erasure, encryption, the audit chain, concurrency and crash safety."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import prosopo
+from prosopo import Gallery, NoFaceError, NotFoundError, ParameterError, StoreError
+from prosopo.privacy.crypto import new_key
+
+
+@pytest.fixture(scope="module")
+def enrolled(tmp_path_factory, identification):
+    """40 people, 3 photos each; the 4th photo of each is the probe."""
+    location = tmp_path_factory.mktemp("gallery")
+    with Gallery.open(location, purpose="tests", legal_basis="consent") as gallery:
+        for name, photos in identification.items():
+            gallery.enroll(name, photos[:3])
+    return location
+
+
+def test_rank1_identification(enrolled, identification):
+    with Gallery.open(enrolled) as gallery:
+        hits = [gallery.identify(photos[3])[0].identity == name for name, photos in identification.items()]
+        assert gallery.stats().faces == 120
+    assert sum(hits) / len(hits) >= 0.97
+
+
+def test_search_ranks_identities(enrolled, identification):
+    name, photos = next(iter(identification.items()))
+    with Gallery.open(enrolled) as gallery:
+        (search,) = gallery.search(photos[3], k=3, max_faces=1)
+    assert [m.identity for m in search.matches][0] == name
+    assert len(search.matches) == 3 and len({m.identity for m in search.matches}) == 3
+    distances = [m.distance for m in search.matches]
+    assert distances == sorted(distances)
+    best = search.matches[0]
+    assert best.is_match and 0.99 < best.confidence <= 1 and best.source.endswith(".jpg")
+    assert not search.matches[2].is_match
+
+
+def test_unknown_people_are_rejected(tmp_path, identification):
+    names = sorted(identification)
+    members, strangers = names[:20], names[20:]
+    with Gallery.open(tmp_path / "g") as gallery:
+        for name in members:
+            gallery.enroll(name, identification[name][:3])
+        wrong = [r for name in strangers for r in gallery.identify(identification[name][3])]
+        right = [gallery.identify(identification[name][3])[0].identity == name for name in members]
+    assert sum(r.known for r in wrong) <= 1  # FPIR target 1%: 20 strangers
+    assert all(r.to_dict()["identity"] == "unknown" for r in wrong if not r.known)
+    assert sum(right) >= 19
+
+
+def test_model_mismatch_and_settings_kept(enrolled):
+    with pytest.raises(StoreError, match="'sface'.*'dlib'|built with model 'sface'"):
+        Gallery.open(enrolled, model="dlib")
+    with Gallery.open(enrolled, purpose="ignored for an existing gallery") as gallery:
+        assert gallery.model == "sface"
+        person = gallery.identities()[0]
+        assert person.consent.purpose == "tests" and person.consent.legal_basis == "consent"
+
+
+def test_consent_record_expiry_and_purge(tmp_path, identification):
+    (a, pa), (b, pb) = list(identification.items())[:2]
+    with Gallery.open(tmp_path / "g", require_consent=True) as gallery:
+        with pytest.raises(ParameterError, match="legal_basis"):
+            gallery.enroll(a, pa[0])
+        gallery.enroll(a, pa[0], legal_basis="consent", consent_ref="form-17", purpose="door", expires=-1)
+        gallery.enroll(b, pb[0], legal_basis="contract", expires="2999-01-01")
+        record = gallery.identity(a)
+        assert record.expired and record.consent.consent_ref == "form-17" and record.consent.purpose == "door"
+        assert record.consent.enrolled_by
+        # an expired identity is no longer found, even before the purge
+        assert gallery.identify(pa[1])[0].identity is None
+        assert gallery.purge() == [a]
+        assert a not in gallery and b in gallery
+        assert [e.action for e in gallery.audit()][-1] == "erase"
+
+
+def test_bad_inputs(tmp_path, lfw, identification):
+    photos = next(iter(identification.values()))
+    with Gallery.open(tmp_path / "g") as gallery:
+        with pytest.raises(NoFaceError):
+            gallery.enroll("nobody", np.full((200, 200, 3), 127, np.uint8))
+        assert len(gallery) == 0  # nothing stored
+        result = gallery.enroll("someone", [photos[0], b"not an image"])
+        assert result.added == 1 and len(result.skipped) == 1
+        with pytest.raises(NoFaceError):
+            gallery.search(np.full((200, 200, 3), 127, np.uint8))
+        with pytest.raises(ParameterError):
+            gallery.enroll("", photos[0])
+        with pytest.raises(ParameterError):
+            gallery.search(photos[1], k=0)
+        with pytest.raises(NotFoundError):
+            gallery.erase("nobody")
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "gallery.db").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="damaged"):
+        Gallery.open(damaged)
+    assert (damaged / "gallery.db").read_bytes().startswith(b"this is not")  # left as it was
+    with pytest.raises(StoreError, match="no gallery"):
+        Gallery.open(tmp_path / "missing", create=False)
+
+
+def _stored_bytes(root: Path, needle: bytes) -> dict[str, int]:
+    return {p.name: p.read_bytes().count(needle) for p in root.iterdir() if p.is_file()}
+
+
+def test_erase_leaves_no_bytes_behind(tmp_path, identification):
+    (a, pa), (b, pb) = list(identification.items())[:2]
+    root = tmp_path / "g"
+    with Gallery.open(root, keep_crops=True) as gallery:
+        gallery.enroll(a, pa[:2])
+        gallery.enroll(b, pb[:2])
+        faces = [e for p in pa[:2] for e in gallery.embed(p)]
+        vectors = [e.vector.tobytes() for e in faces] + [e.crop[-64:] for e in faces]
+        assert sum(_stored_bytes(root, vectors[0]).values()) >= 1
+        assert sum(_stored_bytes(root, vectors[-1]).values()) >= 1  # the crop is kept
+        gallery.erase(a)
+        for vector in vectors:
+            assert sum(_stored_bytes(root, vector).values()) == 0
+            assert sum(_stored_bytes(root, vector[:32]).values()) == 0
+        assert a not in gallery and b in gallery
+        assert gallery.identify(pa[2])[0].identity is None
+        assert gallery.identify(pb[2])[0].identity == b
+        erased = gallery.audit()[-3]
+        assert erased.action == "erase" and erased.subject == gallery.pseudonym(a)
+    everything = b"".join(p.read_bytes() for p in root.iterdir() if p.is_file())
+    assert a.encode() not in everything  # not even the name, in the audit log
+
+
+def test_erase_from_ann_index(tmp_path):
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(300, 128)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    root = tmp_path / "g"
+    with Gallery.open(root, index="ann") as gallery:
+        for i in range(0, 300, 3):
+            gallery.enroll_embeddings(f"p{i}", vectors[i:i + 3])
+        found = gallery.search_embeddings(vectors[:30], k=1, threshold=0.01)
+        assert [m[0].identity for m in found] == [f"p{i - i % 3}" for i in range(30)]
+        assert gallery.stats().index == "ann"
+        gallery.erase("p0")
+        assert gallery.search_embeddings(vectors[0], k=1)[0][0].identity != "p0"
+    assert (root / "index.ann").is_file()
+    for v in vectors[:3]:
+        for needle in (v.tobytes()[:32], v.astype(np.float16).tobytes()[:32]):
+            assert sum(_stored_bytes(root, needle).values()) == 0
+    with Gallery.open(root) as gallery:  # the saved index is reused and still right
+        assert gallery.search_embeddings(vectors[3], k=1)[0][0].identity == "p3"
+
+
+def test_encryption_at_rest(tmp_path, identification, monkeypatch):
+    (a, pa), (b, pb) = list(identification.items())[:2]
+    key = new_key()
+    root = tmp_path / "g"
+    with Gallery.open(root, key=key) as gallery:
+        gallery.enroll(a, pa[:2])
+        gallery.enroll(b, pb[:2])
+        vector = gallery.embed(pa[0])[0].vector.tobytes()
+        assert gallery.stats().encrypted
+    assert sum(_stored_bytes(root, vector[:32]).values()) == 0
+    with pytest.raises(StoreError, match="encrypted"):
+        Gallery.open(root)
+    with pytest.raises(StoreError, match="wrong gallery key"):
+        Gallery.open(root, key=new_key())
+    monkeypatch.setenv("PROSOPO_GALLERY_KEY", key)
+    with Gallery.open(root) as gallery:
+        assert gallery.identify(pa[3])[0].identity == a
+    # a sealed embedding moved to another row does not open
+    conn = sqlite3.connect(root / "gallery.db")
+    with conn:
+        rows = conn.execute("SELECT id, embedding FROM faces ORDER BY id").fetchall()
+        conn.execute("UPDATE faces SET embedding = ? WHERE id = ?", (rows[0][1], rows[-1][0]))
+    conn.close()
+    with Gallery.open(root) as gallery, pytest.raises(StoreError, match="does not open"):
+        gallery.identify(pa[3])
+
+
+def test_audit_chain_detects_tampering(tmp_path, identification):
+    (a, pa), (b, pb) = list(identification.items())[:2]
+    root = tmp_path / "g"
+    with Gallery.open(root) as gallery:
+        gallery.enroll(a, pa[:2])
+        gallery.enroll(b, pb[:2])
+        gallery.identify(pa[3])
+        gallery.search(pb[3])
+        report = gallery.verify_audit()
+        assert report.ok and report.entries == 4
+        assert [e.action for e in gallery.audit()] == ["enroll", "enroll", "identify", "search"]
+    db = root / "gallery.db"
+    pristine = tmp_path / "pristine.db"
+    shutil.copy(db, pristine)
+
+    def restore() -> None:
+        for stale in root.glob("gallery.db-*"):
+            stale.unlink()
+        shutil.copy(pristine, db)
+
+    def tamper(sql: str) -> list[str]:
+        restore()
+        conn = sqlite3.connect(db)
+        with conn:
+            conn.execute(sql)
+        conn.close()
+        with Gallery.open(root) as g:
+            result = g.verify_audit()
+        assert not result.ok
+        return list(result.problems)
+
+    assert "modified" in " ".join(tamper("UPDATE audit SET count = 0 WHERE seq = 2"))
+    assert "missing" in " ".join(tamper("DELETE FROM audit WHERE seq = 2"))
+    assert "cut from the end" in " ".join(tamper("DELETE FROM audit WHERE seq = 4"))
+    restore()
+    with Gallery.open(root) as g:
+        assert g.verify_audit().ok
+
+
+def test_folder_sync_is_incremental(tmp_path, identification):
+    names = sorted(identification)[:3]
+    photos = tmp_path / "photos"
+    for name in names:
+        (photos / name).mkdir(parents=True)
+        for p in identification[name][:2]:
+            shutil.copy(p, photos / name / p.name)
+    probe = identification[names[0]][3]
+    found = prosopo.find(probe, photos)
+    assert found.sync.added == 6 and found.sync.faces == 6
+    assert found[0].matches[0].identity == names[0]
+    assert (photos / ".prosopo" / "sface-yunet" / "gallery.db").is_file()
+
+    again = prosopo.find(probe, photos)
+    assert (again.sync.added, again.sync.changed, again.sync.removed, again.sync.unchanged) == (0, 0, 0, 6)
+
+    extra = identification[names[1]][2]
+    shutil.copy(extra, photos / names[1] / extra.name)  # new
+    first = photos / names[2] / identification[names[2]][0].name
+    shutil.copy(identification[names[2]][3], first)  # changed content
+    gone = photos / names[0] / identification[names[0]][1].name
+    gone.unlink()  # deleted
+    touched = photos / names[0] / identification[names[0]][0].name
+    os.utime(touched, ns=(time.time_ns(), time.time_ns()))  # same content, new time
+    (photos / "notes.txt").write_text("not a photo")
+    (photos / names[1] / "broken.jpg").write_bytes(b"\xff\xd8\xff truncated")
+    report = prosopo.find(probe, photos).sync
+    assert (report.added, report.changed, report.removed, report.unchanged) == (1, 1, 1, 4)
+    assert [Path(p).name for p, _ in report.skipped] == ["broken.jpg"]
+
+    moved = photos / names[1] / "renamed.jpg"
+    (photos / names[1] / extra.name).rename(moved)
+    report = prosopo.find(probe, photos).sync
+    assert (report.added, report.moved, report.removed) == (0, 1, 0)
+    with Gallery.open(photos / ".prosopo" / "sface-yunet") as gallery:
+        assert gallery.stats().faces == 6
+        assert {i.name: i.faces for i in gallery.identities()} == {names[0]: 1, names[1]: 3, names[2]: 2}
+
+    shutil.rmtree(photos / names[0])
+    assert prosopo.find(probe, photos).sync.removed == 1
+    with Gallery.open(photos / ".prosopo" / "sface-yunet") as gallery:
+        assert names[0] not in gallery
+
+
+def test_to_pandas(tmp_path, identification):
+    pd = pytest.importorskip("pandas")
+    name, photos = next(iter(identification.items()))
+    folder = tmp_path / "photos" / name
+    folder.mkdir(parents=True)
+    shutil.copy(photos[0], folder / photos[0].name)
+    table = prosopo.find(photos[1], tmp_path / "photos", store=tmp_path / "store").to_pandas()
+    assert isinstance(table, pd.DataFrame) and len(table) == 1
+    assert table.loc[0, "identity"] == name and table.loc[0, "distance"] < table.loc[0, "threshold"]
+
+
+WRITER = """
+import sys, numpy as np
+from prosopo import Gallery
+root, tag = sys.argv[1], sys.argv[2]
+rng = np.random.default_rng(int(tag))
+with Gallery.open(root, actor=f"writer-{tag}") as g:
+    for i in range(150):
+        g.enroll_embeddings(f"{tag}-{i}", rng.normal(size=(2, 128)))
+"""
+
+
+def test_two_concurrent_writers_lose_nothing(tmp_path):
+    root = tmp_path / "g"
+    Gallery.open(root).close()
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(root), tag]) for tag in ("1", "2")]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    with Gallery.open(root) as gallery:
+        names = {i.name for i in gallery.identities()}
+        assert names == {f"{t}-{i}" for t in ("1", "2") for i in range(150)}
+        assert gallery.stats().faces == 600
+        assert gallery.verify_audit().ok and gallery.verify_audit().entries == 300
+        actors = {e.actor for e in gallery.audit()}
+        assert actors == {"writer-1", "writer-2"}
+
+
+def test_killed_enrollment_resumes(tmp_path, lfw):
+    photos = tmp_path / "photos"
+    people = sorted(p for p in (lfw / "images").iterdir() if p.is_dir())[:60]
+    for person in people:
+        shutil.copytree(person, photos / person.name)
+    total = sum(1 for _ in photos.rglob("*.jpg"))
+    assert total > 64
+    root = tmp_path / "g"
+    proc = subprocess.Popen([sys.executable, "-m", "prosopo.cli", "enroll", str(photos), "--db", str(root),
+                             "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    done = 0
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        try:
+            with sqlite3.connect(f"file:{root / 'gallery.db'}?mode=ro", uri=True, timeout=5) as conn:
+                done = conn.execute("SELECT count(*) FROM files").fetchone()[0]
+        except sqlite3.Error:
+            continue
+        if done >= 32:
+            break
+    assert proc.poll() is None, "enrollment finished before it could be interrupted"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 32 <= done < total
+    with Gallery.open(root) as gallery:  # usable, and what was committed is there
+        assert gallery.stats().files_tracked >= done
+    rerun = subprocess.run([sys.executable, "-m", "prosopo.cli", "enroll", str(photos), "--db", str(root),
+                            "--json"], capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    with Gallery.open(root) as gallery:
+        stats = gallery.stats()
+        assert stats.files_tracked == total
+        with sqlite3.connect(root / "gallery.db") as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            sources = [r[0] for r in conn.execute("SELECT source FROM faces")]
+        assert len(sources) == len(set(sources)) == stats.faces  # nothing enrolled twice
+        assert gallery.verify_audit().ok
