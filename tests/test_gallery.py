@@ -347,3 +347,52 @@ def test_killed_enrollment_resumes(tmp_path, lfw):
             sources = [r[0] for r in conn.execute("SELECT source FROM faces")]
         assert len(sources) == len(set(sources)) == stats.faces  # nothing enrolled twice
         assert gallery.verify_audit().ok
+
+
+def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "prosopo.cli", *args], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, **(env or {})})
+
+
+def test_command_line(tmp_path, identification):
+    import json
+
+    names = sorted(identification)[:3]
+    photos = tmp_path / "photos"
+    for name in names:
+        (photos / name).mkdir(parents=True)
+        for p in identification[name][:2]:
+            shutil.copy(p, photos / name / p.name)
+    store = tmp_path / "store"
+    out = _cli("enroll", str(photos), "--db", str(store), "--purpose", "tests", "--legal-basis", "consent",
+               "--expires", "2999-12-31", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["faces"] == 6
+    probe = str(identification[names[0]][3])
+    for db in (store, photos):  # an enrolled store, or a photo folder synced on the fly
+        out = _cli("find", probe, "--db", str(db), "--json")
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)[0]["matches"][0]["identity"] == names[0]
+    stranger = str(identification[sorted(identification)[-1]][0])
+    assert _cli("find", stranger, "--db", str(store)).returncode == 1  # nobody matched
+    listed = json.loads(_cli("gallery", "list", "--db", str(store), "--json").stdout)
+    assert [p["name"] for p in listed] == names
+    assert listed[0]["purpose"] == "tests" and listed[0]["expires_at"].startswith("2999-12-31")
+    assert json.loads(_cli("gallery", "stats", "--db", str(store), "--json").stdout)["faces"] == 6
+    assert _cli("gallery", "remove", names[1], "--db", str(store)).returncode == 0
+    assert _cli("gallery", "remove", names[1], "--db", str(store)).returncode == 8
+    assert _cli("gallery", "purge", "--db", str(store)).returncode == 0
+    audit = _cli("gallery", "audit", "--db", str(store), "--verify")
+    assert audit.returncode == 0 and "intact" in audit.stdout
+    assert _cli("find", probe, "--db", str(tmp_path / "photos" / names[0] / "x.jpg")).returncode != 0
+
+    key = tmp_path / "key"
+    assert _cli("gallery", "keygen", "-o", str(key)).returncode == 0
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    secret = tmp_path / "secret"
+    out = _cli("enroll", str(photos), "--db", str(secret), "--key-file", str(key))
+    assert out.returncode == 0, out.stderr
+    denied = _cli("gallery", "stats", "--db", str(secret), "--json")
+    assert denied.returncode == 7 and json.loads(denied.stdout)["error"] == "bad_store"
+    allowed = _cli("gallery", "stats", "--db", str(secret), "--json", env={"PROSOPO_GALLERY_KEY_FILE": str(key)})
+    assert allowed.returncode == 0 and json.loads(allowed.stdout)["encrypted"] is True

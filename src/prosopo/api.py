@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -165,6 +165,7 @@ def find(
     sync: bool = True,
     workers: int = 2,
     bgr: bool = False,
+    progress: Callable[[int, int], None] | None = None,
     **gallery_options: Any,
 ) -> SearchResults:
     """Who in the photo folder ``db`` looks like the faces in ``img``?
@@ -177,7 +178,8 @@ def find(
     first) the result gives up to ``k`` identities within ``threshold``,
     best first (None: a stranger matches someone 1% of the time; see
     :meth:`prosopo.Gallery.search`); ``.to_pandas()`` gives DeepFace's table, and ``.sync`` says
-    what the folder sync did. ``gallery_options`` go to
+    what the folder sync did; ``progress(done, total)`` is called as
+    photos are embedded. ``gallery_options`` go to
     :meth:`prosopo.Gallery.open` (for example ``key=`` to encrypt the store).
     """
     from .gallery import Gallery
@@ -187,7 +189,7 @@ def find(
         raise ParameterError(f"db must be a folder of photos; {str(db)!r} is not a folder")
     location = Path(store) if store is not None else folder / ".prosopo" / f"{RECOGNIZERS.entry(model).name}-{detector}"
     with Gallery.open(location, model=model, detector=detector, **gallery_options) as gallery:
-        report = gallery.sync_folder(folder, workers=workers) if sync else None
+        report = gallery.sync_folder(folder, workers=workers, progress=progress) if sync else None
         found = gallery.search(img, k=k, threshold=threshold, bgr=bgr)
     results = matches_only(found)
     results.sync = report

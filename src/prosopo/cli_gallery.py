@@ -80,7 +80,10 @@ def find(
             with _open(db, key_file) as gallery:
                 found = api.matches_only(gallery.search(image, k=k, threshold=threshold))
         else:
-            found = api.find(image, db, model=model, k=k, threshold=threshold, key_file=key_file)
+            with _bar(not json_out) as bar:
+                task = bar.add_task("updating the folder's gallery", total=None)
+                found = api.find(image, db, model=model, k=k, threshold=threshold, key_file=key_file,
+                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
     except ProsopoError as exc:
         _fail(exc, json_out)
     lines = []

@@ -354,28 +354,51 @@ class Gallery:
         store.anchor()
         return Enrollment(name, len(faces), tuple(skipped))
 
-    def enroll_embeddings(self, identity: str, embeddings: np.ndarray, *, sources: list[str] | None = None,
-                          metadata: dict[str, Any] | None = None, **consent: Any) -> Enrollment:
-        """Enroll precomputed embeddings (from :func:`prosopo.represent`
-        with this gallery's model), e.g. to migrate another store."""
+    def enroll_embeddings(
+        self,
+        identity: str | list[str],
+        embeddings: np.ndarray,
+        *,
+        sources: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        purpose: str | None = None,
+        legal_basis: str | None = None,
+        consent_ref: str | None = None,
+        expires: Any = None,
+        enrolled_by: str | None = None,
+        batch: int = 10_000,
+    ) -> Enrollment:
+        """Enroll precomputed embeddings (rows of ``embeddings``, made with
+        this gallery's model), e.g. to migrate another store. ``identity`` is
+        one name for all rows or a list with one name per row; rows are
+        committed ``batch`` at a time."""
         store = self._check_open()
-        name = _check_name(identity)
         vectors = np.atleast_2d(np.asarray(embeddings, np.float32))
         if vectors.ndim != 2 or vectors.shape[1] != store.dim or not np.isfinite(vectors).all():
             raise ParameterError(f"embeddings must be finite float arrays of shape (n, {store.dim})")
+        names = [identity] * len(vectors) if isinstance(identity, str) else list(identity)
+        if len(names) != len(vectors) or (sources is not None and len(sources) != len(vectors)):
+            raise ParameterError("give one identity (and source) per embedding row")
+        for name in set(names):
+            _check_name(name)
         vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         sources = sources or [None] * len(vectors)
+        record = self._consent(purpose, legal_basis, consent_ref, expires, enrolled_by)
+        explicit = any(v is not None for v in (purpose, legal_basis, consent_ref, expires))
         dummy = Face(Box(0, 0, 0, 0), 1.0)
-        faces = [Embedded(s, dummy, v) for s, v in zip(sources, vectors)]
-        record = self._consent(consent.get("purpose"), consent.get("legal_basis"), consent.get("consent_ref"),
-                               consent.get("expires"), consent.get("enrolled_by"))
-        with store.write() as conn:
-            identity_id = self._identity_id(conn, name, record, metadata, bool(consent))
-            self._insert_faces(conn, identity_id, faces)
-            store.log(conn, "enroll", self.actor, subject=pseudonym(store.salt, name), count=len(faces),
-                      detail={"embeddings": len(faces)})
-        store.anchor()
-        return Enrollment(name, len(faces))
+        for start in range(0, len(vectors), batch):
+            rows = range(start, min(start + batch, len(vectors)))
+            with store.write() as conn:
+                ids: dict[str, int] = {}
+                for i in rows:
+                    if names[i] not in ids:
+                        ids[names[i]] = self._identity_id(conn, names[i], record, metadata, explicit)
+                    self._insert_faces(conn, ids[names[i]], [Embedded(sources[i], dummy, vectors[i])])
+                subject = pseudonym(store.salt, names[rows[0]]) if len(ids) == 1 else None
+                store.log(conn, "enroll", self.actor, subject=subject, count=len(rows),
+                          detail={"embeddings": len(rows), "identities": len(ids)})
+            store.anchor()
+        return Enrollment(names[0] if len(set(names)) == 1 else f"{len(set(names))} identities", len(vectors))
 
     def remove(self, identity: str) -> int:
         """Delete an identity and all its faces (rows and index entries);
@@ -444,9 +467,7 @@ class Gallery:
                 fpir = float(threshold.split("=", 1)[1])
             except ValueError:
                 raise ParameterError(f"bad operating point {threshold!r}; use e.g. 'fpir=0.01'") from None
-            with self._store.read() as conn:
-                faces = conn.execute("SELECT count(*) FROM faces").fetchone()[0]
-            return identification_threshold(self.model, faces, fpir)
+            return identification_threshold(self.model, len(self._store.index()), fpir)
         return resolve(self.model, "cosine", threshold)[0]
 
     def _matches(self, vectors: np.ndarray, k: int, limit: float) -> list[tuple[Match, ...]]:

@@ -279,25 +279,23 @@ class Store:
 
     # -- the vector index -------------------------------------------------
 
-    def _wanted_kind(self, conn: sqlite3.Connection) -> str:
-        if self.index_mode in ("exact", "ann"):
-            return self.index_mode
-        stored = self.meta.get("index", "exact")
-        if stored == "exact" and conn.execute("SELECT count(*) FROM faces").fetchone()[0] >= ANN_FROM:
-            return "ann"
-        return stored
-
     def index(self) -> ExactIndex | AnnIndex:
         """The vector index, brought up to date with every committed change
         (also those made by other processes)."""
         with self._lock:
             with self.read() as conn:
-                kind = self._wanted_kind(conn)
-                if self._index is None or self._index.kind != kind:
-                    self._load_index(conn, kind)
+                if self._index is None:
+                    stored = self.meta.get("index", "exact")
+                    self._load_index(conn, self.index_mode if self.index_mode != "auto" else stored)
                 else:
                     self._follow(conn)
-            if kind != self.meta.get("index", "exact") and self.index_mode == "auto":
+            kind = self.index_mode
+            if kind == "auto":  # once a gallery has grown to ANN size it stays there
+                kind = "ann" if len(self._index) >= ANN_FROM else self.meta.get("index", "exact")
+            if kind != self._index.kind:
+                with self.read() as conn:
+                    self._load_index(conn, kind)
+            if self.index_mode == "auto" and kind != self.meta.get("index", "exact"):
                 with self.write() as conn:
                     conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('index', ?)", (kind,))
                 self.meta["index"] = kind

@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,15 +64,19 @@ def append(conn: sqlite3.Connection, action: str, actor: str, *, subject: str | 
 
 
 def write_anchor(path: Path, seq: int, digest: str) -> None:
-    """Record the newest entry in the anchor file (atomically); an older
-    anchor never replaces a newer one."""
+    """Record the newest entry in the anchor file; an older anchor never
+    replaces a newer one. The record has a fixed size and is overwritten in
+    place (one small write: cheap enough for every search). Call it under
+    a lock shared by the store's writers."""
     current = read_anchor(path)
     if current and current[0] >= seq:
         return
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".anchor-")
-    with os.fdopen(fd, "w") as out:
-        out.write(f"{seq} {digest}\n")
-    os.replace(tmp, path)
+    record = f"{seq:020d} {digest}\n".encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.pwrite(fd, record, 0)
+    finally:
+        os.close(fd)
 
 
 def read_anchor(path: Path) -> tuple[int, str] | None:
