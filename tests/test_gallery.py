@@ -396,3 +396,33 @@ def test_command_line(tmp_path, identification):
     assert denied.returncode == 7 and json.loads(denied.stdout)["error"] == "bad_store"
     allowed = _cli("gallery", "stats", "--db", str(secret), "--json", env={"PROSOPO_GALLERY_KEY_FILE": str(key)})
     assert allowed.returncode == 0 and json.loads(allowed.stdout)["encrypted"] is True
+
+
+def test_approximate_index_finds_mated_faces():
+    from prosopo.gallery.ann import AnnIndex
+    from prosopo.gallery.exact import ExactIndex
+
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(5000, 128)).astype(np.float32) + 3.0  # a shared offset, like real embeddings
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+
+    def photo(c):
+        x = c + rng.normal(scale=0.06, size=c.shape).astype(np.float32)
+        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+    ids = np.arange(10, 5010)
+    ann, exact = AnnIndex(128), ExactIndex(128)
+    for part in np.array_split(np.arange(5000), 7):  # added in batches, as a growing gallery is
+        ann.add(ids[part], photo(centres[part]))
+    exact.add(ann._ids[: len(ann)], ann._vectors[: len(ann)].astype(np.float32))
+    probes = photo(centres[:300])
+    agree = [ann.search(q, 3)[0][0] == exact.search(q, 1)[0][0] for q in probes]
+    assert np.mean(agree) >= 0.99 and ann.search(probes[0], 3)[0][0] == 10
+    ann.remove(np.array([10, 11]))
+    assert len(ann) == 4998 and ann.search(probes[0], 3)[0][0] not in (10, 11)
+    copy = AnnIndex.from_bytes(128, ann.to_bytes())
+    for q in probes[2:20]:
+        got, want = copy.search(q, 5), ann.search(q, 5)
+        assert (got[0] == want[0]).all() and np.allclose(got[1], want[1])
+    with pytest.raises(StoreError):
+        AnnIndex.from_bytes(128, b"garbage")

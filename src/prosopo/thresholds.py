@@ -10,6 +10,7 @@ benchmarks/calibrate.py``; the table is in the README.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import numpy as np
 
@@ -64,6 +65,7 @@ def resolve(model: str, metric: str, threshold: float | str | None) -> tuple[flo
     return float(threshold), None
 
 
+@lru_cache(maxsize=None)
 def _fmr_curve(model: str) -> tuple[np.ndarray, np.ndarray]:
     points = sorted((d, float(name.split("=")[1])) for name, d in operating_points(model).items()
                     if name.startswith("fmr="))

@@ -167,8 +167,9 @@ class Gallery:
         ``require_consent=True`` makes every enrollment name a legal basis.
         An existing gallery keeps its settings; asking for another model is an
         error. ``index`` is ``"auto"`` (exact search below 50,000 faces, an
-        approximate HNSW index above), ``"exact"`` or ``"ann"``. ``actor`` is
-        who is recorded in the audit log (default: the OS user).
+        approximate index above: see :mod:`prosopo.gallery.ann`), ``"exact"``
+        or ``"ann"``. ``actor`` is who is recorded in the audit log (default:
+        the OS user).
         """
         if index not in ("auto", "exact", "ann"):
             raise ParameterError(f"index must be 'auto', 'exact' or 'ann', got {index!r}")
@@ -472,8 +473,7 @@ class Gallery:
 
     def _matches(self, vectors: np.ndarray, k: int, limit: float) -> list[tuple[Match, ...]]:
         store = self._store
-        index = store.index()
-        found = [index.search(v, k * OVERSAMPLE) for v in vectors]
+        found = store.search(vectors, k * OVERSAMPLE)
         ids = sorted({int(i) for f in found for i in f[0]})
         info: dict[int, tuple[str, str | None, str, str | None]] = {}
         moment = iso(now())

@@ -149,6 +149,7 @@ class Store:
         self.index_mode = index
         self._index: ExactIndex | AnnIndex | None = None
         self._applied = 0
+        self._saved_seq = -1
 
     # -- setup ------------------------------------------------------------
 
@@ -279,6 +280,14 @@ class Store:
 
     # -- the vector index -------------------------------------------------
 
+    def search(self, vectors: np.ndarray, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The ``count`` nearest stored face ids (and similarities) for each
+        row of ``vectors``, on an up-to-date index; under the store's lock,
+        so a concurrent change in another thread cannot shift rows mid-search."""
+        with self._lock:
+            index = self.index()
+            return [index.search(v, count) for v in vectors]
+
     def index(self) -> ExactIndex | AnnIndex:
         """The vector index, brought up to date with every committed change
         (also those made by other processes)."""
@@ -367,12 +376,14 @@ class Store:
     def _save_ann(self, *, force: bool) -> None:
         if not isinstance(self._index, AnnIndex):
             return
-        if not force and self._applied - getattr(self, "_saved_seq", -1) < SAVE_AFTER \
-                and getattr(self, "_saved_seq", -1) >= 0:
+        if not force and self._applied - self._saved_seq < SAVE_AFTER and self._saved_seq >= 0:
             return
         header = json.dumps({"gallery_id": self.gallery_id, "seq": self._applied}).encode()
         body = self.seal(self._index.to_bytes(), 0, "index")
         with self._file_lock():
+            floor = self.conn.execute("SELECT value FROM meta WHERE key = 'changes_floor'").fetchone()
+            if floor and int(floor[0]) > self._applied:
+                return  # another process compacted meanwhile: this index may hold erased faces
             fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".index-")
             with os.fdopen(fd, "wb") as out:
                 out.write(header + b"\n" + body)
@@ -386,7 +397,7 @@ class Store:
     def compact(self) -> None:
         """Rewrite the database and the index so that nothing deleted
         survives in any file of the store: VACUUM, then truncate the
-        write-ahead log; the ANN index is rebuilt from the remaining faces."""
+        write-ahead log; the approximate index is rebuilt from the remaining faces."""
         with self._lock:
             with self.write() as conn:
                 last = self._last_seq(conn)
