@@ -1,8 +1,11 @@
 """prosopo on the sample photos that ship with scikit-image (no face data to
-download): Eileen Collins, the astronaut, and the "cameraman".
+download): Eileen Collins, the astronaut, and the "cameraman". Detection,
+verification, embeddings, and a small gallery.
 
     python examples/astronaut.py
 """
+
+import tempfile
 
 import numpy as np
 from skimage import data
@@ -25,3 +28,13 @@ print(f"astronaut vs cameraman: verified={different.verified} distance={differen
 
 embedding = prosopo.represent(astronaut)[0].embedding
 print(f"embedding: {embedding.shape[0]} floats, first three {', '.join(f'{v:.3f}' for v in embedding[:3])}")
+
+# 1:N: a gallery (here a throwaway folder) with a consent record, then who is this?
+with tempfile.TemporaryDirectory() as folder:
+    with prosopo.Gallery.open(folder, purpose="demo", legal_basis="public sample image") as gallery:
+        gallery.enroll("Eileen Collins", astronaut)
+        for name, photo in (("mirrored copy", other_view), ("cameraman", cameraman)):
+            result = gallery.identify(photo)[0]
+            print(f"identify {name}: {result.identity or 'unknown'}"
+                  + (f" (distance {result.match.distance:.3f})" if result.known else ""))
+        print(f"audit log intact: {gallery.verify_audit().ok}, entries: {len(gallery.audit())}")

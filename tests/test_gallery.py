@@ -426,3 +426,22 @@ def test_approximate_index_finds_mated_faces():
         assert (got[0] == want[0]).all() and np.allclose(got[1], want[1])
     with pytest.raises(StoreError):
         AnnIndex.from_bytes(128, b"garbage")
+
+
+def test_erasing_a_folder_person_forgets_the_paths(tmp_path, identification):
+    names = sorted(identification)[:2]
+    photos = tmp_path / "photos"
+    for name in names:
+        (photos / name).mkdir(parents=True)
+        for p in identification[name][:2]:
+            shutil.copy(p, photos / name / p.name)
+    store = tmp_path / "store"
+    prosopo.find(identification[names[0]][3], photos, store=store)
+    with Gallery.open(store) as gallery:
+        gallery.erase(names[0])
+    everything = b"".join(p.read_bytes() for p in store.iterdir() if p.is_file())
+    assert names[0].encode() not in everything
+    again = prosopo.find(identification[names[1]][3], photos, store=store)
+    assert (again.sync.added, again.sync.erased) == (0, 2)  # the same photos are not enrolled again
+    with Gallery.open(store) as gallery:
+        assert names[0] not in gallery and names[1] in gallery

@@ -34,7 +34,8 @@ BATCH = 32
 class SyncReport:
     """What a folder sync did. ``skipped`` lists files that gave no face or
     could not be read, with the reason; they are retried only once they
-    change."""
+    change. ``erased`` counts photos not enrolled because their person was
+    erased from the gallery (delete them from the folder too)."""
 
     folder: str
     added: int = 0
@@ -42,6 +43,7 @@ class SyncReport:
     removed: int = 0
     moved: int = 0
     unchanged: int = 0
+    erased: int = 0
     faces: int = 0
     skipped: tuple[tuple[str, str], ...] = ()
     seconds: float = 0.0
@@ -108,17 +110,20 @@ def sync(gallery: Gallery, folder: Path, *, delete_missing: bool, workers: int,
         known = {row[0]: row[1:] for row in conn.execute(
             "SELECT path, size, mtime_ns, sha256, status FROM files WHERE substr(path, 1, ?) = ?",
             (len(prefix), prefix))}
+        erased = {row[0] for row in conn.execute("SELECT sha256 FROM tombstones")}
     missing = [p for p in known if p not in on_disk] if delete_missing else []
     unchanged = [p for p, stat in on_disk.items() if p in known and tuple(known[p][:2]) == stat]
     candidates = [p for p in on_disk if p not in known or tuple(known[p][:2]) != on_disk[p]]
 
     # read the candidates: same content (only touched) or moved files need no embedding
     missing_by_hash = {known[p][2]: p for p in missing if known[p][3] == "ok"}
-    touched, moved, todo, unreadable = [], [], [], []
+    touched, moved, todo, unreadable, refused = [], [], [], [], []
     for path in candidates:
         sha = file_hash(path)
         if sha is None:
             unreadable.append(path)
+        elif sha in erased:
+            refused.append(path)
         elif path in known and known[path][2] == sha:
             touched.append((path, sha))
         elif path not in known and sha in missing_by_hash and \
@@ -143,7 +148,7 @@ def sync(gallery: Gallery, folder: Path, *, delete_missing: bool, workers: int,
                           detail={"files": len(missing), "reason": "deleted from folder"})
         store.anchor()
 
-    report = SyncReport(str(folder), removed=len(missing), moved=len(moved),
+    report = SyncReport(str(folder), removed=len(missing), moved=len(moved), erased=len(refused),
                         unchanged=len(unchanged) + len(touched),
                         skipped=tuple((p, "cannot read the file") for p in unreadable))
     return _embed_new(gallery, folder, todo, known, on_disk, report, workers, progress, consent)

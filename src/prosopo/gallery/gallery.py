@@ -417,10 +417,13 @@ class Gallery:
         row = conn.execute("SELECT id FROM identities WHERE name = ?", (identity,)).fetchone()
         if row is None:
             raise NotFoundError(f"no identity {identity!r} in this gallery")
-        # files a folder sync took this identity from are remembered as erased,
-        # so the next sync does not enroll them again (until they change)
-        conn.execute("UPDATE files SET status = 'erased', message = NULL WHERE path IN "
-                     "(SELECT source FROM faces WHERE identity_id = ?)", (row[0],))
+        # photos a folder sync took this identity from are forgotten, path and
+        # all (a path holds the person's name), but their content hashes are
+        # kept so that the next sync does not enroll the same photos again
+        sources = "(SELECT source FROM faces WHERE identity_id = ?)"
+        conn.execute(f"INSERT OR IGNORE INTO tombstones (sha256) SELECT sha256 FROM files WHERE path IN {sources}",
+                     (row[0],))
+        conn.execute(f"DELETE FROM files WHERE path IN {sources}", (row[0],))
         count = conn.execute("DELETE FROM faces WHERE identity_id = ?", (row[0],)).rowcount
         conn.execute("DELETE FROM identities WHERE id = ?", (row[0],))
         return count
