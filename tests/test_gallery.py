@@ -229,13 +229,18 @@ def test_audit_chain_detects_tampering(tmp_path, identification):
         assert g.verify_audit().ok
 
 
-def test_folder_sync_is_incremental(tmp_path, identification):
-    names = sorted(identification)[:3]
-    photos = tmp_path / "photos"
+def _photo_folder(photos: Path, identification: dict, names: list[str], each: int = 2) -> Path:
+    """A folder of photos, one sub-folder per person, ``each`` photos each."""
     for name in names:
         (photos / name).mkdir(parents=True)
-        for p in identification[name][:2]:
+        for p in identification[name][:each]:
             shutil.copy(p, photos / name / p.name)
+    return photos
+
+
+def test_folder_sync_is_incremental(tmp_path, identification):
+    names = sorted(identification)[:3]
+    photos = _photo_folder(tmp_path / "photos", identification, names)
     probe = identification[names[0]][3]
     found = prosopo.find(probe, photos)
     assert found.sync.added == 6 and found.sync.faces == 6
@@ -358,11 +363,7 @@ def test_command_line(tmp_path, identification):
     import json
 
     names = sorted(identification)[:3]
-    photos = tmp_path / "photos"
-    for name in names:
-        (photos / name).mkdir(parents=True)
-        for p in identification[name][:2]:
-            shutil.copy(p, photos / name / p.name)
+    photos = _photo_folder(tmp_path / "photos", identification, names)
     store = tmp_path / "store"
     out = _cli("enroll", str(photos), "--db", str(store), "--purpose", "tests", "--legal-basis", "consent",
                "--expires", "2999-12-31", "--json")
@@ -430,11 +431,7 @@ def test_approximate_index_finds_mated_faces():
 
 def test_erasing_a_folder_person_forgets_the_paths(tmp_path, identification):
     names = sorted(identification)[:2]
-    photos = tmp_path / "photos"
-    for name in names:
-        (photos / name).mkdir(parents=True)
-        for p in identification[name][:2]:
-            shutil.copy(p, photos / name / p.name)
+    photos = _photo_folder(tmp_path / "photos", identification, names)
     store = tmp_path / "store"
     prosopo.find(identification[names[0]][3], photos, store=store)
     with Gallery.open(store) as gallery:
