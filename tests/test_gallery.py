@@ -442,3 +442,13 @@ def test_erasing_a_folder_person_forgets_the_paths(tmp_path, identification):
     assert (again.sync.added, again.sync.erased) == (0, 2)  # the same photos are not enrolled again
     with Gallery.open(store) as gallery:
         assert names[0] not in gallery and names[1] in gallery
+
+
+def test_two_processes_syncing_one_folder_store_each_photo_once(tmp_path, identification):
+    photos = _photo_folder(tmp_path / "photos", identification, sorted(identification)[:4])
+    probe = str(identification[sorted(identification)[0]][3])
+    code = f"import prosopo; prosopo.find({probe!r}, {str(photos)!r}, workers=1)"
+    procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(2)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    with Gallery.open(photos / ".prosopo" / "sface-yunet") as gallery:
+        assert gallery.stats().faces == 8 and gallery.stats().files_tracked == 8

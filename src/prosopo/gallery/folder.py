@@ -122,7 +122,7 @@ def sync(gallery: Gallery, folder: Path, *, delete_missing: bool, workers: int,
         sha = file_hash(path)
         if sha is None:
             unreadable.append(path)
-        elif sha in erased:
+        elif sha in erased:  # its person was erased; hashed again on each sync until deleted
             refused.append(path)
         elif path in known and known[path][2] == sha:
             touched.append((path, sha))
@@ -186,7 +186,12 @@ def _embed_new(gallery: Gallery, folder: Path, todo: list[tuple[str, str]], know
             batch_faces = 0
             with store.write() as conn:
                 for (path, sha), result in zip(batch, results):
-                    if path in known:
+                    # look again inside the transaction: another process
+                    # syncing the same folder may have stored this file since
+                    row = conn.execute("SELECT sha256 FROM files WHERE path = ?", (path,)).fetchone()
+                    if row is not None and row[0] == sha:
+                        continue
+                    if row is not None:
                         _remove_files(conn, [path])
                     if isinstance(result, ProsopoError):
                         _upsert_file(conn, path, on_disk[path], sha, "skipped", str(result))
