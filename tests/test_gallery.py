@@ -155,6 +155,10 @@ def test_erase_from_ann_index(tmp_path):
         assert gallery.stats().index == "ann"
         gallery.erase("p0")
         assert gallery.search_embeddings(vectors[0], k=1)[0][0].identity != "p0"
+        with pytest.raises(ParameterError):
+            gallery.search_embeddings(np.full(128, np.nan))
+        with pytest.raises(ParameterError):
+            gallery.search_embeddings(vectors[0], threshold="fpir=2")
     assert (root / "index.ann").is_file()
     for v in vectors[:3]:
         for needle in (v.tobytes()[:32], v.astype(np.float16).tobytes()[:32]):

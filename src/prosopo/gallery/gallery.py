@@ -509,8 +509,8 @@ class Gallery:
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise ParameterError(f"k must be a positive integer, got {k!r}")
         vectors = np.atleast_2d(np.asarray(embeddings, np.float32))
-        if vectors.ndim != 2 or vectors.shape[1] != store.dim:
-            raise ParameterError(f"embeddings must have shape (n, {store.dim})")
+        if vectors.ndim != 2 or vectors.shape[1] != store.dim or not np.isfinite(vectors).all():
+            raise ParameterError(f"embeddings must be finite, of shape (n, {store.dim})")
         limit = self._threshold(threshold)
         matches = self._matches(vectors, k, limit)
         with store.write() as conn:
