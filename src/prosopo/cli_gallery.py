@@ -1,16 +1,19 @@
 """Command line for galleries: ``prosopo enroll``, ``prosopo find`` and
-``prosopo gallery list|show|stats|remove|erase|purge|audit|compact|keygen``.
+``prosopo gallery list|stats|remove|purge|audit|compact|keygen``.
 Registered on the main app by :mod:`prosopo.cli`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 
 from .cli_common import Json, Model, _emit, _fail
 from .errors import ProsopoError
+
+T = TypeVar("T")
 
 gallery_app = typer.Typer(help="Inspect and manage a gallery store.", no_args_is_help=True)
 
@@ -24,6 +27,16 @@ def _open(db: Path, key_file: Optional[Path], create: bool = False, **options):
     from .gallery import Gallery
 
     return Gallery.open(db, create=create, key_file=key_file, **options)
+
+
+def _on_gallery(db: Path, key_file: Optional[Path], json_out: bool, action: Callable[[Any], T]) -> T:
+    """Open the existing store ``db``, return ``action(gallery)`` and close
+    it; a ProsopoError becomes the command's message and exit code."""
+    try:
+        with _open(db, key_file) as gallery:
+            return action(gallery)
+    except ProsopoError as exc:
+        _fail(exc, json_out)
 
 
 def _bar(enabled: bool):
@@ -75,17 +88,17 @@ def find(
     first) or an enrolled gallery. Exit code 0 if anyone matched, 1 if not."""
     from . import api
 
-    try:
-        if (db / "gallery.db").is_file():
-            with _open(db, key_file) as gallery:
-                found = api.matches_only(gallery.search(image, k=k, threshold=threshold))
-        else:
+    if (db / "gallery.db").is_file():
+        found = _on_gallery(db, key_file, json_out,
+                            lambda g: api.matches_only(g.search(image, k=k, threshold=threshold)))
+    else:
+        try:
             with _bar(not json_out) as bar:
                 task = bar.add_task("updating the folder's gallery", total=None)
                 found = api.find(image, db, model=model, k=k, threshold=threshold, key_file=key_file,
                                  progress=lambda done, total: bar.update(task, completed=done, total=total))
-    except ProsopoError as exc:
-        _fail(exc, json_out)
+        except ProsopoError as exc:
+            _fail(exc, json_out)
     lines = []
     for i, s in enumerate(found):
         lines.append(f"face {i} at x={s.face.box.x:.0f} y={s.face.box.y:.0f} w={s.face.box.w:.0f}:"
@@ -99,11 +112,7 @@ def find(
 @gallery_app.command("list")
 def list_(db: Store, key_file: KeyFile = None, json_out: Json = False) -> None:
     """Enrolled identities with face counts and consent records."""
-    try:
-        with _open(db, key_file) as gallery:
-            people = gallery.identities()
-    except ProsopoError as exc:
-        _fail(exc, json_out)
+    people = _on_gallery(db, key_file, json_out, lambda g: g.identities())
     lines = [f"{'identity':<30} {'faces':>5}  {'enrolled':<25} {'expires':<25} purpose / legal basis"]
     lines += [f"{p.name:<30} {p.faces:>5}  {p.to_dict()['enrolled_at'] or '':<25} "
               f"{(p.to_dict()['expires_at'] or '-') + (' (expired)' if p.expired else ''):<25} "
@@ -114,11 +123,7 @@ def list_(db: Store, key_file: KeyFile = None, json_out: Json = False) -> None:
 @gallery_app.command()
 def stats(db: Store, key_file: KeyFile = None, json_out: Json = False) -> None:
     """Size, model, index, encryption and audit figures of a store."""
-    try:
-        with _open(db, key_file) as gallery:
-            info = gallery.stats().to_dict()
-    except ProsopoError as exc:
-        _fail(exc, json_out)
+    info = _on_gallery(db, key_file, json_out, lambda g: g.stats().to_dict())
     _emit(info, json_out, "\n".join(f"{k:<14} {v}" for k, v in info.items()))
 
 
@@ -131,11 +136,7 @@ def remove(
 ) -> None:
     """Remove an identity and all its faces (and compact the store: nothing
     of it is left in the store's files)."""
-    try:
-        with _open(db, key_file) as gallery:
-            count = gallery.erase(identity)
-    except ProsopoError as exc:
-        _fail(exc, json_out)
+    count = _on_gallery(db, key_file, json_out, lambda g: g.erase(identity))
     _emit({"identity": identity, "faces_removed": count}, json_out,
           f"erased {identity!r}: {count} face(s) removed, store compacted")
 
@@ -143,11 +144,7 @@ def remove(
 @gallery_app.command()
 def purge(db: Store, key_file: KeyFile = None, json_out: Json = False) -> None:
     """Erase every identity whose consent has expired."""
-    try:
-        with _open(db, key_file) as gallery:
-            names = gallery.purge()
-    except ProsopoError as exc:
-        _fail(exc, json_out)
+    names = _on_gallery(db, key_file, json_out, lambda g: g.purge())
     _emit({"erased": names}, json_out, f"erased {len(names)} expired identit{'y' if len(names) == 1 else 'ies'}"
           + "".join(f"\n  {n}" for n in names))
 
@@ -161,19 +158,13 @@ def audit_(
     json_out: Json = False,
 ) -> None:
     """Show the audit log, or check that nobody edited it (--verify)."""
-    try:
-        with _open(db, key_file) as gallery:
-            if verify:
-                report = gallery.verify_audit()
-            else:
-                entries = gallery.audit(limit)
-    except ProsopoError as exc:
-        _fail(exc, json_out)
     if verify:
+        report = _on_gallery(db, key_file, json_out, lambda g: g.verify_audit())
         text = (f"audit log intact: {report.entries} entries" if report.ok else
                 "audit log BROKEN:\n" + "\n".join(f"  {p}" for p in report.problems))
         _emit(report.to_dict(), json_out, text)
         raise typer.Exit(0 if report.ok else 1)
+    entries = _on_gallery(db, key_file, json_out, lambda g: g.audit(limit))
     _emit([e.to_dict() for e in entries], json_out, "\n".join(
         f"{e.seq:>6} {e.at} {e.action:<8} by {e.actor:<12} count {e.count:<5} {e.subject or ''}" for e in entries))
 
@@ -181,12 +172,11 @@ def audit_(
 @gallery_app.command()
 def compact(db: Store, key_file: KeyFile = None, json_out: Json = False) -> None:
     """Rewrite the store's files without deleted data."""
-    try:
-        with _open(db, key_file) as gallery:
-            gallery.compact()
-            info = gallery.stats().to_dict()
-    except ProsopoError as exc:
-        _fail(exc, json_out)
+    def run(gallery) -> dict:
+        gallery.compact()
+        return gallery.stats().to_dict()
+
+    info = _on_gallery(db, key_file, json_out, run)
     _emit(info, json_out, f"compacted: {info['disk_bytes']} bytes on disk")
 
 

@@ -12,7 +12,6 @@ interrupted sync resumes where it stopped.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ParameterError, ProsopoError
+from ..models import file_digest
 from ..privacy.consent import Consent
 
 if TYPE_CHECKING:
@@ -81,17 +81,6 @@ def identity_of(folder: Path, path: str) -> str:
     return parts[0] if len(parts) > 1 else os.path.splitext(parts[0])[0]
 
 
-def file_hash(path: str) -> str | None:
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-    except OSError:
-        return None
-    return digest.hexdigest()
-
-
 def _upsert_file(conn: sqlite3.Connection, path: str, stat: tuple[int, int], sha: str, status: str,
                  message: str | None = None) -> None:
     conn.execute("INSERT OR REPLACE INTO files (path, size, mtime_ns, sha256, status, message) VALUES (?,?,?,?,?,?)",
@@ -119,7 +108,10 @@ def sync(gallery: Gallery, folder: Path, *, delete_missing: bool, workers: int,
     missing_by_hash = {known[p][2]: p for p in missing if known[p][3] == "ok"}
     touched, moved, todo, unreadable, refused = [], [], [], [], []
     for path in candidates:
-        sha = file_hash(path)
+        try:
+            sha = file_digest(Path(path))
+        except OSError:
+            sha = None
         if sha is None:
             unreadable.append(path)
         elif sha in erased:  # its person was erased; hashed again on each sync until deleted
