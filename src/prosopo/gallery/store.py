@@ -136,6 +136,7 @@ class Store:
             # biometric data: readable by the owner only (the WAL files inherit this)
             os.close(os.open(self.db_path, os.O_CREAT | os.O_WRONLY, 0o600))
         self._lock = threading.RLock()
+        self._pending_anchor: tuple[int, str] | None = None  # audit entry logged, not yet anchored
         self.conn = _connect(self.db_path)
         try:
             self._init(settings, key)
@@ -214,11 +215,13 @@ class Store:
                 yield self.conn
             except BaseException:
                 self.conn.execute("ROLLBACK")
+                self._pending_anchor = None
                 raise
             try:
                 self.conn.execute("COMMIT")
             except sqlite3.DatabaseError as exc:
                 self.conn.execute("ROLLBACK")
+                self._pending_anchor = None
                 raise StoreError(f"could not save to the gallery ({exc})") from None
 
     @contextmanager
@@ -237,7 +240,7 @@ class Store:
 
     def anchor(self) -> None:
         """After a commit that logged, move the anchor file forward."""
-        pending = getattr(self, "_pending_anchor", None)
+        pending = self._pending_anchor
         if pending:
             self._pending_anchor = None
             with self._file_lock():
