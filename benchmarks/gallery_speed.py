@@ -166,7 +166,7 @@ def search_child(root: Path) -> None:
         ours.append(1000 * (time.perf_counter() - t))
         found.append(matches[0].identity if matches else "")
         decided.append(matches[0].identity if matches and matches[0].is_match else "")
-    threshold = gallery._threshold(None)
+    threshold = gallery.threshold()
     gallery.close()
     brute = []
     for q in probes[:200]:  # DeepFace-style: distance to every stored embedding, then the minimum

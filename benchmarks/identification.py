@@ -62,7 +62,7 @@ def run(images: Path, model: str, cache: Path, index: str, flip: bool) -> dict:
             gallery.enroll_embeddings([identity[n] for n in gallery_names],
                                       np.stack([emb.vectors[n] for n in gallery_names]), sources=gallery_names)
             enroll_s = time.perf_counter() - start
-            default_threshold = gallery._threshold(None)
+            default_threshold = gallery.threshold()
             start = time.perf_counter()
             found = gallery.search_embeddings(np.stack([emb.vectors[n] for n in probe_names]), k=2,
                                               threshold=default_threshold)

@@ -461,9 +461,9 @@ class Gallery:
 
     # -- searching --------------------------------------------------------
 
-    def _threshold(self, threshold: float | str | None) -> float:
-        """None means ``"fpir=0.01"``: the distance at which a stranger
-        matches anyone in a gallery of this size 1% of the time."""
+    def _limit(self, threshold: float | str | None, faces: int) -> float:
+        """The cosine distance ``threshold`` stands for in a gallery of
+        ``faces`` faces (see :meth:`threshold`)."""
         if threshold is None:
             threshold = f"fpir={DEFAULT_FPIR}"
         if isinstance(threshold, str) and threshold.strip().startswith("fpir="):
@@ -471,12 +471,22 @@ class Gallery:
                 fpir = float(threshold.split("=", 1)[1])
             except ValueError:
                 raise ParameterError(f"bad operating point {threshold!r}; use e.g. 'fpir=0.01'") from None
-            return identification_threshold(self.model, len(self._store.index()), fpir)
+            return identification_threshold(self.model, faces, fpir)
         return resolve(self.model, "cosine", threshold)[0]
 
-    def _matches(self, vectors: np.ndarray, k: int, limit: float) -> list[tuple[Match, ...]]:
+    def threshold(self, threshold: float | str | None = None) -> float:
+        """The cosine distance a search with this ``threshold`` uses now.
+        None means ``"fpir=0.01"``: the distance at which a stranger matches
+        anyone in a gallery of this size 1% of the time."""
+        return self._limit(threshold, len(self._check_open().index()))
+
+    def _matches(self, vectors: np.ndarray, k: int,
+                 threshold: float | str | None) -> tuple[list[tuple[Match, ...]], float]:
+        """The ``k`` best identities for each row of ``vectors``, and the
+        distance limit used (resolved on the same up-to-date index)."""
         store = self._store
-        found = store.search(vectors, k * OVERSAMPLE)
+        found, faces = store.search(vectors, k * OVERSAMPLE)
+        limit = self._limit(threshold, faces)
         ids = sorted({int(i) for f in found for i in f[0]})
         info: dict[int, tuple[str, str | None, str, str | None]] = {}
         moment = iso(now())
@@ -500,24 +510,33 @@ class Gallery:
                 best[name] = Match(name, distance, confidence(self.model, distance), distance <= limit, source,
                                    Box(*json.loads(box)) if box else None, face_id)
             results.append(tuple(sorted(best.values(), key=lambda m: m.distance)[:k]))
-        return results
+        return results, limit
+
+    def _search(self, vectors: np.ndarray, k: int,
+                threshold: float | str | None) -> tuple[list[tuple[Match, ...]], float]:
+        """Search and write the audit entry; returns the matches and the limit."""
+        store = self._check_open()
+        matches, limit = self._matches(vectors, k, threshold)
+        with store.write() as conn:
+            store.log(conn, "search", self.actor, count=sum(len(m) for m in matches),
+                      detail={"faces": len(vectors), "k": k})
+        store.anchor()
+        return matches, limit
+
+    @staticmethod
+    def _check_k(k: Any) -> None:
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise ParameterError(f"k must be a positive integer, got {k!r}")
 
     def search_embeddings(self, embeddings: np.ndarray, *, k: int = 5,
                           threshold: float | str | None = None) -> list[tuple[Match, ...]]:
         """:meth:`search` for precomputed embeddings (rows of a 2-D array)."""
         store = self._check_open()
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise ParameterError(f"k must be a positive integer, got {k!r}")
+        self._check_k(k)
         vectors = np.atleast_2d(np.asarray(embeddings, np.float32))
         if vectors.ndim != 2 or vectors.shape[1] != store.dim or not np.isfinite(vectors).all():
             raise ParameterError(f"embeddings must be finite, of shape (n, {store.dim})")
-        limit = self._threshold(threshold)
-        matches = self._matches(vectors, k, limit)
-        with store.write() as conn:
-            store.log(conn, "search", self.actor, count=sum(len(m) for m in matches),
-                      detail={"faces": len(vectors), "k": k})
-        store.anchor()
-        return matches
+        return self._search(vectors, k, threshold)[0]
 
     def search(self, img: Any, *, k: int = 5, threshold: float | str | None = None, max_faces: int | None = None,
                bgr: bool = False) -> SearchResults:
@@ -527,11 +546,10 @@ class Gallery:
         someone 1% of the time, whatever the gallery's size), ``"fpir=X"``,
         a cosine distance, or a 1:1 operating point such as ``"fmr=1e-4"``."""
         self._check_open()
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise ParameterError(f"k must be a positive integer, got {k!r}")
-        limit = self._threshold(threshold)
+        self._check_k(k)
+        self._limit(threshold, 1)  # a bad threshold fails before the embedding
         faces = self.embed(img, max_faces=max_faces, bgr=bgr)
-        matches = self.search_embeddings(np.stack([f.vector for f in faces]), k=k, threshold=limit)
+        matches, limit = self._search(np.stack([f.vector for f in faces]), k, threshold)
         return SearchResults(Search(f.face, m, limit, self.model) for f, m in zip(faces, matches))
 
     def identify(self, img: Any, *, threshold: float | str | None = None, max_faces: int | None = None,
@@ -540,9 +558,9 @@ class Gallery:
         identity is farther than ``threshold`` is reported as unknown
         (``identity=None``)."""
         store = self._check_open()
-        limit = self._threshold(threshold)
+        self._limit(threshold, 1)  # a bad threshold fails before the embedding
         faces = self.embed(img, max_faces=max_faces, bgr=bgr)
-        matches = self._matches(np.stack([f.vector for f in faces]), 1, limit)
+        matches, limit = self._matches(np.stack([f.vector for f in faces]), 1, threshold)
         results = []
         for item, found in zip(faces, matches):
             best = found[0] if found and found[0].is_match else None

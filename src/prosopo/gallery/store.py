@@ -284,13 +284,14 @@ class Store:
 
     # -- the vector index -------------------------------------------------
 
-    def search(self, vectors: np.ndarray, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    def search(self, vectors: np.ndarray, count: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
         """The ``count`` nearest stored face ids (and similarities) for each
-        row of ``vectors``, on an up-to-date index; under the store's lock,
-        so a concurrent change in another thread cannot shift rows mid-search."""
+        row of ``vectors``, on an up-to-date index, and how many faces that
+        index holds; under the store's lock, so a concurrent change in
+        another thread cannot shift rows mid-search."""
         with self._lock:
             index = self.index()
-            return [index.search(v, count) for v in vectors]
+            return [index.search(v, count) for v in vectors], len(index)
 
     def index(self) -> ExactIndex | AnnIndex:
         """The vector index, brought up to date with every committed change
