@@ -191,7 +191,7 @@ def _embed_new(gallery: Gallery, folder: Path, todo: list[tuple[str, str]], know
                         continue
                     name = identity_of(folder, path)
                     identity_id = gallery._identity_id(conn, name, consent, None, False)
-                    gallery._insert_faces(conn, identity_id, result)
+                    gallery._insert_faces(conn, [(identity_id, face) for face in result])
                     _upsert_file(conn, path, on_disk[path], sha, "ok")
                     batch_faces += len(result)
                     changed += path in known

@@ -292,14 +292,17 @@ class Gallery:
                          (json.dumps({**old, **metadata}, ensure_ascii=False), row[0]))
         return int(row[0])
 
-    def _insert_faces(self, conn: sqlite3.Connection, identity_id: int, faces: list[Embedded]) -> None:
+    def _insert_faces(self, conn: sqlite3.Connection, faces: list[tuple[int, Embedded]]) -> None:
+        """Store ``(identity id, face)`` pairs inside the caller's write
+        transaction (face ids are given explicitly: each sealed value is
+        bound to its row)."""
         store = self._store
         added = iso(now())
-        for item in faces:
+        first = store.next_face_id(conn)
+        for face_id, (identity_id, item) in enumerate(faces, first):
             vector = np.ascontiguousarray(item.vector, np.float32)
             if vector.shape != (store.dim,):
                 raise StoreError(f"embedding of size {vector.shape} does not fit this gallery ({store.dim}-D)")
-            face_id = store.next_face_id(conn)
             crop = store.seal(item.crop, face_id, "crop") if item.crop is not None else None
             conn.execute(
                 "INSERT INTO faces (id, identity_id, source, box, score, embedding, crop, added_at)"
@@ -349,7 +352,7 @@ class Gallery:
         explicit = any(v is not None for v in (purpose, legal_basis, consent_ref, expires))
         with store.write() as conn:
             identity_id = self._identity_id(conn, name, consent, metadata, explicit)
-            self._insert_faces(conn, identity_id, faces)
+            self._insert_faces(conn, [(identity_id, face) for face in faces])
             store.log(conn, "enroll", self.actor, subject=pseudonym(store.salt, name), count=len(faces),
                       detail={"images": len(items), "skipped": len(skipped)})
         store.anchor()
@@ -394,7 +397,7 @@ class Gallery:
                 for i in rows:
                     if names[i] not in ids:
                         ids[names[i]] = self._identity_id(conn, names[i], record, metadata, explicit)
-                    self._insert_faces(conn, ids[names[i]], [Embedded(sources[i], dummy, vectors[i])])
+                self._insert_faces(conn, [(ids[names[i]], Embedded(sources[i], dummy, vectors[i])) for i in rows])
                 subject = pseudonym(store.salt, names[rows[0]]) if len(ids) == 1 else None
                 store.log(conn, "enroll", self.actor, subject=subject, count=len(rows),
                           detail={"embeddings": len(rows), "identities": len(ids)})
