@@ -24,6 +24,16 @@ def lfw() -> Path:
 
 
 @pytest.fixture(scope="session")
+def utk_mini() -> Path:
+    return data_dir("utk-mini")
+
+
+@pytest.fixture(scope="session")
+def fer_mini() -> Path:
+    return data_dir("fer-mini")
+
+
+@pytest.fixture(scope="session")
 def wider() -> Path:
     return data_dir("wider-mini")
 

@@ -19,10 +19,10 @@ from .errors import (DataError, ImageError, ModelError, NoFaceError, NotFoundErr
 __version__ = "0.2.0"
 
 _LAZY = {
-    "verify": "api", "find": "api", "represent": "api", "represent_many": "api", "extract_faces": "api", "detect": "api",
+    "verify": "api", "find": "api", "analyze": "api", "represent": "api", "represent_many": "api", "extract_faces": "api", "detect": "api",
     "distance": "metrics", "distances": "metrics",
     "Box": "types", "Face": "types", "AlignedFace": "types", "Representation": "types", "Verification": "types",
-    "Match": "types", "Search": "types", "Identification": "types", "SearchResults": "types",
+    "Match": "types", "Search": "types", "Analysis": "types", "Identification": "types", "SearchResults": "types",
     "Gallery": "gallery",
     "set_limits": "image", "get_limits": "image", "Limits": "image",
 }
@@ -32,11 +32,11 @@ __all__ = ["ProsopoError", "ImageError", "NoFaceError", "ModelError", "Parameter
            "__version__", *_LAZY]
 
 if TYPE_CHECKING:
-    from .api import detect, extract_faces, find, represent, represent_many, verify
+    from .api import analyze, detect, extract_faces, find, represent, represent_many, verify
     from .gallery import Gallery
     from .image import Limits, get_limits, set_limits
     from .metrics import distance, distances
-    from .types import (AlignedFace, Box, Face, Identification, Match, Representation, Search, SearchResults,
+    from .types import (AlignedFace, Analysis, Box, Face, Identification, Match, Representation, Search, SearchResults,
                         Verification)
 
 

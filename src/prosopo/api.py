@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,12 +24,22 @@ from .align import align_face
 from .embed import RECOGNIZERS
 from .errors import ParameterError
 from .metrics import check_metric, distances
+from .models import Lazy
 from .pipeline import embed_faces, faces_or_whole, find_faces
 from .thresholds import resolve
-from .types import AlignedFace, Face, Representation, Search, SearchResults, Verification
+from .types import AlignedFace, Analysis, Face, Representation, Search, SearchResults, Verification
 
 DEFAULT_MODEL = "sface"
 DEFAULT_DETECTOR = "yunet"
+
+
+def _heads():
+    from .attributes.heads import Heads
+
+    return Heads()
+
+
+_HEADS = Lazy(_heads)
 
 
 def _load(img: Any, bgr: bool) -> tuple[np.ndarray, str]:
@@ -151,6 +162,54 @@ def verify(
         seconds=time.perf_counter() - start,
         operating_point=point,
     )
+
+
+def analyze(
+    img: Any,
+    *,
+    actions: Iterable[str] | str = ("age", "gender", "emotion"),
+    detector: str = DEFAULT_DETECTOR,
+    align: bool = True,
+    enforce_detection: bool = True,
+    min_face_size: float = 0,
+    max_faces: int | None = None,
+    bgr: bool = False,
+) -> list[Analysis] | list[list[Analysis]]:
+    """Age, gender and emotion of each face, largest face first.
+
+    ``actions`` picks among ``"age"``, ``"gender"``, ``"emotion"`` and
+    ``"race"``. Race is never estimated unless asked for, and asking warns
+    (:data:`prosopo.attributes.RACE_WARNING`): inferring race from faces is
+    restricted or prohibited in some uses. A list (or tuple) of images gives
+    one list of results per image, with all their faces run as one batch.
+    A face too small or blurred for a trustworthy estimate is still
+    estimated but marked ``reliable=False`` with the reason in ``warnings``.
+    """
+    from .attributes import RACE_WARNING, check_actions
+    from .attributes.quality import problems
+
+    wanted = check_actions(actions)
+    if "race" in wanted:
+        warnings.warn(RACE_WARNING, UserWarning, stacklevel=2)
+    many = isinstance(img, (list, tuple))
+    per_image, crops = [], []
+    for item in img if many else [img]:
+        rgb, name = _load(item, bgr)
+        faces = faces_or_whole(rgb, detector, enforce_detection=enforce_detection, align=align,
+                               min_face_size=min_face_size, max_faces=max_faces, source=name)
+        aligned = [align_face(rgb, f, _HEADS.get().template, use_landmarks=align) for f in faces]
+        per_image.append(list(zip(faces, aligned)))
+        crops.extend(aligned)
+    values = iter(_HEADS.get().predict(crops, wanted))
+    results = []
+    for pairs in per_image:
+        row = []
+        for face, crop in pairs:
+            sharp, issues = problems(face, crop)
+            row.append(Analysis(face=face, sharpness=sharp, reliable=not issues, warnings=tuple(issues),
+                                **next(values)))
+        results.append(row)
+    return results if many else results[0]
 
 
 def find(

@@ -21,7 +21,7 @@ from .cli_gallery import enroll, find, gallery_app
 from .errors import ProsopoError
 
 app = typer.Typer(
-    help="Offline face recognition: detect, verify, represent, find, enroll, evaluate.",
+    help="Offline face recognition: detect, verify, represent, analyze, find, enroll, evaluate.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -116,6 +116,54 @@ def detect(
     if draw is not None:
         lines.append(f"drawn to {draw}")
     _emit([f.to_dict() for f in faces], json_out, "\n".join(lines))
+
+
+@app.command()
+def analyze(
+    image: Annotated[str, typer.Argument(help="Photo to analyse.")],
+    actions: Annotated[str, typer.Option(
+        help="Comma-separated: age, gender, emotion, race. Race only when named (see README: restricted uses).")]
+    = "age,gender,emotion",
+    detector: Detector = "yunet",
+    draw: Annotated[Optional[Path], typer.Option(help="Save a copy with boxes and labels drawn.")] = None,
+    min_face_size: Annotated[float, typer.Option(help="Ignore faces smaller than this (pixels).")] = 0,
+    any_face: AnyFace = False,
+    json_out: Json = False,
+) -> None:
+    """Estimate age, gender and emotion (race only when asked) of each face."""
+    import warnings
+
+    from . import api
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            results = api.analyze(image, actions=actions, detector=detector, min_face_size=min_face_size,
+                                  enforce_detection=not any_face)
+        for w in caught:
+            typer.echo(f"warning: {w.message}", err=True)
+        if draw is not None:
+            from .draw import draw_faces
+
+            draw_faces(image, [r.face for r in results], draw, labels=[_label(r) for r in results])
+    except ProsopoError as exc:
+        _fail(exc, json_out)
+    lines = [f"{len(results)} face(s)"] + [f"face {i}: {_label(r)}" + ("" if r.reliable else " (unreliable: "
+                                           + "; ".join(r.warnings) + ")") for i, r in enumerate(results)]
+    if draw is not None:
+        lines.append(f"drawn to {draw}")
+    _emit([r.to_dict() for r in results], json_out, "\n".join(lines))
+
+
+def _label(r) -> str:
+    parts = []
+    if r.age is not None:
+        parts.append(f"{r.age:.0f}y")
+    for name in ("gender", "emotion", "race"):
+        top = getattr(r, f"dominant_{name}")
+        if top is not None:
+            parts.append(f"{top} {getattr(r, name)[top]:.0%}")
+    return ", ".join(parts)
 
 
 @app.command()

@@ -215,3 +215,50 @@ class SearchResults(list):
         columns = ["face", "rank", "identity", "source", "distance", "confidence", "threshold", "is_match",
                    "probe_x", "probe_y", "probe_w", "probe_h", "source_x", "source_y", "source_w", "source_h"]
         return pd.DataFrame(rows, columns=columns)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The attributes of one face (:func:`prosopo.analyze`). Attributes not
+    asked for are ``None``.
+
+    ``age`` is the expected age in years and ``age_range`` the central 80%
+    of the model's distribution. ``gender``, ``emotion`` and ``race`` map each
+    label to its probability. ``reliable`` is False when the face is too small
+    or blurred for a trustworthy estimate; ``warnings`` say why.
+    """
+
+    face: Face
+    age: float | None = None
+    age_range: tuple[float, float] | None = None
+    gender: dict[str, float] | None = None
+    emotion: dict[str, float] | None = None
+    race: dict[str, float] | None = None
+    sharpness: float = 0.0
+    reliable: bool = True
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def dominant_gender(self) -> str | None:
+        return max(self.gender, key=self.gender.get) if self.gender else None
+
+    @property
+    def dominant_emotion(self) -> str | None:
+        return max(self.emotion, key=self.emotion.get) if self.emotion else None
+
+    @property
+    def dominant_race(self) -> str | None:
+        return max(self.race, key=self.race.get) if self.race else None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = self.face.to_dict()
+        if self.age is not None:
+            out["age"] = round(self.age, 1)
+            out["age_range"] = [round(v, 1) for v in self.age_range] if self.age_range else None
+        for name in ("gender", "emotion", "race"):
+            probs = getattr(self, name)
+            if probs is not None:
+                out[name] = {k: round(float(v), 4) for k, v in probs.items()}
+                out[f"dominant_{name}"] = getattr(self, f"dominant_{name}")
+        out.update({"sharpness": round(self.sharpness, 1), "reliable": self.reliable, "warnings": list(self.warnings)})
+        return out

@@ -1,0 +1,40 @@
+"""Facial attributes: age, gender, emotion and (only when asked) race.
+
+prosopo's attribute models are small heads trained here (``training/``) on
+the feature map of SFace's trunk (:mod:`.trunk`): one trunk pass per face
+feeds every head. Each head is an ONNX file in ``models/`` with a model card
+beside it.
+"""
+
+from __future__ import annotations
+
+from ..errors import ParameterError
+
+ACTIONS = ("age", "gender", "emotion", "race")
+DEFAULT_ACTIONS = ("age", "gender", "emotion")
+GENDERS = ("male", "female")
+EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+RACES = ("white", "black", "asian", "indian", "other")
+
+RACE_WARNING = (
+    "race is inferred from appearance with UTKFace's five labels (white, black, asian, indian, other), which are "
+    "coarse and annotator-assigned. Inferring race or ethnicity from faces is restricted or prohibited in some "
+    "uses (for example the EU AI Act bans biometric categorisation by race); use it only for research or bias "
+    "auditing where that is lawful."
+)
+
+
+def check_actions(actions) -> tuple[str, ...]:
+    """``actions`` as a tuple of known names, in the canonical order."""
+    if isinstance(actions, str):
+        actions = [a for a in actions.replace(",", " ").split() if a]
+    try:
+        wanted = [str(a).strip().lower() for a in actions]
+    except TypeError:
+        raise ParameterError(f"actions must be a list of names from {ACTIONS}, got {actions!r}") from None
+    unknown = [a for a in wanted if a not in ACTIONS]
+    if unknown:
+        raise ParameterError(f"unknown action(s) {unknown}; choose from {list(ACTIONS)}")
+    if not wanted:
+        raise ParameterError(f"actions is empty; choose from {list(ACTIONS)}")
+    return tuple(a for a in ACTIONS if a in wanted)

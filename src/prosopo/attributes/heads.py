@@ -1,0 +1,98 @@
+"""prosopo's attribute heads on SFace's trunk, run with ONNX Runtime.
+
+``age-gender.onnx`` gives a distribution over ages 0..100 and the gender
+probabilities (male, female), ``race.onnx`` five race probabilities,
+``emotion.onnx`` seven emotion probabilities. All read the trunk's
+1024 x 7 x 7 map of a face aligned to the 112x112 ArcFace template.
+
+The emotion head was trained on FER2013's grey 48x48 faces, so it is given
+the face as FER shows it: grey, and reduced to FER's resolution (its eyes are
+a median 19.6 px apart against the template's 35.2) before being enlarged
+back. That costs a second trunk pass when emotion and other attributes are
+asked together.
+"""
+
+from __future__ import annotations
+
+import threading
+from importlib import resources
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..embed.onnx_session import session
+from ..errors import ModelError
+from . import EMOTIONS, GENDERS, RACES
+from .trunk import Trunk
+
+AGES = np.arange(101, dtype=np.float32)
+AGE_INTERVAL = (0.1, 0.9)  # the age range reported: central 80% of the distribution
+HEAD_FILES = {"age": "age-gender.onnx", "gender": "age-gender.onnx", "race": "race.onnx",
+              "emotion": "emotion.onnx"}
+LABELS = {"gender": GENDERS, "race": RACES, "emotion": EMOTIONS}
+BATCH = 32
+EMOTION_SCALE = 19.6 / 35.2
+
+
+def model_file(name: str) -> Path:
+    path = Path(str(resources.files("prosopo.attributes") / "models" / name))
+    if not path.is_file():
+        raise ModelError(f"attribute model {name} is missing from the prosopo package ({path}); reinstall prosopo")
+    return path
+
+
+def fer_like(crop: np.ndarray) -> np.ndarray:
+    """The aligned crop as FER2013 would show it: grey, at FER's resolution."""
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    h, w = grey.shape
+    small = cv2.resize(grey, (round(w * EMOTION_SCALE), round(h * EMOTION_SCALE)), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC), cv2.COLOR_GRAY2RGB)
+
+
+class Heads:
+    """The trunk and the heads, loaded on first use; safe to share between
+    threads."""
+
+    template = Trunk.template
+
+    def __init__(self) -> None:
+        self._trunk = Trunk()
+        self._sessions: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def _session(self, name: str):
+        with self._lock:
+            if name not in self._sessions:
+                self._sessions[name] = session(model_file(name))
+            return self._sessions[name]
+
+    def predict(self, crops: list[np.ndarray], actions: tuple[str, ...]) -> list[dict]:
+        """For each aligned crop, the asked attributes as plain values."""
+        out: list[dict] = [{} for _ in crops]
+        for start in range(0, len(crops), BATCH):
+            chunk = crops[start:start + BATCH]
+            colour = [a for a in actions if a != "emotion"]
+            inputs = (chunk if colour else []) + ([fer_like(c) for c in chunk] if "emotion" in actions else [])
+            maps = self._trunk.features(np.stack(inputs))
+            for name in dict.fromkeys(HEAD_FILES[a] for a in actions):
+                sess = self._session(name)
+                names = [o.name for o in sess.get_outputs()]
+                part = maps[-len(chunk):] if name == HEAD_FILES["emotion"] else maps[:len(chunk)]
+                values = dict(zip(names, sess.run(None, {"trunk": part})))
+                for i, row in enumerate(range(start, start + len(chunk))):
+                    self._fill(out[row], values, i, actions)
+        return out
+
+    @staticmethod
+    def _fill(result: dict, values: dict[str, np.ndarray], i: int, actions: tuple[str, ...]) -> None:
+        for key, probs in values.items():
+            if key not in actions:
+                continue
+            p = probs[i].astype(np.float64)
+            if key == "age":
+                cdf = np.cumsum(p / p.sum())
+                result["age"] = float(p @ AGES)
+                result["age_range"] = tuple(float(np.searchsorted(cdf, q)) for q in AGE_INTERVAL)
+            else:
+                result[key] = {label: float(v) for label, v in zip(LABELS[key], p)}
