@@ -1,6 +1,6 @@
 """prosopo on the sample photos that ship with scikit-image (no face data to
 download): Eileen Collins, the astronaut, and the "cameraman". Detection,
-verification, embeddings, and a small gallery.
+verification, embeddings, a small gallery and attribute analysis.
 
     python examples/astronaut.py
 """
@@ -38,3 +38,9 @@ with tempfile.TemporaryDirectory() as folder:
             print(f"identify {name}: {result.identity or 'unknown'}"
                   + (f" (distance {result.match.distance:.3f})" if result.known else ""))
         print(f"audit log intact: {gallery.verify_audit().ok}, entries: {len(gallery.audit())}")
+
+# attributes: age, gender and expression (race only when asked for by name)
+face = prosopo.analyze(astronaut)[0]
+print(f"analyze: age {face.age:.0f} (80% range {face.age_range[0]:.0f}-{face.age_range[1]:.0f}), "
+      f"{face.dominant_gender} ({face.gender[face.dominant_gender]:.0%}), "
+      f"{face.dominant_emotion} ({face.emotion[face.dominant_emotion]:.0%}), reliable={face.reliable}")

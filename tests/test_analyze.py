@@ -167,3 +167,26 @@ def test_cli_analyze(lfw, tmp_path):
     assert result.returncode == 0 and "EU AI Act" in result.stderr and any(r in result.stdout for r in RACES)
     result = run("analyze", str(tmp_path / "missing.jpg"), "--json")
     assert result.returncode == 3 and json.loads(result.stdout)["error"] and "Traceback" not in result.stderr
+
+
+def test_attribute_models_ship_small_with_cards():
+    from importlib import resources
+
+    from prosopo.catalog import catalog
+
+    rows = {r["name"]: r for r in catalog() if r["kind"] == "attributes"}
+    assert set(rows) == {"age-gender", "emotion", "race"}
+    folder = resources.files("prosopo.attributes") / "models"
+    for name, row in rows.items():
+        assert row["installed"] and 0 < row["bytes"] <= 5_000_000
+        card = (folder / f"{name}.md").read_text()
+        assert "non-commercial" in card or "research use only" in card
+
+
+@pytest.mark.parametrize("bad", [b"", b"not an image at all", b"\xff\xd8\xff\xe0 truncated jpeg"])
+def test_bad_input_is_a_typed_error(bad):
+    with pytest.raises(prosopo.ImageError):
+        prosopo.analyze(bad)
+    assert prosopo.analyze([]) == []
+    with pytest.raises(prosopo.ParameterError):
+        prosopo.analyze(np.zeros((64, 64, 3), np.uint8), actions=None)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import Any
 
+from .attributes import MODELS as ATTRIBUTE_MODELS
 from .detectors import DETECTORS
 from .embed import RECOGNIZERS
 from .models import is_installed
@@ -11,7 +13,7 @@ from .thresholds import LFW_ACCURACY
 
 
 def catalog() -> list[dict[str, Any]]:
-    """One row per detector and recognizer (nothing is loaded)."""
+    """One row per detector, recognizer and attribute head (nothing is loaded)."""
     rows = []
     for kind, registry in (("detector", DETECTORS), ("recognizer", RECOGNIZERS)):
         for entry in registry.entries():
@@ -27,4 +29,10 @@ def catalog() -> list[dict[str, Any]]:
                 "bytes": sum(sizes.values()),
                 "lfw_accuracy": LFW_ACCURACY.get(entry.name) if kind == "recognizer" else None,
             })
+    for name, summary in ATTRIBUTE_MODELS.items():
+        path = resources.files("prosopo.attributes") / "models" / f"{name}.onnx"
+        installed = path.is_file()
+        size = path.stat().st_size if installed else 0
+        rows.append({"kind": "attributes", "name": name, "summary": summary, "installed": installed, "extra": None,
+                     "files": {f"{name}.onnx": size} if installed else {}, "bytes": size, "lfw_accuracy": None})
     return rows

@@ -16,6 +16,14 @@ GENDERS = ("male", "female")
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 RACES = ("white", "black", "asian", "indian", "other")
 
+# The heads that ship (models/*.onnx) and what their held-out tests measured
+# (training/reports/*.json; model cards beside the files).
+MODELS = {
+    "age-gender": "age and gender head; UTKFace test: age MAE 4.33 years, gender 95.5%",
+    "emotion": "emotion head (7 classes); FER2013 PrivateTest: 69.8%",
+    "race": "race head (5 UTKFace labels), opt-in only; UTKFace test: 85.9%",
+}
+
 RACE_WARNING = (
     "race is inferred from appearance with UTKFace's five labels (white, black, asian, indian, other), which are "
     "coarse and annotator-assigned. Inferring race or ethnicity from faces is restricted or prohibited in some "
