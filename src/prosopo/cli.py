@@ -18,6 +18,7 @@ import typer
 
 from .cli_common import AnyFace, Detector, Flip, Json, Model, NoAlign, _emit, _fail
 from .cli_gallery import enroll, find, gallery_app
+from .cli_server import keys_app, serve
 from .errors import ProsopoError
 
 app = typer.Typer(
@@ -28,6 +29,8 @@ app = typer.Typer(
 )
 evaluate_app = typer.Typer(help="Measure accuracy on standard benchmarks.", no_args_is_help=True)
 app.add_typer(evaluate_app, name="evaluate")
+app.add_typer(keys_app, name="keys")
+app.command()(serve)
 
 
 @app.command()

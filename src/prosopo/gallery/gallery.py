@@ -137,6 +137,7 @@ class Gallery:
         self.detector = detector or store.meta["detector"]
         self.actor = actor
         self._closed = False
+        self._owner = True  # False for views made by acting_as: they do not close the store
 
     # -- opening ----------------------------------------------------------
 
@@ -201,7 +202,16 @@ class Gallery:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._store.close()
+            if self._owner:
+                self._store.close()
+
+    def acting_as(self, actor: str) -> Gallery:
+        """This open gallery, recording ``actor`` in the audit log for what is
+        done through the returned view (a server passes the API key that
+        asked). The view shares the store; closing it leaves the store open."""
+        view = Gallery(self._store, detector=self.detector, actor=actor)
+        view._owner = False
+        return view
 
     def __enter__(self) -> Gallery:
         return self

@@ -1,0 +1,119 @@
+"""``prosopo serve`` and ``prosopo keys``: the web service and its API keys."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .cli_common import Json, _emit, _fail
+from .errors import ModelError, ParameterError, ProsopoError
+
+keys_app = typer.Typer(help="Create, list and revoke the web service's API keys.", no_args_is_help=True)
+Data = Annotated[Optional[Path], typer.Option(
+    help="Where the service keeps its keys and galleries (default: $PROSOPO_DATA, else ~/.local/share/prosopo).")]
+
+
+def data_dir(data: Path | None) -> Path:
+    if data is not None:
+        return data.expanduser()
+    if os.environ.get("PROSOPO_DATA"):
+        return Path(os.environ["PROSOPO_DATA"]).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share") / "prosopo"
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (each loads the models once).")] = 1,
+    data: Data = None,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="No API keys: only for development on loopback.")] = False,
+    allow_urls: Annotated[bool, typer.Option(help="Fetch images from public http(s) URLs.")] = False,
+    max_body_mb: Annotated[float, typer.Option(help="Largest request body, MiB.")] = 25,
+    rate: Annotated[float, typer.Option(help="Requests per second per key, sustained (0: no limit).")] = 50,
+    timeout: Annotated[float, typer.Option(help="Seconds of work allowed per request.")] = 30,
+) -> None:
+    """Run the web service (FastAPI on uvicorn): the API under /v1, docs at /docs."""
+    import json
+
+    try:
+        import uvicorn
+
+        from .server.app import SETTINGS_ENV
+    except ImportError as exc:
+        _fail(ModelError(f"the web service needs its extra packages ({exc.name} is missing): "
+                         "pip install 'prosopo[server]'"), False)
+
+    if no_auth and not _loopback(host):
+        _fail(ParameterError(f"--no-auth is only allowed on a loopback address, not {host!r}: "
+                             "create a key with `prosopo keys create NAME` instead"), False)
+    if workers < 1:
+        _fail(ParameterError("--workers must be at least 1"), False)
+    folder = data_dir(data)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    settings = {"data": str(folder), "auth": not no_auth, "allow_urls": allow_urls,
+                "max_body": int(max_body_mb * 2**20), "rate": rate, "burst": max(1, int(rate * 2)), "timeout": timeout}
+    os.environ[SETTINGS_ENV] = json.dumps(settings)
+    typer.echo(f"prosopo serving on http://{host}:{port} ({'API keys required' if not no_auth else 'NO AUTH'}; "
+               f"data in {folder})", err=True)
+    uvicorn.run("prosopo.server.app:from_environment", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", server_header=False)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="Who or what will use the key.")],
+    scope: Annotated[Optional[list[str]], typer.Option(
+        help="Allow only this (repeatable): detect, represent, verify, analyze, enroll, identify, read, erase. "
+             "Default: all.")] = None,
+    gallery: Annotated[Optional[list[str]], typer.Option(help="Allow only this gallery (repeatable).")] = None,
+    data: Data = None,
+    json_out: Json = False,
+) -> None:
+    """Create a key; its token is printed once and never stored."""
+    from .server.keys import KeyStore
+
+    try:
+        key, token = KeyStore(data_dir(data) / "keys.db").create(name, scope, gallery)
+    except ProsopoError as exc:
+        _fail(exc, json_out)
+    _emit({**key.to_dict(), "token": token}, json_out,
+          f"{token}\nkey {key.id} for {key.name!r}: scopes {', '.join(key.scopes)}; galleries "
+          f"{', '.join(key.galleries)}\nkeep the token secret: it is shown only now")
+
+
+@keys_app.command("list")
+def keys_list(data: Data = None, json_out: Json = False) -> None:
+    """List keys (ids, names, scopes; never tokens)."""
+    from .server.keys import KeyStore
+
+    keys = KeyStore(data_dir(data) / "keys.db").list()
+    lines = [f"{k.id}  {k.name:<24} {'REVOKED ' + k.revoked_at if k.revoked_at else 'active'}  "
+             f"scopes={','.join(k.scopes)} galleries={','.join(k.galleries)}" for k in keys]
+    _emit([k.to_dict() for k in keys], json_out, "\n".join(lines) or "no keys")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key: Annotated[str, typer.Argument(help="Key id or name.")], data: Data = None,
+                json_out: Json = False) -> None:
+    """Revoke a key at once (running servers check keys on every request)."""
+    from .server.keys import KeyStore
+
+    try:
+        done = KeyStore(data_dir(data) / "keys.db").revoke(key)
+    except ProsopoError as exc:
+        _fail(exc, json_out)
+    _emit(done.to_dict(), json_out, f"revoked {done.id} ({done.name})")

@@ -1,0 +1,5 @@
+"""prosopo's web service (``prosopo serve``): see :mod:`.app`."""
+
+from .app import Settings, create_app
+
+__all__ = ["Settings", "create_app"]

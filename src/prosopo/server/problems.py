@@ -1,0 +1,79 @@
+"""Errors as RFC 9457 problem documents (``application/problem+json``):
+a stable ``code``, the HTTP ``status``, a human ``title`` and ``detail``.
+Never a traceback: anything unexpected becomes a generic 500 and is logged
+on the server only."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import ProsopoError
+
+log = logging.getLogger("prosopo.server")
+MEDIA_TYPE = "application/problem+json"
+STATUS = {"bad_image": 400, "no_face": 422, "bad_parameter": 422, "bad_data": 422, "not_found": 404,
+          "bad_store": 409, "model_error": 503}
+TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
+          409: "Conflict", 413: "Request too large", 415: "Unsupported media type", 422: "Unprocessable request",
+          429: "Too many requests", 500: "Internal error", 503: "Unavailable", 504: "Timed out"}
+SCHEMA = {  # for the OpenAPI document
+    "type": "object",
+    "required": ["type", "title", "status", "code", "detail"],
+    "properties": {"type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                   "code": {"type": "string"}, "detail": {"type": "string"}},
+}
+
+
+class Problem(Exception):
+    """An error the service answers with a problem document."""
+
+    def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.status, self.code, self.detail, self.headers = status, code, detail, headers or {}
+
+
+def response(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"type": f"/problems/{code}", "title": TITLES.get(status, "Error"), "status": status, "code": code,
+            "detail": detail}
+    return JSONResponse(body, status_code=status, headers=headers, media_type=MEDIA_TYPE)
+
+
+def from_prosopo(exc: ProsopoError) -> Problem:
+    return Problem(STATUS.get(exc.code, 400), exc.code, str(exc))
+
+
+def install(app: FastAPI) -> None:
+    """Turn every error the app can meet into a problem document."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem):
+        return response(exc.status, exc.code, exc.detail, exc.headers)
+
+    @app.exception_handler(ProsopoError)
+    async def _prosopo(request: Request, exc: ProsopoError):
+        p = from_prosopo(exc)
+        return response(p.status, p.code, p.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        parts = []
+        for err in exc.errors()[:5]:
+            where = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
+            parts.append(f"{where or 'body'}: {err.get('msg', 'invalid')}")
+        return response(422, "invalid_request", "; ".join(parts) or "the request is not valid")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        code = {404: "no_such_endpoint", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "error")
+        return response(exc.status_code, code, detail, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return response(500, "internal_error", "the server met an unexpected error; it has been logged")
