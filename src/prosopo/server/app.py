@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Literal
 
 import anyio
 from fastapi import Depends, FastAPI, Request
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import __version__
@@ -30,6 +31,13 @@ from .limits import BodyLimit, RateLimiter
 from .problems import SCHEMA as PROBLEM_SCHEMA
 from .problems import Problem, install
 
+STATIC = Path(__file__).parent / "static"
+PAGE_HEADERS = {  # the page loads nothing from elsewhere and cannot be framed
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "
+                               "style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 GALLERY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 LOCAL = Key("local", "local development (auth off)", ("detect", "represent", "verify", "analyze", "enroll",
                                                        "identify", "read", "erase"), ("*",), "")
@@ -145,7 +153,8 @@ def create_app(settings: Settings) -> FastAPI:
     galleries = GalleryPool(settings.data / "galleries")
     problem = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
     errors = {str(s): {"description": d, **problem} for s, d in (
-        (400, "bad input"), (401, "missing or unknown API key"), (403, "key not allowed"), (413, "too large"),
+        (400, "bad input"), (401, "missing or unknown API key"), (403, "key not allowed"),
+        (404, "no such gallery, identity or endpoint"), (409, "gallery store unusable"), (413, "too large"),
         (415, "unsupported media type"), (422, "invalid request or no face"), (429, "rate limited"),
         (500, "internal error"), (503, "busy or unavailable"), (504, "timed out"))}
 
@@ -218,6 +227,8 @@ def create_app(settings: Settings) -> FastAPI:
                     files[name] = await value.read()
                 elif name == "actions":
                     data.setdefault(name, []).extend(a for a in value.replace(",", " ").split() if a)
+                elif value in ("", "null") and name in model.model_fields and model.model_fields[name].default is None:
+                    continue  # an empty optional form field means "not given"
                 else:
                     data[name] = value
             for name in model.images:
@@ -242,6 +253,18 @@ def create_app(settings: Settings) -> FastAPI:
         return decode(value)
 
     # -- service -----------------------------------------------------------------
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        """The web page: verify, analyze, enroll and search, erase."""
+        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
+
+    @app.get("/static/{name}", include_in_schema=False)
+    async def static(name: str) -> FileResponse:
+        path = STATIC / name
+        if "/" in name or name.startswith(".") or not path.is_file():
+            raise Problem(404, "no_such_endpoint", f"no static file {name!r}")
+        return FileResponse(path, headers=PAGE_HEADERS)
 
     @app.get("/health", tags=["service"])
     async def health() -> dict:

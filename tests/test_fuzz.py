@@ -1,0 +1,38 @@
+"""Property-based fuzzing of the web service against its own OpenAPI
+document (schemathesis): no 5xx, and every answer conforms to the document
+(status codes, content types, schemas). The document is the app's own; the
+requests go to a real server process on loopback."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+schemathesis = pytest.importorskip("schemathesis")
+from hypothesis import HealthCheck, settings  # noqa: E402
+from schemathesis.checks import positive_data_acceptance  # noqa: E402
+from test_server import Server  # noqa: E402
+
+from prosopo.server import Settings, create_app  # noqa: E402
+
+with tempfile.TemporaryDirectory() as _folder:
+    schema = schemathesis.openapi.from_dict(create_app(Settings(data=Path(_folder))).openapi())
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(tmp_path_factory):
+    s = Server(tmp_path_factory.mktemp("fuzz"))
+    s.token = s.key("fuzz")
+    yield s
+    s.stop()
+
+
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_conforms(case, fuzz_server):
+    # Every check but positive_data_acceptance: a schema-valid request may
+    # still carry an image that is not a face, or not an image (400/422).
+    case.call_and_validate(base_url=fuzz_server.url, headers={"Authorization": f"Bearer {fuzz_server.token}"},
+                           excluded_checks=[positive_data_acceptance], timeout=60)
