@@ -1,0 +1,245 @@
+// prosopo's page: plain JavaScript, no build step, nothing from elsewhere.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const photos = {};  // input id -> Blob (from a file, a drop or the camera)
+
+const keyField = $("api-key");
+keyField.value = sessionStorage.getItem("prosopo-key") || "";
+keyField.addEventListener("change", () => sessionStorage.setItem("prosopo-key", keyField.value.trim()));
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+async function call(method, path, form) {
+  showError("");
+  const headers = {};
+  const key = keyField.value.trim();
+  if (key) headers.Authorization = "Bearer " + key;
+  let reply;
+  try {
+    reply = await fetch(path, { method, headers, body: form });
+  } catch (err) {
+    showError("Network error: the server could not be reached.");
+    throw err;
+  }
+  const isJson = (reply.headers.get("content-type") || "").includes("json");
+  const body = isJson ? await reply.json() : { title: reply.statusText, detail: await reply.text() };
+  if (!reply.ok) {
+    showError(`${body.title || "Error"}: ${body.detail || reply.status}`);
+    throw new Error(body.code || String(reply.status));
+  }
+  return body;
+}
+
+function photo(id) {
+  const blob = photos[id] || ($(id).files && $(id).files[0]);
+  if (!blob) {
+    showError("Choose a photo first.");
+    throw new Error("no photo");
+  }
+  return blob;
+}
+
+function preview(id, blob) {
+  const thumb = { "verify-img1": "verify-thumb1", "verify-img2": "verify-thumb2" }[id];
+  if (!thumb) return;
+  $(thumb).src = URL.createObjectURL(blob);
+  $(thumb).hidden = false;
+}
+
+for (const input of document.querySelectorAll("input[type=file]")) {
+  input.addEventListener("change", () => {
+    delete photos[input.id];
+    if (input.files[0]) preview(input.id, input.files[0]);
+  });
+}
+
+for (const zone of document.querySelectorAll(".drop")) {
+  const target = zone.dataset.for;
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    const file = e.dataTransfer.files[0];
+    if (file) {
+      photos[target] = file;
+      zone.textContent = file.name;
+      preview(target, file);
+    }
+  });
+}
+
+// camera: a snapshot from getUserMedia into a Blob
+let cameraTarget = null;
+let stream = null;
+for (const button of document.querySelectorAll(".camera")) {
+  button.addEventListener("click", async () => {
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: true });
+    } catch (err) {
+      showError("Camera unavailable: " + err.message);
+      return;
+    }
+    cameraTarget = button.dataset.for;
+    $("camera-video").srcObject = stream;
+    $("camera-dialog").showModal();
+  });
+}
+function stopCamera() {
+  if (stream) stream.getTracks().forEach((t) => t.stop());
+  stream = null;
+  $("camera-dialog").close();
+}
+$("camera-cancel").addEventListener("click", stopCamera);
+$("camera-take").addEventListener("click", () => {
+  const video = $("camera-video");
+  const canvas = document.createElement("canvas");
+  canvas.width = video.videoWidth;
+  canvas.height = video.videoHeight;
+  canvas.getContext("2d").drawImage(video, 0, 0);
+  canvas.toBlob((blob) => {
+    photos[cameraTarget] = blob;
+    preview(cameraTarget, blob);
+    stopCamera();
+  }, "image/jpeg", 0.92);
+});
+
+// verify
+$("verify-run").addEventListener("click", async () => {
+  const form = new FormData();
+  form.append("img1", photo("verify-img1"));
+  form.append("img2", photo("verify-img2"));
+  $("verify-result").textContent = "Comparing…";
+  try {
+    const r = await call("POST", "/v1/verify", form);
+    $("verify-result").textContent = (r.verified ? "Same person" : "Different people") +
+      ` (distance ${r.distance.toFixed(3)}, threshold ${r.threshold.toFixed(3)})`;
+  } catch {
+    $("verify-result").textContent = "";
+  }
+});
+
+// analyze
+function label(face) {
+  const parts = [];
+  if (face.age !== undefined) parts.push(`${Math.round(face.age)}y`);
+  for (const name of ["gender", "emotion", "race"]) {
+    const top = face["dominant_" + name];
+    if (top) parts.push(`${top} ${Math.round(100 * face[name][top])}%`);
+  }
+  return parts.join(", ") + (face.reliable ? "" : " (unreliable)");
+}
+
+async function draw(blob, faces) {
+  const bitmap = await createImageBitmap(blob, { imageOrientation: "from-image" });
+  const canvas = $("analyze-canvas");
+  const scale = Math.min(2, 640 / bitmap.width);  // small photos are enlarged so labels stay readable
+  canvas.width = Math.round(bitmap.width * scale);
+  canvas.height = Math.round(bitmap.height * scale);
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  ctx.lineWidth = 2;
+  ctx.font = "14px sans-serif";
+  for (const face of faces) {
+    const { x, y, w, h } = face.box;
+    ctx.strokeStyle = "#00c853";
+    ctx.strokeRect(x * scale, y * scale, w * scale, h * scale);
+    const text = label(face);
+    const width = ctx.measureText(text).width + 8;
+    const top = Math.max(0, y * scale - 20);
+    const left = Math.max(0, Math.min(x * scale, canvas.width - width));
+    ctx.fillStyle = "#00c853";
+    ctx.fillRect(left, top, width, 20);
+    ctx.fillStyle = "#000";
+    ctx.fillText(text, left + 4, top + 15);
+  }
+}
+
+$("analyze-run").addEventListener("click", async () => {
+  const blob = photo("analyze-img");
+  const form = new FormData();
+  form.append("img", blob);
+  form.append("actions", $("analyze-race").checked ? "age,gender,emotion,race" : "age,gender,emotion");
+  const list = $("analyze-result");
+  list.replaceChildren();
+  $("analyze-canvas").width = 0;  // no stale picture beside a new answer
+  try {
+    const r = await call("POST", "/v1/analyze", form);
+    await draw(blob, r.faces);
+    for (const [i, face] of r.faces.entries()) {
+      const li = document.createElement("li");
+      li.textContent = `Face ${i + 1}: ${label(face)}` + (face.warnings.length ? ` — ${face.warnings.join("; ")}` : "");
+      list.append(li);
+    }
+  } catch { /* shown in the error area */ }
+});
+
+// gallery
+function gallery() {
+  const name = $("gallery-name").value.trim();
+  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(name)) {
+    showError("Gallery names are 1-64 letters, digits, - or _.");
+    throw new Error("bad gallery");
+  }
+  return "/v1/galleries/" + encodeURIComponent(name);
+}
+
+$("enroll-run").addEventListener("click", async () => {
+  const form = new FormData();
+  form.append("identity", $("enroll-identity").value.trim());
+  form.append("legal_basis", $("enroll-basis").value.trim());
+  form.append("img", photo("enroll-img"));
+  try {
+    const r = await call("POST", gallery() + "/enroll", form);
+    $("enroll-result").textContent = `Enrolled ${r.identity} (${r.added} face${r.added === 1 ? "" : "s"}).`;
+    await listIdentities();
+  } catch {
+    $("enroll-result").textContent = "";
+  }
+});
+
+$("search-run").addEventListener("click", async () => {
+  const form = new FormData();
+  form.append("img", photo("search-img"));
+  const list = $("search-result");
+  list.replaceChildren();
+  try {
+    const r = await call("POST", gallery() + "/identify", form);
+    if (!r.faces.length) list.append(Object.assign(document.createElement("li"), { textContent: "No face." }));
+    for (const [i, face] of r.faces.entries()) {
+      const li = document.createElement("li");
+      li.textContent = face.known
+        ? `Face ${i + 1}: ${face.identity} (distance ${face.match.distance.toFixed(3)})`
+        : `Face ${i + 1}: unknown`;
+      list.append(li);
+    }
+  } catch { /* shown in the error area */ }
+});
+
+async function listIdentities() {
+  const list = $("identities");
+  list.replaceChildren();
+  const r = await call("GET", gallery() + "/identities");
+  if (!r.identities.length) list.append(Object.assign(document.createElement("li"), { textContent: "Nobody yet." }));
+  for (const person of r.identities) {
+    const li = document.createElement("li");
+    li.textContent = `${person.name} (${person.faces} face${person.faces === 1 ? "" : "s"}) `;
+    const erase = document.createElement("button");
+    erase.type = "button";
+    erase.textContent = "Erase";
+    erase.setAttribute("aria-label", "Erase " + person.name);
+    erase.addEventListener("click", async () => {
+      if (!confirm(`Erase every trace of ${person.name}? This cannot be undone.`)) return;
+      await call("DELETE", gallery() + "/identities/" + encodeURIComponent(person.name));
+      await listIdentities();
+    });
+    li.append(erase);
+    list.append(li);
+  }
+}
+$("list-run").addEventListener("click", () => listIdentities().catch(() => {}));

@@ -1,0 +1,107 @@
+"""The web page at ``/`` in a real browser: Debian's Chromium, headless,
+driven by Playwright, against a real server with API keys on.
+
+Screenshots of each step go to ``$PROSOPO_SCREENSHOTS`` (else a temporary
+folder)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+if not Path(CHROMIUM).is_file():
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+from test_server import Server  # noqa: E402
+
+expect = sync_api.expect
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    server = Server(tmp_path_factory.mktemp("page"))
+    token = server.key("browser")
+    shots = Path(os.environ.get("PROSOPO_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1000, "height": 1400})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(server.url + "/")
+        page.fill("#api-key", token)
+        page.dispatch_event("#api-key", "change")
+        yield page, shots, errors
+        browser.close()
+    server.stop()
+
+
+def test_verify_two_photos(site, identification):
+    page, shots, errors = site
+    (a1, a2, *_), (b1, *_) = list(identification.values())[:2]
+    page.set_input_files("#verify-img1", str(a1))
+    page.set_input_files("#verify-img2", str(a2))
+    page.click("#verify-run")
+    expect(page.locator("#verify-result")).to_contain_text("Same person", timeout=60000)
+    page.screenshot(path=str(shots / "1-verify-same.png"), full_page=True)
+    page.set_input_files("#verify-img2", str(b1))
+    page.click("#verify-run")
+    expect(page.locator("#verify-result")).to_contain_text("Different people", timeout=60000)
+    assert not errors
+
+
+def test_analyze_draws_boxes_and_labels(site, identification):
+    page, shots, errors = site
+    photo = next(iter(identification.values()))[0]
+    page.set_input_files("#analyze-img", str(photo))
+    page.click("#analyze-run")
+    expect(page.locator("#analyze-result li").first).to_be_visible(timeout=60000)
+    text = page.text_content("#analyze-result")
+    assert "y," in text and ("male" in text or "female" in text)
+    assert page.evaluate("document.querySelector('#analyze-canvas').width") > 0
+    page.screenshot(path=str(shots / "2-analyze.png"), full_page=True)
+    assert not errors
+
+
+def test_enroll_search_and_erase(site, identification):
+    page, shots, errors = site
+    people = list(identification.items())[:3]
+    for name, photos in people[:2]:
+        page.fill("#enroll-identity", name)
+        page.set_input_files("#enroll-img", str(photos[0]))
+        page.click("#enroll-run")
+        expect(page.locator("#enroll-result")).to_contain_text(name, timeout=60000)
+    page.set_input_files("#search-img", str(people[0][1][1]))
+    page.click("#search-run")
+    expect(page.locator("#search-result")).to_contain_text(people[0][0], timeout=60000)
+    page.screenshot(path=str(shots / "3-search-known.png"), full_page=True)
+    page.set_input_files("#search-img", str(people[2][1][1]))
+    page.click("#search-run")
+    expect(page.locator("#search-result")).to_contain_text("unknown", timeout=60000)
+    page.click("#list-run")
+    expect(page.locator("#identities")).to_contain_text(people[0][0], timeout=60000)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(f"#identities button[aria-label='Erase {people[0][0]}']")
+    expect(page.locator("#identities")).not_to_contain_text(people[0][0], timeout=60000)
+    expect(page.locator("#identities")).to_contain_text(people[1][0])
+    page.screenshot(path=str(shots / "4-erased.png"), full_page=True)
+    assert not errors
+
+
+def test_errors_are_shown(site, tmp_path):
+    page, shots, errors = site
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("not a photo")
+    page.set_input_files("#analyze-img", str(text_file))
+    page.click("#analyze-run")
+    expect(page.locator("#error")).to_contain_text("Bad request", timeout=60000)
+    page.screenshot(path=str(shots / "5-error.png"), full_page=True)
+    assert not errors
