@@ -53,6 +53,7 @@ def serve(
         import uvicorn
 
         from .server.app import SETTINGS_ENV
+        from .server.memory import limit_malloc_arenas
     except ImportError as exc:
         _fail(ModelError(f"the web service needs its extra packages ({exc.name} is missing): "
                          "pip install 'prosopo[server]'"), False)
@@ -67,6 +68,7 @@ def serve(
     settings = {"data": str(folder), "auth": not no_auth, "allow_urls": allow_urls,
                 "max_body": int(max_body_mb * 2**20), "rate": rate, "burst": max(1, int(rate * 2)), "timeout": timeout}
     os.environ[SETTINGS_ENV] = json.dumps(settings)
+    limit_malloc_arenas()
     typer.echo(f"prosopo serving on http://{host}:{port} ({'API keys required' if not no_auth else 'NO AUTH'}; "
                f"data in {folder})", err=True)
     uvicorn.run("prosopo.server.app:from_environment", factory=True, host=host, port=port, workers=workers,
