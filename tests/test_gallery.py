@@ -456,3 +456,15 @@ def test_two_processes_syncing_one_folder_store_each_photo_once(tmp_path, identi
     assert [p.wait(timeout=300) for p in procs] == [0, 0]
     with Gallery.open(photos / ".prosopo" / "sface-yunet") as gallery:
         assert gallery.stats().faces == 8 and gallery.stats().files_tracked == 8
+
+
+def test_acting_as_records_another_actor_and_leaves_the_store_open(tmp_path, identification):
+    (a, pa), = list(identification.items())[:1]
+    with Gallery.open(tmp_path / "g", actor="owner") as gallery:
+        gallery.enroll(a, pa[:1])
+        view = gallery.acting_as("key:abc (shop)")
+        assert view.identify(pa[1])[0].identity == a
+        view.close()
+        assert gallery.identify(pa[2])[0].identity == a  # the owner's store is still open
+        actors = [(e.action, e.actor) for e in gallery.audit()]
+    assert actors == [("enroll", "owner"), ("identify", "key:abc (shop)"), ("identify", "owner")]

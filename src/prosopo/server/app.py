@@ -14,7 +14,7 @@ import asyncio
 import re
 from contextlib import asynccontextmanager
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -53,7 +53,6 @@ class Settings:
     burst: int = 100                # requests per key at once
     timeout: float = 30.0           # seconds of work per request
     concurrency: int = 4            # requests computing at once per worker
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # -- request bodies ------------------------------------------------------------
