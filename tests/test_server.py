@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -29,12 +30,13 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 
 class Server:
-    def __init__(self, data: Path, *flags: str):
+    def __init__(self, data: Path, *flags: str, env: dict[str, str] | None = None):
         self.data, self.port = data, _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen([sys.executable, "-m", "prosopo.cli", "serve", "--port", str(self.port),
                                       "--data", str(data), *flags], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env={**os.environ, **(env or {})})
         deadline = time.time() + 60
         while time.time() < deadline:
             try:

@@ -14,7 +14,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 from .errors import (DataError, ImageError, ModelError, NoFaceError, NotFoundError, ParameterError, ProsopoError,
-                     StoreError)
+                     SpoofDetected, StoreError)
 
 __version__ = "0.3.0"
 
@@ -28,7 +28,7 @@ _LAZY = {
 }
 
 __all__ = ["ProsopoError", "ImageError", "NoFaceError", "ModelError", "ParameterError", "DataError", "StoreError",
-           "NotFoundError",
+           "NotFoundError", "SpoofDetected",
            "__version__", *_LAZY]
 
 if TYPE_CHECKING:

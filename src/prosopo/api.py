@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import image as imagelib
+from . import liveness
 from .align import align_face
 from .embed import RECOGNIZERS
 from .errors import ParameterError
@@ -70,13 +71,17 @@ def extract_faces(
     min_face_size: float = 0,
     max_faces: int | None = None,
     bgr: bool = False,
+    anti_spoofing: bool | str = False,
 ) -> list[AlignedFace]:
     """Detect the faces and crop each one aligned as ``model`` expects it
-    (112x112 for SFace, 150x150 for dlib), largest first."""
+    (112x112 for SFace, 150x150 for dlib), largest first. ``anti_spoofing``
+    (True or ``"report"``) fills each face's ``is_real`` and ``spoof_score``;
+    ``"reject"`` raises :class:`~prosopo.SpoofDetected` on a spoof."""
     rgb, name = _load(img, bgr)
     template = RECOGNIZERS.get(model).template
     faces = faces_or_whole(rgb, detector, enforce_detection=enforce_detection, align=align,
                            min_face_size=min_face_size, max_faces=max_faces, source=name)
+    faces = liveness.check(rgb, faces, anti_spoofing, source=name)
     return [AlignedFace(f, align_face(rgb, f, template, use_landmarks=align)) for f in faces]
 
 
@@ -91,16 +96,19 @@ def represent(
     max_faces: int | None = None,
     flip: bool = False,
     bgr: bool = False,
+    anti_spoofing: bool | str = False,
 ) -> list[Representation]:
     """One embedding (unit-length float32) per face, largest face first.
 
     With ``enforce_detection=False`` an image without a detected face is
     embedded whole instead of raising :class:`~prosopo.NoFaceError`.
     ``flip=True`` averages in the mirrored face: slower, slightly more accurate.
+    ``anti_spoofing`` as in :func:`extract_faces`.
     """
     rgb, name = _load(img, bgr)
     faces = faces_or_whole(rgb, detector, enforce_detection=enforce_detection, align=align,
                            min_face_size=min_face_size, max_faces=max_faces, source=name)
+    faces = liveness.check(rgb, faces, anti_spoofing, source=name)
     vectors = embed_faces(rgb, faces, model, align=align, flip=flip)
     return [Representation(f, v, RECOGNIZERS.entry(model).name) for f, v in zip(faces, vectors)]
 
@@ -127,6 +135,7 @@ def verify(
     min_face_size: float = 0,
     flip: bool = False,
     bgr: bool = False,
+    anti_spoofing: bool | str = False,
 ) -> Verification:
     """Do two photos show the same person?
 
@@ -134,6 +143,8 @@ def verify(
     result says which faces they were. ``threshold`` is None (the model's
     LFW-calibrated default), a number in the metric's units, or a named
     operating point such as ``"fmr=1e-3"`` (false-match rate 0.1%).
+    ``anti_spoofing`` as in :func:`extract_faces` (the faces compared carry
+    ``is_real`` and ``spoof_score``).
     """
     start = time.perf_counter()
     check_metric(metric)
@@ -143,6 +154,7 @@ def verify(
         rgb, name = _load(img, bgr)
         faces = faces_or_whole(rgb, detector, enforce_detection=enforce_detection, align=align,
                                min_face_size=min_face_size, source=name)
+        faces = liveness.check(rgb, faces, anti_spoofing, source=name)
         sides.append((faces, embed_faces(rgb, faces, model, align=align, flip=flip)))
     (faces1, emb1), (faces2, emb2) = sides
     dist = distances(emb1, emb2, metric)
@@ -174,6 +186,7 @@ def analyze(
     min_face_size: float = 0,
     max_faces: int | None = None,
     bgr: bool = False,
+    anti_spoofing: bool | str = False,
 ) -> list[Analysis] | list[list[Analysis]]:
     """Age, gender and emotion of each face, largest face first.
 
@@ -184,6 +197,7 @@ def analyze(
     one list of results per image, with all their faces run as one batch.
     A face too small or blurred for a trustworthy estimate is still
     estimated but marked ``reliable=False`` with the reason in ``warnings``.
+    ``anti_spoofing`` as in :func:`extract_faces`.
     """
     from .attributes import RACE_WARNING, check_actions
     from .attributes.quality import problems
@@ -197,6 +211,7 @@ def analyze(
         rgb, name = _load(item, bgr)
         faces = faces_or_whole(rgb, detector, enforce_detection=enforce_detection, align=align,
                                min_face_size=min_face_size, max_faces=max_faces, source=name)
+        faces = liveness.check(rgb, faces, anti_spoofing, source=name)
         aligned = [align_face(rgb, f, _HEADS.get().template, use_landmarks=align) for f in faces]
         per_image.append(list(zip(faces, aligned)))
         crops.extend(aligned)

@@ -19,7 +19,7 @@ import typer
 from .cli_common import AnyFace, Detector, Flip, Json, Model, NoAlign, _emit, _fail
 from .cli_gallery import enroll, find, gallery_app
 from .cli_server import keys_app, serve
-from .errors import ProsopoError
+from .errors import ParameterError, ProsopoError
 
 app = typer.Typer(
     help="Offline face recognition: detect, verify, represent, analyze, find, enroll, evaluate.",
@@ -169,9 +169,16 @@ def _label(r) -> str:
     return ", ".join(parts)
 
 
-@app.command()
-def models(json_out: Json = False) -> None:
+models_app = typer.Typer(help="What models prosopo knows; add user-supplied model files.",
+                         invoke_without_command=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.callback()
+def models(ctx: typer.Context, json_out: Json = False) -> None:
     """What models prosopo knows, which are installed, their size and LFW accuracy."""
+    if ctx.invoked_subcommand is not None:
+        return
     from .catalog import catalog
 
     rows = catalog()
@@ -184,6 +191,51 @@ def models(json_out: Json = False) -> None:
         lines.append(f"{r['kind']:<10} {r['name']:<{width}}  {size:>8}  {acc:<11} {state}\n"
                      f"{'':<10} {'':<{width}}  {r['summary']}")
     _emit(rows, json_out, "\n".join(lines))
+
+
+@models_app.command("add")
+def models_add(
+    name: Annotated[str, typer.Argument(help="The model: minifasnet (anti-spoofing).")],
+    folder: Annotated[Path, typer.Argument(help="Folder holding the model files.")],
+    json_out: Json = False,
+) -> None:
+    """Copy user-supplied model files into prosopo's model folder after
+    checking their SHA-256 (folder: $PROSOPO_MODELS, else ~/.local/share/prosopo/models)."""
+    from . import liveness
+
+    try:
+        if name != "minifasnet":
+            raise ParameterError(f"unknown model {name!r}; the only user-supplied model is 'minifasnet'")
+        done = liveness.add(folder)
+    except ProsopoError as exc:
+        _fail(exc, json_out)
+    _emit({"model": name, "files": [str(p) for p in done]}, json_out,
+          "\n".join(f"added {p}" for p in done))
+
+
+@app.command()
+def spoof(
+    image: Annotated[str, typer.Argument(help="Photo to check.")],
+    detector: Detector = "yunet",
+    threshold: Annotated[Optional[float], typer.Option(
+        help="Live probability below which a face is a spoof (default 0.03, chosen on NUAA).")] = None,
+    json_out: Json = False,
+) -> None:
+    """Is each face live, or a printed photo? Exit 0 if every face is live, 1 if any is not."""
+    from . import image as imagelib
+    from . import liveness
+    from .pipeline import faces_or_whole
+
+    try:
+        rgb = imagelib.load(image)
+        faces = faces_or_whole(rgb, detector, enforce_detection=True, align=False, source=imagelib.describe(image))
+        faces = liveness.check(rgb, faces, True, threshold)
+    except ProsopoError as exc:
+        _fail(exc, json_out)
+    lines = [f"face {i}: {'live' if f.is_real else 'SPOOF'} (live probability {f.spoof_score:.3f})"
+             for i, f in enumerate(faces)]
+    _emit([f.to_dict() for f in faces], json_out, "\n".join(lines))
+    raise typer.Exit(0 if all(f.is_real for f in faces) else 1)
 
 
 @evaluate_app.command("lfw")

@@ -58,6 +58,14 @@ class StoreError(ProsopoError):
     exit_code = 7
 
 
+class SpoofDetected(ProsopoError):
+    """Anti-spoofing was asked to reject, and a face looks like a
+    presentation attack (a photo or a screen), not a live face."""
+
+    code = "spoof"
+    exit_code = 9
+
+
 class NotFoundError(ProsopoError, KeyError):
     """An identity (or other named item) is not in the gallery."""
 

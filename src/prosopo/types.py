@@ -45,19 +45,26 @@ class Face:
 
     ``landmarks`` are five points (the subject's right eye, left eye, nose tip,
     right and left mouth corners; "right eye" is on the left of the picture),
-    or ``None`` when the detector gives none.
+    or ``None`` when the detector gives none. With ``anti_spoofing``,
+    ``spoof_score`` is the probability that the face is live (not a photo or
+    a screen of one) and ``is_real`` whether it passed the threshold.
     """
 
     box: Box
     score: float
     landmarks: tuple[Point, ...] | None = None
+    is_real: bool | None = None
+    spoof_score: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "box": self.box.to_dict(),
             "score": round(float(self.score), 4),
             "landmarks": [[round(x, 2), round(y, 2)] for x, y in self.landmarks] if self.landmarks else None,
         }
+        if self.spoof_score is not None:
+            out.update(is_real=self.is_real, spoof_score=round(float(self.spoof_score), 4))
+        return out
 
 
 @dataclass(frozen=True, eq=False)

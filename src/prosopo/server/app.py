@@ -79,14 +79,24 @@ class DetectBody(Body):
     max_faces: int | None = Field(None, ge=1)
 
 
+Spoofing = bool | Literal["report", "reject"]
+SPOOF_DOC = "true or report: mark each face is_real/spoof_score; reject: 422 'spoof' on a spoof"
+
+
+class SpoofBody(DetectBody):
+    threshold: float | None = Field(None, ge=0, le=1, description="live probability below which a face is a spoof")
+
+
 class RepresentBody(DetectBody):
     model: str = "sface"
     enforce_detection: bool = True
+    anti_spoofing: Spoofing = Field(False, description=SPOOF_DOC)
 
 
 class AnalyzeBody(DetectBody):
     actions: list[Literal["age", "gender", "emotion", "race"]] = ["age", "gender", "emotion"]
     enforce_detection: bool = True
+    anti_spoofing: Spoofing = Field(False, description=SPOOF_DOC)
 
 
 class VerifyBody(Body):
@@ -98,6 +108,7 @@ class VerifyBody(Body):
     metric: Literal["cosine", "euclidean", "euclidean_l2", "angular"] = "cosine"
     threshold: float | str | None = Field(None, description="a distance, or an operating point like fmr=1e-3")
     enforce_detection: bool = True
+    anti_spoofing: Spoofing = Field(False, description=SPOOF_DOC)
 
 
 class EnrollBody(Body):
@@ -291,7 +302,8 @@ def create_app(settings: Settings) -> FastAPI:
         """One embedding per face."""
         b = await parse(request, RepresentBody)
         reps = await work(prosopo_api.represent, b.img, model=b.model, detector=b.detector,
-                          min_face_size=b.min_face_size, max_faces=b.max_faces, enforce_detection=b.enforce_detection)
+                          min_face_size=b.min_face_size, max_faces=b.max_faces, enforce_detection=b.enforce_detection,
+                          anti_spoofing=b.anti_spoofing)
         return {"faces": [r.to_dict() for r in reps]}
 
     @app.post("/v1/verify", tags=["faces"], openapi_extra=body_doc(VerifyBody))
@@ -299,7 +311,8 @@ def create_app(settings: Settings) -> FastAPI:
         """Do the two photos show the same person?"""
         b = await parse(request, VerifyBody)
         result = await work(prosopo_api.verify, b.img1, b.img2, model=b.model, detector=b.detector, metric=b.metric,
-                            threshold=b.threshold, enforce_detection=b.enforce_detection)
+                            threshold=b.threshold, enforce_detection=b.enforce_detection,
+                            anti_spoofing=b.anti_spoofing)
         return result.to_dict()
 
     @app.post("/v1/analyze", tags=["faces"], openapi_extra=body_doc(AnalyzeBody))
@@ -308,8 +321,16 @@ def create_app(settings: Settings) -> FastAPI:
         b = await parse(request, AnalyzeBody)
         results = await work(quiet_analyze, b.img, actions=b.actions or ["age", "gender", "emotion"],
                              detector=b.detector, min_face_size=b.min_face_size, max_faces=b.max_faces,
-                             enforce_detection=b.enforce_detection)
+                             enforce_detection=b.enforce_detection, anti_spoofing=b.anti_spoofing)
         return {"faces": [r.to_dict() for r in results]}
+
+    @app.post("/v1/spoof", tags=["faces"], openapi_extra=body_doc(SpoofBody))
+    async def spoof(request: Request, key: Key = caller("detect")) -> dict:
+        """Is each face live, or a photo of one? (needs the MiniFASNet files on the server)"""
+        b = await parse(request, SpoofBody)
+        faces = await work(spoof_check, b.img, detector=b.detector, min_face_size=b.min_face_size,
+                           max_faces=b.max_faces, threshold=b.threshold)
+        return {"faces": [f.to_dict() for f in faces]}
 
     # -- galleries ---------------------------------------------------------------
 
@@ -387,6 +408,15 @@ def warm_up() -> None:
     import numpy as np
 
     prosopo_api.represent(np.zeros((64, 64, 3), np.uint8), enforce_detection=False)
+
+
+def spoof_check(img, *, detector: str, min_face_size: float, max_faces: int | None, threshold: float | None):
+    from .. import image, liveness
+    from ..pipeline import find_faces
+
+    rgb = image.load(img)
+    faces = find_faces(rgb, detector, min_face_size=min_face_size, max_faces=max_faces)
+    return liveness.check(rgb, faces, True, threshold)
 
 
 def quiet_analyze(img, **options):

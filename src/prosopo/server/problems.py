@@ -16,7 +16,7 @@ from ..errors import ProsopoError
 
 log = logging.getLogger("prosopo.server")
 MEDIA_TYPE = "application/problem+json"
-STATUS = {"bad_image": 400, "no_face": 422, "bad_parameter": 422, "bad_data": 422, "not_found": 404,
+STATUS = {"bad_image": 400, "no_face": 422, "spoof": 422, "bad_parameter": 422, "bad_data": 422, "not_found": 404,
           "bad_store": 409, "model_error": 503}
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
           409: "Conflict", 413: "Request too large", 415: "Unsupported media type", 422: "Unprocessable request",

@@ -1,0 +1,114 @@
+"""Presentation-attack detection (is this a live face, or a photo of one?).
+
+The models are MiniFASNet from Minivision's Silent-Face-Anti-Spoofing
+(Apache-2.0). No PyPI package ships them, so the user places them once:
+``prosopo models add minifasnet DIR`` copies the two ONNX files into
+prosopo's model folder after checking their SHA-256. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from ..errors import ModelError, ParameterError, SpoofDetected
+from ..models import Lazy, file_digest
+
+FILES = {  # the files and their SHA-256, as published with the ONNX exports
+    "2.7_80x80_MiniFASNetV2.onnx": "4433e871ef03f6c4c13de1757e63dcd69db14b6d7d9cff2319cb274c0f6dbecb",
+    "4_0_0_80x80_MiniFASNetV1SE.onnx": "a8e67ffbaf39fa74c3b2ed673b530fcfb2f47379d0f26a52b71c2fc6473ec20f",
+}
+SOURCE = "https://github.com/minivision-ai/Silent-Face-Anti-Spoofing (ONNX exports of its two 80x80 models)"
+
+
+def model_dir() -> Path:
+    """Where user-supplied model files live: ``$PROSOPO_MODELS``, else
+    ``$XDG_DATA_HOME/prosopo/models`` (default ``~/.local/share``)."""
+    root = os.environ.get("PROSOPO_MODELS")
+    if root:
+        return Path(root).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share") / "prosopo" / "models"
+
+
+def installed() -> dict[str, Path]:
+    """The MiniFASNet files, checked; ModelError says what is missing or wrong
+    and how to fix it."""
+    folder = model_dir() / "minifasnet"
+    paths = {}
+    for name, digest in FILES.items():
+        path = folder / name
+        if not path.is_file():
+            raise ModelError(f"anti-spoofing needs the MiniFASNet model files, which no PyPI package ships; "
+                             f"{name} is not in {folder}. Get the two ONNX files ({', '.join(FILES)}) from "
+                             f"{SOURCE} and run: prosopo models add minifasnet DIR")
+        if file_digest(path) != digest:
+            raise ModelError(f"{path} does not have the expected SHA-256 ({digest[:12]}...); "
+                             "replace it with the published file: prosopo models add minifasnet DIR")
+        paths[name] = path
+    return paths
+
+
+def add(source: str | os.PathLike) -> list[Path]:
+    """Copy the MiniFASNet files from ``source`` into the model folder after
+    checking their SHA-256; returns where they went."""
+    src = Path(source).expanduser()
+    problems = []
+    for name, digest in FILES.items():
+        path = src / name
+        if not path.is_file():
+            problems.append(f"{name} is missing from {src}")
+        elif file_digest(path) != digest:
+            problems.append(f"{name} has SHA-256 {file_digest(path)[:12]}..., expected {digest[:12]}...")
+    if problems:
+        raise ModelError("not added: " + "; ".join(problems) + f" (the files come from {SOURCE})")
+    target = model_dir() / "minifasnet"
+    target.mkdir(parents=True, exist_ok=True)
+    done = []
+    for name in FILES:
+        tmp = target / f".{name}.tmp"
+        shutil.copyfile(src / name, tmp)
+        os.replace(tmp, target / name)
+        done.append(target / name)
+    return done
+
+
+# Chosen on NUAA subjects 0001-0004 of ../shared/data/nuaa-mini (live faces
+# scored 0.089 and up, printed photos 0.009 and below) and then tested on
+# subjects 0005-0008; the models' probabilities are low on NUAA's webcam
+# frames, so 0.5 would reject 18% of live faces. See benchmarks/antispoof.py.
+DEFAULT_THRESHOLD = 0.03
+MODES = (False, True, "report", "reject")
+
+
+def _model():
+    from .minifasnet import MiniFASNet
+
+    return MiniFASNet()
+
+
+_MODEL = Lazy(_model)
+
+
+def check(rgb, faces, anti_spoofing, threshold: float | None = None, source: str = "image"):
+    """``faces`` with ``is_real`` and ``spoof_score`` filled in when
+    ``anti_spoofing`` is True or ``"report"``; ``"reject"`` also raises
+    :class:`~prosopo.SpoofDetected` for the first face that fails."""
+    import dataclasses
+
+    if anti_spoofing not in MODES or isinstance(anti_spoofing, int) and not isinstance(anti_spoofing, bool):
+        raise ParameterError(f"anti_spoofing must be False, True, 'report' or 'reject', got {anti_spoofing!r}")
+    if anti_spoofing is False or not faces:
+        return faces
+    limit = DEFAULT_THRESHOLD if threshold is None else float(threshold)
+    scores = _MODEL.get().live_probability(rgb, faces)
+    checked = [dataclasses.replace(f, is_real=bool(s >= limit), spoof_score=float(s)) for f, s in zip(faces, scores)]
+    if anti_spoofing == "reject":
+        for i, f in enumerate(checked):
+            if not f.is_real:
+                b = f.box
+                raise SpoofDetected(f"face {i} of {source} (box x={b.x:.0f} y={b.y:.0f} w={b.w:.0f} h={b.h:.0f}) "
+                                    f"looks like a photo or screen, not a live face (live probability "
+                                    f"{f.spoof_score:.3f} < {limit})")
+    return checked
