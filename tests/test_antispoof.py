@@ -109,3 +109,19 @@ def test_server_spoof(nuaa, model_home, tmp_path):
                    422, "spoof")
     finally:
         server.stop()
+
+
+def test_gallery_identify_and_find_check_the_probe(nuaa, tmp_path):
+    live = sorted((nuaa / "live").glob("0001_*.jpg"))
+    spoof = sorted((nuaa / "spoof").glob("0001_*.jpg"))
+    with prosopo.Gallery.open(tmp_path / "g") as gallery:
+        gallery.enroll("subject 1", live[0])
+        who = gallery.identify(live[1], anti_spoofing=True)[0]
+        assert who.face.is_real is True and who.identity == "subject 1"
+        with pytest.raises(prosopo.SpoofDetected):
+            gallery.identify(spoof[0], anti_spoofing="reject")
+    folder = tmp_path / "photos" / "subject 1"
+    folder.mkdir(parents=True)
+    shutil.copy(live[0], folder / "a.jpg")
+    found = prosopo.find(spoof[0], db=tmp_path / "photos", anti_spoofing=True)
+    assert found[0].face.is_real is False

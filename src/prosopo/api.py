@@ -240,6 +240,7 @@ def find(
     workers: int = 2,
     bgr: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    anti_spoofing: bool | str = False,
     **gallery_options: Any,
 ) -> SearchResults:
     """Who in the photo folder ``db`` looks like the faces in ``img``?
@@ -253,7 +254,8 @@ def find(
     best first (None: a stranger matches someone 1% of the time; see
     :meth:`prosopo.Gallery.search`); ``.to_pandas()`` gives DeepFace's table, and ``.sync`` says
     what the folder sync did; ``progress(done, total)`` is called as
-    photos are embedded. ``gallery_options`` go to
+    photos are embedded; ``anti_spoofing`` checks the probe faces (as in
+    :func:`extract_faces`). ``gallery_options`` go to
     :meth:`prosopo.Gallery.open` (for example ``key=`` to encrypt the store).
     """
     from .gallery import Gallery
@@ -264,7 +266,7 @@ def find(
     location = Path(store) if store is not None else folder / ".prosopo" / f"{RECOGNIZERS.entry(model).name}-{detector}"
     with Gallery.open(location, model=model, detector=detector, **gallery_options) as gallery:
         report = gallery.sync_folder(folder, workers=workers, progress=progress) if sync else None
-        found = gallery.search(img, k=k, threshold=threshold, bgr=bgr)
+        found = gallery.search(img, k=k, threshold=threshold, bgr=bgr, anti_spoofing=anti_spoofing)
     results = matches_only(found)
     results.sync = report
     return results

@@ -5,8 +5,9 @@ and formats. Heavy modules are imported inside the commands so that
 Exit codes: 0 success (for ``verify``: same person), 1 ``verify`` ran and
 found different people, 2 bad usage or parameter, 3 unreadable image,
 4 no face found, 5 model missing or failing, 6 bad dataset, 7 gallery store
-unusable (damaged, other model, missing key), 8 identity not found.
-``find`` exits 0 when someone matched and 1 when nobody did.
+unusable (damaged, other model, missing key), 8 identity not found,
+9 spoof rejected. ``find`` exits 0 when someone matched and 1 when nobody
+did; ``spoof`` 0 when every face is live and 1 when one is not.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .. import image as imagelib
+from .. import liveness
 from ..embed import RECOGNIZERS
 from ..errors import ImageError, NoFaceError, NotFoundError, ParameterError, ProsopoError, StoreError
 from ..pipeline import embed_faces, faces_or_whole
@@ -233,12 +234,15 @@ class Gallery:
 
     # -- embedding --------------------------------------------------------
 
-    def embed(self, img: Any, *, max_faces: int | None = 1, bgr: bool = False) -> list[Embedded]:
-        """Detect and embed the faces of one image as this gallery does."""
+    def embed(self, img: Any, *, max_faces: int | None = 1, bgr: bool = False,
+              anti_spoofing: bool | str = False) -> list[Embedded]:
+        """Detect and embed the faces of one image as this gallery does
+        (``anti_spoofing`` as in :func:`prosopo.extract_faces`)."""
         rgb = imagelib.load(img, bgr=bgr)
         source = imagelib.describe(img)
         faces = faces_or_whole(rgb, self.detector, enforce_detection=True, align=True, max_faces=max_faces,
                                source=source)
+        faces = liveness.check(rgb, faces, anti_spoofing, source=source)
         vectors = embed_faces(rgb, faces, self.model, align=True)
         crops: list[bytes | None] = [None] * len(faces)
         if self._store.meta.get("keep_crops") == "1":
@@ -552,27 +556,29 @@ class Gallery:
         return self._search(vectors, k, threshold)[0]
 
     def search(self, img: Any, *, k: int = 5, threshold: float | str | None = None, max_faces: int | None = None,
-               bgr: bool = False) -> SearchResults:
+               bgr: bool = False, anti_spoofing: bool | str = False) -> SearchResults:
         """The ``k`` closest enrolled identities for each face in ``img``
         (largest face first), each with its distance, confidence and whether
         it is within ``threshold``: None (``"fpir=0.01"``: strangers match
         someone 1% of the time, whatever the gallery's size), ``"fpir=X"``,
-        a cosine distance, or a 1:1 operating point such as ``"fmr=1e-4"``."""
+        a cosine distance, or a 1:1 operating point such as ``"fmr=1e-4"``.
+        With ``anti_spoofing`` each probe face carries ``is_real`` and
+        ``spoof_score`` (``"reject"``: :class:`~prosopo.SpoofDetected`)."""
         self._check_open()
         self._check_k(k)
         self._limit(threshold, 1)  # a bad threshold fails before the embedding
-        faces = self.embed(img, max_faces=max_faces, bgr=bgr)
+        faces = self.embed(img, max_faces=max_faces, bgr=bgr, anti_spoofing=anti_spoofing)
         matches, limit = self._search(np.stack([f.vector for f in faces]), k, threshold)
         return SearchResults(Search(f.face, m, limit, self.model) for f, m in zip(faces, matches))
 
     def identify(self, img: Any, *, threshold: float | str | None = None, max_faces: int | None = None,
-                 bgr: bool = False) -> list[Identification]:
+                 bgr: bool = False, anti_spoofing: bool | str = False) -> list[Identification]:
         """Who is each face in ``img``? Open-set: a face whose closest
         identity is farther than ``threshold`` is reported as unknown
-        (``identity=None``)."""
+        (``identity=None``). ``anti_spoofing`` as in :meth:`search`."""
         store = self._check_open()
         self._limit(threshold, 1)  # a bad threshold fails before the embedding
-        faces = self.embed(img, max_faces=max_faces, bgr=bgr)
+        faces = self.embed(img, max_faces=max_faces, bgr=bgr, anti_spoofing=anti_spoofing)
         matches, limit = self._matches(np.stack([f.vector for f in faces]), 1, threshold)
         results = []
         for item, found in zip(faces, matches):

@@ -127,6 +127,7 @@ class SearchBody(Body):
     k: int = Field(5, ge=1, le=100)
     threshold: float | str | None = None
     max_faces: int | None = Field(None, ge=1)
+    anti_spoofing: Spoofing = Field(False, description=SPOOF_DOC)
 
 
 class IdentifyBody(Body):
@@ -134,6 +135,7 @@ class IdentifyBody(Body):
     img: Image = Field(description=IMAGE_DOC)
     threshold: float | str | None = None
     max_faces: int | None = Field(None, ge=1)
+    anti_spoofing: Spoofing = Field(False, description=SPOOF_DOC)
 
 
 def _schema(model: type[BaseModel], multipart: bool) -> dict:
@@ -348,7 +350,8 @@ def create_app(settings: Settings) -> FastAPI:
         """The k closest identities for each face (audited with this key)."""
         b = await parse(request, SearchBody)
         g = galleries.get(gallery, key)
-        found = await work(g.search, b.img, k=b.k, threshold=b.threshold, max_faces=b.max_faces)
+        found = await work(g.search, b.img, k=b.k, threshold=b.threshold, max_faces=b.max_faces,
+                           anti_spoofing=b.anti_spoofing)
         return {"faces": found.to_dict()}
 
     @app.post("/v1/galleries/{gallery}/identify", tags=["galleries"], openapi_extra=body_doc(IdentifyBody))
@@ -356,7 +359,8 @@ def create_app(settings: Settings) -> FastAPI:
         """Who is each face? known is false for strangers (audited with this key)."""
         b = await parse(request, IdentifyBody)
         g = galleries.get(gallery, key)
-        found = await work(g.identify, b.img, threshold=b.threshold, max_faces=b.max_faces)
+        found = await work(g.identify, b.img, threshold=b.threshold, max_faces=b.max_faces,
+                           anti_spoofing=b.anti_spoofing)
         return {"faces": [r.to_dict() for r in found]}
 
     @app.get("/v1/galleries/{gallery}/identities", tags=["galleries"])
