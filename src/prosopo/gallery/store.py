@@ -23,6 +23,7 @@ import os
 import sqlite3
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -107,16 +108,33 @@ def _statements(script: str) -> list[str]:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    try:
-        conn = sqlite3.connect(path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA secure_delete=ON")
-        conn.execute("PRAGMA trusted_schema=OFF")
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path} is not a prosopo gallery or is damaged ({exc}); nothing was changed") from None
-    return conn
+    """A connection in WAL mode. Switching a new database to WAL needs an
+    exclusive lock and SQLite answers "database is locked" at once, without
+    waiting, when another process is doing the same (two processes creating
+    one gallery): that is retried until ``BUSY_SECONDS`` have passed."""
+    deadline = time.monotonic() + BUSY_SECONDS
+    while True:
+        conn = None
+        try:
+            conn = sqlite3.connect(path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA secure_delete=ON")
+            conn.execute("PRAGMA trusted_schema=OFF")
+            return conn
+        except sqlite3.OperationalError as exc:
+            if conn is not None:
+                conn.close()
+            if "locked" not in str(exc):
+                raise StoreError(f"{path} is not a prosopo gallery or is damaged ({exc}); nothing was changed") from None
+            if time.monotonic() > deadline:
+                raise StoreError(f"{path} stayed locked by another process for {BUSY_SECONDS} s; try again") from None
+            time.sleep(0.05)
+        except sqlite3.DatabaseError as exc:
+            if conn is not None:
+                conn.close()
+            raise StoreError(f"{path} is not a prosopo gallery or is damaged ({exc}); nothing was changed") from None
 
 
 class Store:
