@@ -190,13 +190,13 @@ def real_stats(path: Path, seed: int) -> dict:
 class Generator:
     """Seeded synthetic face embeddings: see the module docstring."""
 
-    def __init__(self, noise: float, offset: float, jitter: float):
-        self.noise, self.offset, self.jitter = noise, offset, jitter
-        self.mean_dir = np.zeros(DIM, np.float32)
+    def __init__(self, noise: float, offset: float, jitter: float, dim: int = DIM):
+        self.noise, self.offset, self.jitter, self.dim = noise, offset, jitter, dim
+        self.mean_dir = np.zeros(dim, np.float32)
         self.mean_dir[0] = 1.0
 
     def centres(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        c = rng.standard_normal((n, DIM), dtype=np.float32)
+        c = rng.standard_normal((n, self.dim), dtype=np.float32)
         normalize(c)  # uniform on the sphere
         if self.offset:
             c += self.offset * self.mean_dir
@@ -208,8 +208,8 @@ class Generator:
         scale = self.noise * np.exp(
             self.jitter * rng.standard_normal((n, 1), dtype=np.float32) - self.jitter**2 / 2
         )
-        x = rng.standard_normal((n, DIM), dtype=np.float32)
-        x *= scale / np.sqrt(DIM)
+        x = rng.standard_normal((n, self.dim), dtype=np.float32)
+        x *= scale / np.sqrt(self.dim)
         x += centres
         return normalize(x)
 
@@ -223,13 +223,13 @@ class Generator:
                 "diff_mean": float(diff.mean()), "diff_std": float(diff.std())}
 
 
-def fit_generator(target: dict, use_offset: bool) -> Generator:
+def fit_generator(target: dict, use_offset: bool, dim: int = DIM) -> Generator:
     """Fit noise s, offset b and jitter to the real cosine statistics."""
 
     def fit_mean(jitter: float) -> Generator:
         s = np.sqrt(1 / target["same_mean"] - 1)
         b = 0.4 if use_offset else 0.0
-        g = Generator(s, b, jitter)
+        g = Generator(s, b, jitter, dim)
         for _ in range(6):
             st = g.pair_stats()
             g.noise = float(np.sqrt(max((1 + g.noise**2) * st["same_mean"] / target["same_mean"] - 1, 1e-4)))

@@ -32,12 +32,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--models", type=Path, required=True, help="folder with the two MiniFASNet ONNX files")
+    parser.add_argument("--detector", default=None, help="detector whose boxes are checked (default: prosopo's)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "antispoof.json")
     args = parser.parse_args()
     os.environ["PROSOPO_MODELS"] = tempfile.mkdtemp()
     from prosopo import image as imagelib
     from prosopo import liveness
+    from prosopo.defaults import DEFAULT_DETECTOR
     from prosopo.pipeline import find_faces
+
+    detector = args.detector or DEFAULT_DETECTOR
 
     liveness.add(args.models)
     rows, times = [], []
@@ -45,7 +49,7 @@ def main() -> None:
     for kind in ("live", "spoof"):
         for path in sorted((args.data / kind).glob("*.jpg")):
             rgb = imagelib.load(path)
-            faces = find_faces(rgb, "yunet", max_faces=1)
+            faces = find_faces(rgb, detector, max_faces=1)
             if not faces:
                 rows.append((kind, int(path.name[:4]), None))
                 continue
@@ -54,7 +58,7 @@ def main() -> None:
             times.append(time.perf_counter() - start)
             rows.append((kind, int(path.name[:4]), face.spoof_score))
     threshold = liveness.DEFAULT_THRESHOLD
-    result = {"threshold": threshold, "no_face": sum(r[2] is None for r in rows),
+    result = {"detector": detector, "threshold": threshold, "no_face": sum(r[2] is None for r in rows),
               "ms_per_face_median": round(1000 * float(np.median(times[1:])), 2)}
     for name, keep in (("all", lambda s: True), ("subjects_0005_0008", lambda s: s >= 5),
                        ("subjects_0001_0004", lambda s: s <= 4)):

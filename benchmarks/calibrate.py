@@ -8,7 +8,7 @@ table that goes into ``src/prosopo/thresholds.py`` and the README.
   pairs at that threshold.
 
     python benchmarks/calibrate.py --lfw ~/datasets/lfw/data/lfw-deepfunneled \
-        --pairs ~/datasets/lfw/pairs.txt --model sface --model dlib --model sface+dlib
+        --pairs ~/datasets/lfw/pairs.txt --model arcface-mbf --model sface [--detector yunet]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from prosopo import evaluate
+from prosopo.defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
 from prosopo.models import cache_dir
 
 FMRS = (1e-2, 1e-3, 1e-4, 1e-5)
@@ -56,25 +57,27 @@ def main() -> None:
     ap.add_argument("--pairs", required=True, type=Path)
     ap.add_argument("--model", action="append")
     ap.add_argument("--flip", action="store_true")
+    ap.add_argument("--detector", default=DEFAULT_DETECTOR)
     ap.add_argument("--cache", type=Path, default=cache_dir() / "lfw", help="detections and embeddings cache")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/calibration.json"))
     args = ap.parse_args()
     pairs = evaluate.read_pairs(args.pairs)
     names = sorted(str(p.relative_to(args.lfw)) for p in args.lfw.glob("*/*.jpg"))
     report = {}
-    for model in args.model or ["sface"]:
+    for model in args.model or [DEFAULT_MODEL]:
         t = time.time()
-        emb = evaluate.embed_images(args.lfw, names, model=model, flip=args.flip, cache=args.cache)
+        emb = evaluate.embed_images(args.lfw, names, model=model, detector=args.detector, flip=args.flip,
+                                    cache=args.cache)
         dist = evaluate.pair_distances(pairs, emb)
-        res = evaluate.kfold(dist, pairs, model=model, detector="yunet", metric="cosine",
+        res = evaluate.kfold(dist, pairs, model=model, detector=args.detector, metric="cosine",
                              undetected=len(emb.undetected))
         q = impostor_quantiles(names, np.stack([emb.vectors[n] for n in names]))
         same = np.array([p.same for p in pairs])
-        row = {"lfw_accuracy": res.accuracy, "lfw_std": res.std, "default": float(np.mean(res.thresholds)),
+        row = {"detector": args.detector, "lfw_accuracy": res.accuracy, "lfw_std": res.std, "default": float(np.mean(res.thresholds)),
                **q, "undetected_of_all": len(emb.undetected), "seconds": round(time.time() - t, 1)}
         for f in FMRS:
             row[f"tar@fmr={f:g}"] = float((dist[same] <= q[f"fmr={f:g}"]).mean())
-        report[model + ("+flip" if args.flip else "")] = row
+        report[f"{model}/{args.detector}" + ("+flip" if args.flip else "")] = row
         print(model, json.dumps(row, indent=1))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     old = json.loads(args.out.read_text()) if args.out.is_file() else {}

@@ -2,7 +2,7 @@
 and 1:N search over a million faces against DeepFace-style brute force.
 
     python benchmarks/gallery_speed.py folder --images ~/datasets/lfw/data/lfw-deepfunneled --count 10000
-    python benchmarks/gallery_speed.py search --faces 1000000
+    python benchmarks/gallery_speed.py search --faces 1000000 [--model sface] [--real EMB.npz]
 
 ``folder``: copies (hard links) ``--count`` LFW photos (250x250) into a
 folder of one sub-folder per person, then times the first ``prosopo.find``
@@ -10,12 +10,13 @@ folder of one sub-folder per person, then times the first ``prosopo.find``
 median of ``--repeat`` further calls on the unchanged folder (no
 re-embedding: one directory listing and one search).
 
-``search``: a store of ``--faces`` synthetic 128-D embeddings shaped like
-SFace's (identity centres on the sphere plus noise, same-person cosine
-about 0.65 as measured on LFW), enrolled through ``Gallery.enroll_embeddings``;
+``search``: a store of ``--faces`` synthetic embeddings shaped like those of
+``--model`` (512-D arcface-mbf by default, or 128-D SFace: identity centres
+on the sphere plus noise, fitted to the model's same- and different-person
+cosines on LFW), enrolled through ``Gallery.enroll_embeddings``;
 then, in a fresh process so the memory figure is clean, ``--queries``
 single-face searches through ``Gallery.search_embeddings`` (index chosen
-automatically: HNSW at this size; the time includes the database lookups
+automatically: the approximate Hamming-scan index at this size; the time includes the database lookups
 and the audit entry) and the same queries by numpy brute force over every
 embedding, as DeepFace's ``find`` does. Recall@1 is against exact search on
 the same vectors. Prints medians; writes benchmarks/results/gallery_speed.json.
@@ -37,9 +38,14 @@ from pathlib import Path
 import numpy as np
 from ann_choice import Generator
 
+from prosopo.defaults import DEFAULT_MODEL
+
 RESULTS = Path(__file__).parent / "results" / "gallery_speed.json"
-DIM = 128
-FITTED = (0.677, 0.384, 0.251)  # noise, offset, jitter: ann_choice.py's fit to SFace on LFW
+# noise, offset, jitter and dimension of ann_choice.Generator, fitted (ann_choice.fit_generator) to each
+# model's LFW cosine statistics: SFace (YuNet) same person 0.69 +- 0.08, different people 0.09 +- 0.09;
+# arcface-mbf (SCRFD) same person 0.62 +- 0.12, different people 0.01 +- 0.07 (the synthetic spread of
+# different people is narrower, 0.04)
+FITTED = {"sface": (0.677, 0.384, 0.251, 128), "arcface-mbf": (0.803, 0.103, 0.376, 512)}
 
 
 def rss_bytes() -> int:
@@ -49,14 +55,14 @@ def rss_bytes() -> int:
     return 0
 
 
-def synthetic(faces: int, queries: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def synthetic(model: str, faces: int, queries: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``faces`` gallery embeddings (one per identity) and ``queries`` probes,
     half fresh photos of enrolled identities and half strangers, from the
     generator ``ann_choice.py`` fitted to SFace on LFW (same-person cosine
     0.69 +- 0.08, different people 0.09 +- 0.09). Also returns which probes
     are mated."""
     rng = np.random.default_rng(seed)
-    gen = Generator(*FITTED)
+    gen = Generator(*FITTED[model])
     centres = gen.centres(faces, rng)
     gallery = np.empty_like(centres)
     for start in range(0, faces, 100_000):
@@ -116,10 +122,10 @@ def bench_folder(images: Path, count: int, repeat: int, workers: int) -> dict:
 
 # -- search over a large gallery ----------------------------------------------------------------
 
-def build_store(root: Path, faces: int, queries: int, real: Path | None) -> dict:
+def build_store(root: Path, model: str, faces: int, queries: int, real: Path | None) -> dict:
     from prosopo import Gallery
 
-    vectors, probes, mated = synthetic(faces, queries)
+    vectors, probes, mated = synthetic(model, faces, queries)
     names = [f"id{i:07d}" for i in range(faces)]
     groups = np.where(mated, "synthetic mated", "synthetic stranger").astype(object)
     truth = np.array(names, dtype=object)[:0]
@@ -135,7 +141,7 @@ def build_store(root: Path, faces: int, queries: int, real: Path | None) -> dict
     for start in range(0, len(probes), 100):  # ground truth: exact top-1 over the stored vectors
         exact.extend(np.argmax(probes[start:start + 100] @ vectors.T, axis=1).tolist())
     start = time.perf_counter()
-    with Gallery.open(root, purpose="benchmark", legal_basis="synthetic data") as gallery:
+    with Gallery.open(root, model=model, purpose="benchmark", legal_basis="synthetic data") as gallery:
         gallery.enroll_embeddings(names, vectors, batch=50_000)
         insert_s = time.perf_counter() - start
         start = time.perf_counter()
@@ -197,11 +203,13 @@ def search_child(root: Path) -> None:
     print(json.dumps(result))
 
 
-def bench_search(faces: int, queries: int, keep: Path | None, real: Path | None) -> dict:
+def bench_search(model: str, faces: int, queries: int, keep: Path | None, real: Path | None) -> dict:
     tmp = tempfile.mkdtemp()
     root = keep or Path(tmp) / "g"
     try:
-        built = build_store(root, faces, queries, real) if not (root / "queries.npz").exists() else {"faces": faces}
+        built = (build_store(root, model, faces, queries, real) if not (root / "queries.npz").exists()
+                 else {"faces": faces})
+        built["model"] = model
         env = {**os.environ, "PROSOPO_THREADS": "1"}
         out = subprocess.run([sys.executable, __file__, "search-child", str(root)], capture_output=True, text=True,
                              env=env, check=True)
@@ -224,7 +232,8 @@ def main() -> None:
     s.add_argument("--faces", type=int, default=1_000_000)
     s.add_argument("--queries", type=int, default=2_000)
     s.add_argument("--keep", type=Path, help="build the store here and keep it (reused if present)")
-    s.add_argument("--real", type=Path, help="npz of real SFace LFW embeddings (prosopo evaluate's cache): "
+    s.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(FITTED), help="whose embeddings to simulate")
+    s.add_argument("--real", type=Path, help="npz of real LFW embeddings of --model (prosopo evaluate's cache): "
                    "its people join the gallery and its other photos become probes")
     c = sub.add_parser("search-child")
     c.add_argument("root", type=Path)
@@ -235,7 +244,8 @@ def main() -> None:
     if args.what == "folder":
         result = {"folder": bench_folder(args.images.expanduser(), args.count, args.repeat, args.workers)}
     else:
-        result = {f"search_{args.faces}": bench_search(args.faces, args.queries, args.keep, args.real)}
+        result = {f"search_{args.faces}_{args.model}": bench_search(args.model, args.faces, args.queries, args.keep,
+                                                                      args.real)}
     for key, values in result.items():
         print(key)
         for name, value in values.items():

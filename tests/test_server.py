@@ -128,7 +128,7 @@ def test_faces_endpoints(server, admin, photos):
     detected = server.post("/v1/detect", admin, json={"img": b64(a1)}).json()["faces"]
     assert len(detected) >= 1 and len(detected[0]["landmarks"]) == 5
     rep = server.post("/v1/represent", admin, files={"img": a1}).json()["faces"][0]
-    assert len(rep["embedding"]) == 128
+    assert len(rep["embedding"]) == 512  # the default recognizer, arcface-mbf
     same = server.post("/v1/verify", admin, files={"img1": a1, "img2": a2}).json()
     assert same["verified"] is True
     different = server.post("/v1/verify", admin, json={"img1": b64(a1), "img2": "data:image/jpeg;base64," + b64(b1)})

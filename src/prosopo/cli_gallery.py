@@ -11,6 +11,7 @@ from typing import Annotated, Any, Optional, TypeVar
 import typer
 
 from .cli_common import Json, Model, _emit, _fail
+from .defaults import DEFAULT_MODEL
 from .errors import ProsopoError
 
 T = TypeVar("T")
@@ -49,7 +50,7 @@ def _bar(enabled: bool):
 def enroll(
     folder: Annotated[Path, typer.Argument(help="Photos: one sub-folder per person, or files named after them.")],
     db: Store,
-    model: Model = "sface",
+    model: Model = DEFAULT_MODEL,
     purpose: Annotated[Optional[str], typer.Option(help="Why these faces are enrolled (kept per identity).")] = None,
     legal_basis: Annotated[Optional[str], typer.Option(help="Legal basis, e.g. consent or contract.")] = None,
     consent_ref: Annotated[Optional[str], typer.Option(help="Reference to the consent records.")] = None,
@@ -80,7 +81,7 @@ def find(
     db: Annotated[Path, typer.Option("--db", help="A folder of photos, or a gallery store directory.")],
     k: Annotated[int, typer.Option("-k", help="Identities per face.")] = 5,
     threshold: Threshold = None,
-    model: Model = "sface",
+    model: Model = DEFAULT_MODEL,
     key_file: KeyFile = None,
     json_out: Json = False,
 ) -> None:

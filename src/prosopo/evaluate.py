@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from . import image as imagelib
+from .defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
 from .embed import RECOGNIZERS
 from .errors import DataError, ImageError, ParameterError
 from .metrics import check_metric, from_cosine
@@ -124,8 +125,8 @@ def embed_images(
     images_dir: str | Path,
     names: Iterable[str],
     *,
-    model: str = "sface",
-    detector: str = "yunet",
+    model: str = DEFAULT_MODEL,
+    detector: str = DEFAULT_DETECTOR,
     align: bool = True,
     flip: bool = False,
     cache: str | Path | None = None,

@@ -131,6 +131,7 @@ class Entry:
     packages: tuple[str, ...]  # import names of the packages it needs
     extra: str  # pip extra that installs them ("" = default install)
     files: tuple[tuple[str, str], ...]  # (package, path) of its weights
+    licence: str = ""  # the licence of its weights, as their publisher states it
 
     def file_sizes(self) -> dict[str, int]:
         """Size in bytes of each weight file that is installed."""
@@ -158,8 +159,8 @@ class Registry:
         self._lock = threading.Lock()
 
     def register(self, name: str, target: str, summary: str, packages: tuple[str, ...] = (), extra: str = "",
-                 files: tuple[tuple[str, str], ...] = ()) -> None:
-        self._entries[name] = Entry(name, target, summary, packages, extra, files)
+                 files: tuple[tuple[str, str], ...] = (), licence: str = "") -> None:
+        self._entries[name] = Entry(name, target, summary, packages, extra, files, licence)
 
     def names(self) -> list[str]:
         return list(self._entries)

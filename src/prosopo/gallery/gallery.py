@@ -27,6 +27,7 @@ from .. import image as imagelib
 from .. import liveness
 from ..embed import RECOGNIZERS
 from ..errors import ImageError, NoFaceError, NotFoundError, ParameterError, ProsopoError, StoreError
+from ..defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
 from ..pipeline import embed_faces, faces_or_whole
 from ..privacy import audit
 from ..privacy.consent import Consent, current_user, iso, now, parse_expiry, pseudonym
@@ -35,8 +36,6 @@ from ..thresholds import confidence, identification_threshold, resolve
 from ..types import Box, Face, Identification, Match, Search, SearchResults
 from .store import ANCHOR_FILE, Store
 
-DEFAULT_MODEL = "sface"
-DEFAULT_DETECTOR = "yunet"
 UNSPECIFIED = "unspecified"
 DEFAULT_FPIR = 0.01
 MAX_NAME = 200
@@ -161,7 +160,7 @@ class Gallery:
     ) -> Gallery:
         """Open the gallery in directory ``location``, creating it if needed.
 
-        A new gallery takes ``model`` (default ``"sface"``), ``detector``,
+        A new gallery takes ``model`` (default ``"arcface-mbf"``), ``detector``,
         whether to encrypt (a key given or found in ``$PROSOPO_GALLERY_KEY`` /
         ``$PROSOPO_GALLERY_KEY_FILE``), ``keep_crops`` (store aligned face
         crops too; off by default: embeddings only), and default ``purpose``

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import __version__
 from .. import api as prosopo_api
+from ..defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
 from .inputs import decode, fetch
 from .keys import Key, KeyStore
 from .limits import BodyLimit, RateLimiter
@@ -74,7 +75,7 @@ class Body(BaseModel):
 class DetectBody(Body):
     images = ("img",)
     img: Image = Field(description=IMAGE_DOC)
-    detector: str = "yunet"
+    detector: str = DEFAULT_DETECTOR
     min_face_size: float = Field(0, ge=0)
     max_faces: int | None = Field(None, ge=1)
 
@@ -88,7 +89,7 @@ class SpoofBody(DetectBody):
 
 
 class RepresentBody(DetectBody):
-    model: str = "sface"
+    model: str = DEFAULT_MODEL
     enforce_detection: bool = True
     anti_spoofing: Spoofing = Field(False, description=SPOOF_DOC)
 
@@ -103,8 +104,8 @@ class VerifyBody(Body):
     images = ("img1", "img2")
     img1: Image = Field(description=IMAGE_DOC)
     img2: Image = Field(description=IMAGE_DOC)
-    model: str = "sface"
-    detector: str = "yunet"
+    model: str = DEFAULT_MODEL
+    detector: str = DEFAULT_DETECTOR
     metric: Literal["cosine", "euclidean", "euclidean_l2", "angular"] = "cosine"
     threshold: float | str | None = Field(None, description="a distance, or an operating point like fmr=1e-3")
     enforce_detection: bool = True
