@@ -409,7 +409,8 @@ def test_command_line(tmp_path, identification):
     assert allowed.returncode == 0 and json.loads(allowed.stdout)["encrypted"] is True
 
 
-def test_approximate_index_finds_mated_faces():
+def test_approximate_index_finds_mated_faces(monkeypatch):
+    from prosopo.gallery import ann as ann_module
     from prosopo.gallery.ann import AnnIndex
     from prosopo.gallery.exact import ExactIndex
 
@@ -429,6 +430,11 @@ def test_approximate_index_finds_mated_faces():
     probes = photo(centres[:300])
     agree = [ann.search(q, 3)[0][0] == exact.search(q, 1)[0][0] for q in probes]
     assert np.mean(agree) >= 0.99 and ann.search(probes[0], 3)[0][0] == 10
+    whole = [ann.search(q, 3) for q in probes[:50]]
+    monkeypatch.setattr(ann_module, "SPLIT_FROM", 1000)  # large galleries: two halves scanned at once
+    for q, (ids, sims) in zip(probes[:50], whole):
+        got = ann.search(q, 3)
+        assert (got[0] == ids).all() and np.allclose(got[1], sims)
     ann.remove(np.array([10, 11]))
     assert len(ann) == 4998 and ann.search(probes[0], 3)[0][0] not in (10, 11)
     copy = AnnIndex.from_bytes(128, ann.to_bytes())

