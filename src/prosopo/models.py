@@ -53,6 +53,17 @@ def package_file(package: str, relpath: str, *, extra: str = "") -> Path:
     return path
 
 
+def checked_file(package: str, relpath: str, sha256: str, *, fix: str) -> Path:
+    """A model file inside an installed package, refused with a
+    ``ModelError`` (saying ``fix``) unless its SHA-256 is ``sha256``: for
+    files carried by small third-party packages, which could change under
+    the same name."""
+    path = package_file(package, relpath)
+    if file_digest(path) != sha256:
+        raise ModelError(f"{path} is not the published {Path(relpath).name} (SHA-256 differs); {fix}")
+    return path
+
+
 def cache_dir() -> Path:
     """Where derived model files are kept (created on demand)."""
     root = os.environ.get("PROSOPO_HOME")

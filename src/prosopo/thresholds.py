@@ -22,6 +22,7 @@ from .metrics import check_metric, from_cosine
 # default, SCRFD, for arcface-mbf and sface; YuNet for dlib and sface+dlib (dlib's template is fitted to
 # YuNet's landmarks)
 LFW_ACCURACY: dict[str, float] = {"arcface-mbf": 0.9962, "sface": 0.9953, "dlib": 0.9892, "sface+dlib": 0.9953}
+CALIBRATED_WITH: dict[str, str] = {"arcface-mbf": "scrfd", "sface": "scrfd", "dlib": "yunet", "sface+dlib": "yunet"}
 
 # model -> operating point -> cosine distance (calibrated without flip and with
 # the detectors named above; other detectors move the accuracy-maximising

