@@ -5,8 +5,11 @@ YuNet-aligned crops) still hold when the faces come from another detector.
 
     python benchmarks/analyze_accuracy.py --utk ~/datasets/utkface/data/UTKFace/unlabeled \
         --fer ../shared/data/fer-mini --detector yunet --detector scrfd
+    python benchmarks/analyze_accuracy.py --fer ~/datasets/fer2013/private --detector yunet --detector scrfd
 
-Writes benchmarks/results/analyze_accuracy.json.
+(``private``: the PrivateTest_* files of FER2013's test folder, one
+sub-folder per emotion.) Results are merged into
+benchmarks/results/analyze_accuracy.json.
 """
 
 from __future__ import annotations
@@ -57,16 +60,15 @@ def main() -> None:
     parser.add_argument("--detector", action="append")
     args = parser.parse_args()
     names = args.list.read_text().split()
-    result = {}
+    out = HERE / "results" / "analyze_accuracy.json"
+    result = json.loads(out.read_text()) if out.exists() else {}  # other folders' figures are kept
     for detector in args.detector or ["yunet"]:
-        row = {}
+        row = result.setdefault(detector, {})
         if args.utk:
             row["utkface_test"] = utk(args.utk.expanduser(), names, detector)
         if args.fer:
-            row["fer"] = {"folder": args.fer.name, **fer(args.fer.expanduser(), detector)}
-        result[detector] = row
+            row[f"fer {args.fer.name}"] = fer(args.fer.expanduser(), detector)
         print(detector, json.dumps(row))
-    out = HERE / "results" / "analyze_accuracy.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
 
 
