@@ -37,6 +37,6 @@ def catalog() -> list[dict[str, Any]]:
         installed = path.is_file()
         size = path.stat().st_size if installed else 0
         rows.append({"kind": "attributes", "name": name, "summary": summary, "installed": installed, "extra": None,
-                     "files": {f"{name}.onnx": size} if installed else {}, "bytes": size, "lfw_accuracy": None, "lfw_detector": None,
-                     "licence": ATTRIBUTE_LICENCE})
+                     "files": {f"{name}.onnx": size} if installed else {}, "bytes": size, "lfw_accuracy": None,
+                     "lfw_detector": None, "licence": ATTRIBUTE_LICENCE})
     return rows

@@ -10,8 +10,10 @@ import typer
 
 from .errors import ProsopoError
 
-Model = Annotated[str, typer.Option("--model", "-m", help="Recognizer: arcface-mbf (default), sface, dlib, sface+dlib.")]
-Detector = Annotated[str, typer.Option("--detector", "-d", help="Detector: scrfd (default), yunet, dlib-hog, haar, skip.")]
+Model = Annotated[str, typer.Option("--model", "-m",
+                                    help="Recognizer: arcface-mbf (default), sface, dlib, sface+dlib.")]
+Detector = Annotated[str, typer.Option("--detector", "-d",
+                                       help="Detector: scrfd (default), yunet, dlib-hog, haar, skip.")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 NoAlign = Annotated[bool, typer.Option("--no-align", help="Crop the box without 5-point alignment.")]
 AnyFace = Annotated[bool, typer.Option("--no-enforce", help="Use the whole image when no face is found.")]

@@ -25,6 +25,9 @@ from .errors import ModelError, ParameterError
 
 T = TypeVar("T")
 
+# the terms InsightFace gives for its released models (SCRFD, w600k_mbf)
+INSIGHTFACE_TERMS = "non-commercial research only (InsightFace's terms for its models)"
+
 
 def package_dir(package: str, *, extra: str) -> Path:
     """Folder of an installed package, found without importing it.

