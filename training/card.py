@@ -34,6 +34,17 @@ DATA = {
 }
 
 
+VIEWS = {
+    "fer-like": "and shown as FER2013 shows faces: grey, reduced to FER's resolution and enlarged back",
+    "colour": "in colour",
+}
+
+
+def view_of(r: dict) -> str:
+    """The view of the face the head reads (reports before views were named: race colour, others FER-like)."""
+    return r.get("view", "colour" if r["task"] == "race" else "fer-like")
+
+
 def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
@@ -59,7 +70,8 @@ def card(r: dict, other: dict | None = None) -> str:
               f"Task `{r['task']}`. A small head (a 1x1 convolution to {r['hyperparameters']['squeeze']} "
               f"channels, one hidden layer of {r['hyperparameters']['hidden']}) on the 1024x7x7 feature map of "
               "SFace's trunk (the recognizer without its embedding layer) for a face aligned to the 112x112 "
-              f"ArcFace template. {r['onnx_bytes'] / 1e6:.1f} MB, ONNX, run with ONNX Runtime.", ""]
+              f"ArcFace template {VIEWS[view_of(r)]}. {r['onnx_bytes'] / 1e6:.1f} MB, ONNX, run with ONNX "
+              "Runtime.", ""]
     lines += ["## Data and licence", "", data, "", "## Split", "", split, "",
               f"Sizes: train {r['split_sizes']['train']}, validation {r['split_sizes']['val']}, "
               f"test {r['split_sizes']['test']}. YuNet found no face in {r['test_images_without_detection']} "

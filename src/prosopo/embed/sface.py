@@ -5,8 +5,11 @@ ONNX Runtime refuses the published file (it declares the float weights as
 unused graph inputs), and its int8 weights are dequantized on every run. At
 first load we therefore rewrite it once into a plain float32 model: the
 DequantizeLinear and constant Reshape nodes are folded into initializers,
-the unused inputs dropped and the batch size left free. The result is cached (see ``prosopo.models``);
-it computes the same function, about twice as fast.
+the unused inputs dropped and the batch size left free, and its PReLU
+activations are rewritten into a form ONNX Runtime runs faster
+(:mod:`.prelu`). The result is cached (see ``prosopo.models``); it computes
+the same function: dequantizing once doubled the speed, the PReLU rewrite
+took a face from 19 to 10.5 ms here.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import numpy as np
 
 from ..align import ARCFACE_112
 from ..models import derived_file, package_file
-from . import SFACE_FILE, CropRecognizer, normalize
+from . import SFACE_FILE, CropRecognizer, normalize, prelu
 from .onnx_session import session
 
 
@@ -84,7 +87,7 @@ class SFace(CropRecognizer):
     template = ARCFACE_112
 
     def __init__(self) -> None:
-        model = derived_file(package_file(*SFACE_FILE), ".fp32.onnx", dequantize)
+        model = derived_file(package_file(*SFACE_FILE), ".fast.onnx", lambda p: prelu.rewrite(dequantize(p)))
         self._session = session(model)
         self._input = self._session.get_inputs()[0].name
 

@@ -9,10 +9,10 @@ own detector.
 
 from __future__ import annotations
 
-
 import cv2
 import numpy as np
 
+from ..embed import prelu
 from ..embed.onnx_session import session
 from ..types import Face
 from . import installed
@@ -38,11 +38,13 @@ def crop(bgr: np.ndarray, face: Face, scale: float) -> np.ndarray:
 
 
 class MiniFASNet:
-    """Both models, loaded once (they check their hashes first)."""
+    """Both models, loaded once (they check their hashes first), with their
+    PReLU activations rewritten (:mod:`prosopo.embed.prelu`: 4.0 to 2.3 ms a
+    model here)."""
 
     def __init__(self) -> None:
         paths = installed()
-        self._sessions = [(session(paths[name], threads=1), scale) for name, scale in SCALES.items()]
+        self._sessions = [(session(prelu.fast_file(paths[name]), threads=1), scale) for name, scale in SCALES.items()]
 
     def live_probability(self, rgb: np.ndarray, faces: list[Face]) -> np.ndarray:
         """One probability per face that it is a live face (not a photo of one)."""
