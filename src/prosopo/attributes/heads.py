@@ -13,12 +13,14 @@ attributes cost one trunk pass (a colour pass for age and gender doubled
 the time, for 0.1 years of age error and 0.1 points of gender accuracy on
 UTKFace's test split; see README, "Accuracy of attributes").
 The race head needs colour (on the grey view it fell below its target), so
-asking for race adds a colour pass.
+asking for race adds a colour pass, run beside the grey one (each on a core
+of its own, when two threads are allowed).
 """
 
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 
@@ -37,6 +39,7 @@ HEAD_FILES = {"age": "age-gender.onnx", "gender": "age-gender.onnx", "race": "ra
 COLOUR_HEADS = {"race.onnx"}  # the others read the FER-like view
 LABELS = {"gender": GENDERS, "race": RACES, "emotion": EMOTIONS}
 BATCH = 32
+_SECOND = ThreadPoolExecutor(1, thread_name_prefix="prosopo-attributes")  # the second view of two
 EMOTION_SCALE = 19.6 / 35.2
 
 
@@ -76,22 +79,33 @@ class Heads:
         """For each aligned crop, the asked attributes as plain values."""
         out: list[dict] = [{} for _ in crops]
         files = list(dict.fromkeys(HEAD_FILES[a] for a in actions))
-        colour, grey = bool(COLOUR_HEADS & set(files)), bool(set(files) - COLOUR_HEADS)
+        views = [v for v in (
+            ("colour", [f for f in files if f in COLOUR_HEADS]),
+            ("fer-like", [f for f in files if f not in COLOUR_HEADS])) if v[1]]
+        runners, side_by_side = self._trunk.runners(len(views))
         for start in range(0, len(crops), BATCH):
             chunk = crops[start:start + BATCH]
-            views = {"colour": chunk} if colour else {}
-            if grey:
-                views["fer-like"] = [fer_like(c) for c in chunk]
-            maps = self._trunk.features(np.stack([c for v in views.values() for c in v]))
-            offset = {view: i * len(chunk) for i, view in enumerate(views)}
-            for name in files:
-                sess = self._session(name)
-                names = [o.name for o in sess.get_outputs()]
-                at = offset["colour" if name in COLOUR_HEADS else "fer-like"]
-                values = dict(zip(names, sess.run(None, {"trunk": maps[at:at + len(chunk)]})))
+            jobs = [(run, chunk if view == "colour" else [fer_like(c) for c in chunk], names)
+                    for run, (view, names) in zip(runners, views)]
+            if side_by_side:
+                later = _SECOND.submit(self._describe, *jobs[1])
+                results = [self._describe(*jobs[0]), later.result()]
+            else:
+                results = [self._describe(*job) for job in jobs]
+            for values in results:
                 for i, row in enumerate(range(start, start + len(chunk))):
                     self._fill(out[row], values, i, actions)
         return out
+
+    def _describe(self, run, crops: list[np.ndarray], names: list[str]) -> dict[str, np.ndarray]:
+        """The trunk on one view of the crops, then the heads that read it:
+        each head output's name and values."""
+        maps = run(crops)
+        values: dict[str, np.ndarray] = {}
+        for name in names:
+            sess = self._session(name)
+            values.update(zip((o.name for o in sess.get_outputs()), sess.run(None, {"trunk": maps})))
+        return values
 
     @staticmethod
     def _fill(result: dict, values: dict[str, np.ndarray], i: int, actions: tuple[str, ...]) -> None:
