@@ -46,11 +46,9 @@ def sface_embeddings(trunk: np.ndarray, batch: int = 2048) -> np.ndarray:
     import onnx
     from onnx import numpy_helper
 
-    from prosopo.embed import SFACE_FILE
-    from prosopo.embed.sface import dequantize
-    from prosopo.models import derived_file, package_file
+    from prosopo.embed.sface import model_file
 
-    model = derived_file(package_file(*SFACE_FILE), ".fp32.onnx", dequantize)
+    model = model_file()  # its last layers are SFace's own: only the PReLUs are rewritten
     graph = (onnx.load(str(model)) if isinstance(model, Path) else onnx.load_from_string(model)).graph
     weights = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     gemm = next(n for n in graph.node if n.op_type == "Gemm")

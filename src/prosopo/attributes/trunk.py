@@ -16,7 +16,7 @@ import numpy as np
 
 from ..align import ARCFACE_112
 from ..embed import SFACE_FILE, prelu
-from ..embed.onnx_session import session
+from ..embed.onnx_session import session, thread_count
 from ..embed.sface import dequantize
 from ..models import derived_file, package_file
 
@@ -58,7 +58,7 @@ class Trunk:
     def __init__(self, threads: int | None = None) -> None:
         self._model = derived_file(package_file(*SFACE_FILE), ".fast-trunk.onnx",
                                    lambda p: prelu.rewrite(truncate(dequantize(p))))
-        self._threads = threads or int(os.environ.get("PROSOPO_THREADS", "0") or 0) or os.cpu_count() or 1
+        self._threads = thread_count(threads) or os.cpu_count() or 1
         self._session = session(self._model, threads)
         self._input = self._session.get_inputs()[0].name
         self._pair: list | None = None

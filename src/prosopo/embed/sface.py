@@ -81,14 +81,18 @@ def _dequantize(q: np.ndarray, scale: np.ndarray, zero: np.ndarray | None, axis:
     return (q - zero.reshape(shape)) * scale.reshape(shape)
 
 
+def model_file() -> Path | bytes:
+    """SFace as prosopo runs it: dequantized and PReLU-rewritten, cached."""
+    return derived_file(package_file(*SFACE_FILE), ".fast.onnx", lambda p: prelu.rewrite(dequantize(p)))
+
+
 class SFace(CropRecognizer):
     name = "sface"
     dim = 128
     template = ARCFACE_112
 
     def __init__(self) -> None:
-        model = derived_file(package_file(*SFACE_FILE), ".fast.onnx", lambda p: prelu.rewrite(dequantize(p)))
-        self._session = session(model)
+        self._session = session(model_file())
         self._input = self._session.get_inputs()[0].name
 
     def embed(self, crops: list[np.ndarray]) -> np.ndarray:
