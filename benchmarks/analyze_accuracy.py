@@ -1,4 +1,4 @@
-"""Age and gender accuracy of ``prosopo.analyze`` on the held-out UTKFace
+"""Age, gender and race accuracy of ``prosopo.analyze`` on the held-out UTKFace
 test photos, and emotion accuracy on a FER2013 folder, through the public
 API with a chosen detector: the check that the attribute heads (trained on
 YuNet-aligned crops) still hold when the faces come from another detector.
@@ -16,26 +16,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 import prosopo
-from prosopo.attributes import EMOTIONS, GENDERS
+from prosopo.attributes import EMOTIONS, GENDERS, RACES
 
 HERE = Path(__file__).parent
 
 
 def utk(folder: Path, names: list[str], detector: str) -> dict:
-    err, ok = [], []
+    err, ok, race_ok = [], [], []
     for name in names:
-        age, gender = (int(v) for v in name.split("_")[:2])
-        face = prosopo.analyze(folder / name, actions=["age", "gender"], detector=detector,
-                               enforce_detection=False, max_faces=1)[0]
+        age, gender, race = (int(v) for v in name.split("_")[:3])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # race's warning, once per call
+            face = prosopo.analyze(folder / name, actions=["age", "gender", "race"], detector=detector,
+                                   enforce_detection=False, max_faces=1)[0]
         err.append(abs(face.age - age))
         ok.append(face.dominant_gender == GENDERS[gender])
-    return {"photos": len(names), "age_mae": round(float(np.mean(err)), 3), "gender_accuracy": round(float(np.mean(ok)), 4)}
+        race_ok.append(face.dominant_race == RACES[race])
+    return {"photos": len(names), "age_mae": round(float(np.mean(err)), 3), "gender_accuracy": round(float(np.mean(ok)), 4),
+            "race_accuracy": round(float(np.mean(race_ok)), 4)}
 
 
 def fer(folder: Path, detector: str) -> dict:

@@ -134,23 +134,37 @@ def test_batches_keep_order_and_match_single_calls(lfw):
         assert abs(single[0].gender["male"] - row[0].gender["male"]) < 1e-4
 
 
-@pytest.mark.parametrize("actions, rows", [(("age", "gender", "emotion"), 1), (("emotion",), 1),
-                                           (("age", "gender", "emotion", "race"), 2)])
-def test_default_attributes_take_one_trunk_pass(lfw, monkeypatch, actions, rows):
-    """Age, gender and emotion read one (grey) view of each face; race adds its
-    colour view, run beside it."""
+@pytest.mark.parametrize("actions", [("age", "gender", "emotion"), ("emotion",), ("race",),
+                                     ("age", "gender", "emotion", "race")])
+def test_attributes_take_one_trunk_pass(lfw, monkeypatch, actions):
+    """Every head reads the same (grey) view of each face; race adds only the
+    crop's colour grid, not a second pass."""
     from prosopo.api import _HEADS
 
     heads = _HEADS.get()
     seen = []
-    run_trunk = heads._trunk._run
-    monkeypatch.setattr(heads._trunk, "_run", lambda sess, crops: seen.append(len(crops)) or run_trunk(sess, crops))
+    features = heads._trunk.features
+    monkeypatch.setattr(heads._trunk, "features", lambda crops: seen.append(len(crops)) or features(crops))
     photo = sorted((lfw / "images").glob("*/*.jpg"))[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         faces = prosopo.analyze(photo, actions=actions, max_faces=1)
-    assert seen == [len(faces)] * rows
+    assert seen == [len(faces)]
     assert all(getattr(faces[0], a) is not None for a in actions)
+
+
+def test_colour_grid_reads_colour():
+    """The race head's colour input: Lab cells, so a red and a blue face differ
+    and a grey one sits at the centre of the a and b channels."""
+    from prosopo.attributes.heads import colour_grid
+
+    grey = np.full((112, 112, 3), 128, np.uint8)
+    red, blue = grey.copy(), grey.copy()
+    red[..., 0], blue[..., 2] = 220, 220
+    g = colour_grid(grey, 14)
+    assert g.shape == (3, 14, 14) and g.dtype == np.float32
+    assert np.abs(g[1:]).max() < 0.05
+    assert colour_grid(red, 14)[1].mean() > 0.3 and colour_grid(blue, 14)[2].mean() < -0.3
 
 
 def test_small_or_blurred_faces_are_flagged(lfw):

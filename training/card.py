@@ -34,8 +34,11 @@ DATA = {
 }
 
 
+FER_LIKE = "and shown as FER2013 shows faces: grey, reduced to FER's resolution and enlarged back"
 VIEWS = {
-    "fer-like": "and shown as FER2013 shows faces: grey, reduced to FER's resolution and enlarged back",
+    "fer-like": FER_LIKE,
+    "fer-like+colour": FER_LIKE + ("; beside it, a branch (a 1x1 convolution to 16 channels, one layer of 64) "
+                                   "reads the crop's colour as a {grid}x{grid} grid of CIE Lab values"),
     "colour": "in colour",
 }
 
@@ -65,25 +68,30 @@ def _remedy(r: dict, other: dict) -> list[str]:
 
 def card(r: dict, other: dict | None = None) -> str:
     data, split = DATA[r["dataset"]]
+    hp = r["hyperparameters"]
     lines = [f"# Model card: `{r['name']}.onnx`", ""]
     lines += ["## What it does", "",
               f"Task `{r['task']}`. A small head (a 1x1 convolution to {r['hyperparameters']['squeeze']} "
               f"channels, one hidden layer of {r['hyperparameters']['hidden']}) on the 1024x7x7 feature map of "
               "SFace's trunk (the recognizer without its embedding layer) for a face aligned to the 112x112 "
-              f"ArcFace template {VIEWS[view_of(r)]}. {r['onnx_bytes'] / 1e6:.1f} MB, ONNX, run with ONNX "
-              "Runtime.", ""]
+              f"ArcFace template {VIEWS[view_of(r)].format(grid=r.get('colour_grid'))}."
+              + (f" The mean of {hp['heads']} such heads, trained from seeds {hp['seed']} to "
+                 f"{hp['seed'] + hp['heads'] - 1}." if hp.get("heads", 1) > 1 else "")
+              + (" Weights stored as int8 (one scale per row) to keep the file small, folded back to float32 "
+                 "when prosopo loads it." if r.get("int8_weights") else "")
+              + f" {r['onnx_bytes'] / 1e6:.1f} MB, ONNX, run with ONNX Runtime.", ""]
     lines += ["## Data and licence", "", data, "", "## Split", "", split, "",
               f"Sizes: train {r['split_sizes']['train']}, validation {r['split_sizes']['val']}, "
               f"test {r['split_sizes']['test']}. YuNet found no face in {r['test_images_without_detection']} "
               "test images; those use the dataset's median landmarks.", ""]
-    hp = r["hyperparameters"]
     lines += ["## Training", "",
-              f"`python training/train.py {r['task']}{' --balance' if r['balanced'] else ''}` after "
+              f"`python training/train.py {r['task']}{' --balance' if r['balanced'] else ''}"
+              f"{' --heads ' + str(hp['heads']) if hp.get('heads', 1) > 1 else ''}` after "
               "`training/extract.py`; seed " + str(hp["seed"]) + f", {hp['epochs']} epochs, AdamW lr {hp['lr']}, "
               f"weight decay {hp['weight_decay']}, dropout {hp['dropout']}, batch {hp['batch']}"
               + (", gender x race groups sampled equally" if r["balanced"] else "")
               + f". The epoch with the best validation score is kept. Training took {r['training_seconds']:.0f} s "
-              "on 2 CPU cores (after feature extraction).", ""]
+              "on a 2-core CPU (after feature extraction).", ""]
     lines += ["## Results on the held-out test split", ""]
     if "age_mae" in r:
         lines.append(f"- Age mean absolute error: **{r['age_mae']:.2f} years**")

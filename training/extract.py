@@ -5,8 +5,9 @@ see it at run time: YuNet finds the face (the one nearest the centre: both
 datasets are centred crops), its five landmarks align it to the 112x112
 ArcFace template, and SFace's trunk describes it as the heads will see it:
 in the FER-like view (``prosopo.attributes.heads.fer_like``: grey, at
-FER2013's resolution) for age, gender and emotion, and in colour for race.
-FER2013's own faces already look like that and are described as they are.
+FER2013's resolution); the race head's colour grid is computed from the
+stored crops when it trains. FER2013's own faces already look like that and
+are described as they are.
 When YuNet finds no face
 (small, dark or occluded chips) the dataset's median landmarks are used and
 the image is flagged, so nothing is silently dropped.
@@ -14,8 +15,8 @@ the image is flagged, so nothing is silently dropped.
 Writes, under ``OUT/<dataset>/``:
   crops.npy     uint8 (n, 112, 112, 3) aligned crops
   trunk.npy     float16 (n, 1024, 7, 7) SFace's last feature map (``bn1``) of that view
-  trunk-colour.npy  UTKFace only: the same for the colour crops (what the race
-                head reads; their SFace embeddings make the split)
+  trunk-colour.npy  UTKFace only: the same for the colour crops, whose SFace
+                embeddings make the subject-independent split (``data.utk_split``)
   meta.json     file names, labels, detection flags, scores
 
     python training/extract.py utk ~/datasets/utkface/data/UTKFace/unlabeled --out ~/datasets/prepared

@@ -2,9 +2,9 @@
 
 prosopo's attribute models are small heads trained here (``training/``) on
 the feature map of SFace's trunk (:mod:`.trunk`): one trunk pass per face
-feeds the age, gender and emotion heads, and race (opt-in) adds a colour
-pass (:mod:`.heads`). Each head is an ONNX file in ``models/`` with a model
-card beside it.
+feeds every head; race (opt-in) also reads the face's colour grid
+(:mod:`.heads`). Each head is an ONNX file in ``models/`` with a model card
+beside it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ RACES = ("white", "black", "asian", "indian", "other")
 MODELS = {
     "age-gender": "age and gender head; UTKFace test: age MAE 4.44 years, gender 95.4%",
     "emotion": "emotion head (7 classes); FER2013 PrivateTest: 69.8%",
-    "race": "race head (5 UTKFace labels), opt-in only; UTKFace test: 85.9%",
+    "race": "race head (5 UTKFace labels), opt-in only; UTKFace test: 85.3%",
 }
 
 # trained on UTKFace and FER2013; see the model cards

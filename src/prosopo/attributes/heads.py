@@ -8,19 +8,19 @@ probabilities (male, female), ``race.onnx`` five race probabilities,
 The emotion head learned from FER2013's grey 48x48 faces, so it is shown the
 face as FER shows it: grey, and reduced to FER's resolution (its eyes are a
 median 19.6 px apart against the template's 35.2) before being enlarged
-back. The age and gender head was trained on that view too, so the default
-attributes cost one trunk pass (a colour pass for age and gender doubled
-the time, for 0.1 years of age error and 0.1 points of gender accuracy on
-UTKFace's test split; see README, "Accuracy of attributes").
-The race head needs colour (on the grey view it fell below its target), so
-asking for race adds a colour pass, run beside the grey one (each on a core
-of its own, when two threads are allowed).
+back. The age and gender head and the race head were trained on that view
+too, so every attribute of a face costs one trunk pass (a colour pass for
+age and gender doubled the time, for 0.1 years of age error and 0.1 points
+of gender accuracy on UTKFace's test split). Race needs colour as well (on
+the grey map alone it fell below its target), so its head has a second
+input, the crop's colour as a coarse grid of CIE Lab values
+(``colour_grid``), which costs far less than the colour trunk pass it
+replaces. See README, "Accuracy of attributes".
 """
 
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 
@@ -28,7 +28,9 @@ import cv2
 import numpy as np
 
 from ..embed.onnx_session import session
+from ..embed.sface import dequantize
 from ..errors import ModelError
+from ..models import derived_file
 from . import EMOTIONS, GENDERS, RACES
 from .trunk import Trunk
 
@@ -36,10 +38,8 @@ AGES = np.arange(101, dtype=np.float32)
 AGE_INTERVAL = (0.1, 0.9)  # the age range reported: central 80% of the distribution
 HEAD_FILES = {"age": "age-gender.onnx", "gender": "age-gender.onnx", "race": "race.onnx",
               "emotion": "emotion.onnx"}
-COLOUR_HEADS = {"race.onnx"}  # the others read the FER-like view
 LABELS = {"gender": GENDERS, "race": RACES, "emotion": EMOTIONS}
 BATCH = 32
-_SECOND = ThreadPoolExecutor(1, thread_name_prefix="prosopo-attributes")  # the second view of two
 EMOTION_SCALE = 19.6 / 35.2
 
 
@@ -58,6 +58,20 @@ def fer_like(crop: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC), cv2.COLOR_GRAY2RGB)
 
 
+def colour_grid(crop: np.ndarray, size: int) -> np.ndarray:
+    """The aligned crop's colour as the race head reads it: CIE Lab averaged
+    over ``size`` x ``size`` cells, channels first, centred and scaled to
+    about [-2, 2]."""
+    lab = cv2.resize(cv2.cvtColor(crop, cv2.COLOR_RGB2LAB), (size, size), interpolation=cv2.INTER_AREA)
+    return (lab.transpose(2, 0, 1).astype(np.float32) - 128) / 64
+
+
+def load_head(path: Path):
+    """An inference session of a head file; weights a file stores as int8
+    (to stay small) are folded back to float32 once and cached."""
+    return session(derived_file(path, ".float.onnx", dequantize))
+
+
 class Heads:
     """The trunk and the heads, loaded on first use; safe to share between
     threads."""
@@ -72,50 +86,35 @@ class Heads:
     def _session(self, name: str):
         with self._lock:
             if name not in self._sessions:
-                self._sessions[name] = session(model_file(name))
+                self._sessions[name] = load_head(model_file(name))
             return self._sessions[name]
 
     def predict(self, crops: list[np.ndarray], actions: tuple[str, ...]) -> list[dict]:
         """For each aligned crop, the asked attributes as plain values."""
         out: list[dict] = [{} for _ in crops]
         files = list(dict.fromkeys(HEAD_FILES[a] for a in actions))
-        views = [v for v in (
-            ("colour", [f for f in files if f in COLOUR_HEADS]),
-            ("fer-like", [f for f in files if f not in COLOUR_HEADS])) if v[1]]
-        runners, side_by_side = self._trunk.runners(len(views))
         for start in range(0, len(crops), BATCH):
             chunk = crops[start:start + BATCH]
-            jobs = [(run, chunk if view == "colour" else [fer_like(c) for c in chunk], names)
-                    for run, (view, names) in zip(runners, views)]
-            if side_by_side:
-                later = _SECOND.submit(self._describe, *jobs[1])
-                results = [self._describe(*jobs[0]), later.result()]
-            else:
-                results = [self._describe(*job) for job in jobs]
-            for values in results:
-                for i, row in enumerate(range(start, start + len(chunk))):
-                    self._fill(out[row], values, i, actions)
+            feeds = {"trunk": self._trunk.features([fer_like(c) for c in chunk])}
+            for name in files:
+                sess = self._session(name)
+                inputs = {i.name: i.shape for i in sess.get_inputs()}
+                if "colour" in inputs:
+                    feeds["colour"] = np.stack([colour_grid(c, inputs["colour"][-1]) for c in chunk])
+                values = sess.run(None, {k: feeds[k] for k in inputs})
+                for key, probs in zip((o.name for o in sess.get_outputs()), values):
+                    for i in range(len(chunk)):
+                        self._fill(out[start + i], key, probs[i], actions)
         return out
 
-    def _describe(self, run, crops: list[np.ndarray], names: list[str]) -> dict[str, np.ndarray]:
-        """The trunk on one view of the crops, then the heads that read it:
-        each head output's name and values."""
-        maps = run(crops)
-        values: dict[str, np.ndarray] = {}
-        for name in names:
-            sess = self._session(name)
-            values.update(zip((o.name for o in sess.get_outputs()), sess.run(None, {"trunk": maps})))
-        return values
-
     @staticmethod
-    def _fill(result: dict, values: dict[str, np.ndarray], i: int, actions: tuple[str, ...]) -> None:
-        for key, probs in values.items():
-            if key not in actions:
-                continue
-            p = probs[i].astype(np.float64)
-            if key == "age":
-                cdf = np.cumsum(p / p.sum())
-                result["age"] = float(p @ AGES)
-                result["age_range"] = tuple(float(np.searchsorted(cdf, q)) for q in AGE_INTERVAL)
-            else:
-                result[key] = {label: float(v) for label, v in zip(LABELS[key], p)}
+    def _fill(result: dict, key: str, probs: np.ndarray, actions: tuple[str, ...]) -> None:
+        if key not in actions:
+            return
+        p = probs.astype(np.float64)
+        if key == "age":
+            cdf = np.cumsum(p / p.sum())
+            result["age"] = float(p @ AGES)
+            result["age_range"] = tuple(float(np.searchsorted(cdf, q)) for q in AGE_INTERVAL)
+        else:
+            result[key] = {label: float(v) for label, v in zip(LABELS[key], p)}

@@ -3,20 +3,16 @@
 Its last feature map (``bn1``, 1024 x 7 x 7 for a 112x112 aligned crop)
 describes far more than identity: age, gender, expression. prosopo's
 attribute heads are small networks trained on that map, so the attributes
-of a face cost one trunk pass per view of it (grey, or colour for race)
-plus a few small matrix products.
+of a face cost one trunk pass plus a few small matrix products.
 """
 
 from __future__ import annotations
-
-import os
-import threading
 
 import numpy as np
 
 from ..align import ARCFACE_112
 from ..embed import SFACE_FILE, prelu
-from ..embed.onnx_session import session, thread_count
+from ..embed.onnx_session import session
 from ..embed.sface import dequantize
 from ..models import derived_file, package_file
 
@@ -56,34 +52,14 @@ class Trunk:
     template = ARCFACE_112
 
     def __init__(self, threads: int | None = None) -> None:
-        self._model = derived_file(package_file(*SFACE_FILE), ".fast-trunk.onnx",
-                                   lambda p: prelu.rewrite(truncate(dequantize(p))))
-        self._threads = thread_count(threads) or os.cpu_count() or 1
-        self._session = session(self._model, threads)
+        model = derived_file(package_file(*SFACE_FILE), ".fast-trunk.onnx",
+                             lambda p: prelu.rewrite(truncate(dequantize(p))))
+        self._session = session(model, threads)
         self._input = self._session.get_inputs()[0].name
-        self._pair: list | None = None
-        self._lock = threading.Lock()
 
     def features(self, crops: np.ndarray | list[np.ndarray]) -> np.ndarray:
         """float32 (n, 1024, 7, 7) feature maps."""
-        return self._run(self._session, crops)
-
-    def runners(self, views: int) -> tuple[list, bool]:
-        """One function (crops -> maps) per view of the same faces, and
-        whether to call them side by side. With two views and two or more
-        threads allowed, each is a one-thread session of its own: measured
-        here 13 ms for one face in each view, against 17.5 ms for the two as
-        one batch on both cores. Otherwise every view shares the main
-        session, one after the other."""
-        if views != 2 or self._threads < 2:
-            return [self.features] * views, False
-        with self._lock:
-            if self._pair is None:
-                self._pair = [session(self._model, 1), session(self._model, 1)]
-        return [lambda crops, s=s: self._run(s, crops) for s in self._pair], True
-
-    def _run(self, sess, crops) -> np.ndarray:
         if len(crops) == 0:
             return np.zeros((0, *SHAPE), np.float32)
         batch = np.asarray(np.stack(crops) if isinstance(crops, list) else crops, np.float32)
-        return sess.run(None, {self._input: np.ascontiguousarray(batch.transpose(0, 3, 1, 2))})[0]
+        return self._session.run(None, {self._input: np.ascontiguousarray(batch.transpose(0, 3, 1, 2))})[0]
