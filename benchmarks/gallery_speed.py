@@ -16,10 +16,12 @@ on the sphere plus noise, fitted to the model's same- and different-person
 cosines on LFW), enrolled through ``Gallery.enroll_embeddings``;
 then, in a fresh process so the memory figure is clean, ``--queries``
 single-face searches through ``Gallery.search_embeddings`` (index chosen
-automatically: the approximate Hamming-scan index at this size; the time includes the database lookups
-and the audit entry) and the same queries by numpy brute force over every
-embedding, as DeepFace's ``find`` does. Recall@1 is against exact search on
-the same vectors. Prints medians; writes benchmarks/results/gallery_speed.json.
+automatically: the approximate product-quantization index at this size; the
+time includes the database lookups, the float32 re-scoring of the best
+candidates and the audit entry) and the same queries by numpy brute force
+over every embedding, as DeepFace's ``find`` does. Recall@1 is against exact
+search on the same vectors. The index build time includes training the
+codebook and encoding every face. Prints medians; writes benchmarks/results/gallery_speed.json.
 """
 
 from __future__ import annotations

@@ -173,6 +173,61 @@ def test_erase_from_ann_index(tmp_path):
         assert gallery.search_embeddings(vectors[3], k=1)[0][0].identity == "p3"
 
 
+def _code_slots(part) -> np.ndarray:
+    """Every code slot of a faiss fast-scan index, in use or left past its end."""
+    import faiss
+
+    packer = part.get_CodePacker()
+    size = part.codes.round_capacity(part.codes.size())
+    block = faiss.rev_swig_ptr(part.codes.get(), size).reshape(-1, packer.block_size)
+    return np.array([packer.unpack_1(block, slot) for slot in range(size // packer.block_size * packer.nvec)])
+
+
+def test_approximate_index_finds_the_exact_nearest_stranger(tmp_path, monkeypatch):
+    from prosopo.gallery import ann as ann_module
+
+    # 500 candidates of 5,000 faces, so that the codes choose (a large 512-D gallery keeps 4,000)
+    monkeypatch.setattr(ann_module, "layout", lambda dim: (dim // 4, 500))
+    rng = np.random.default_rng(5)
+    vectors = rng.normal(size=(5000, DIM)).astype(np.float32) + 0.05  # a shared offset, like real embeddings
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    queries = rng.normal(size=(200, DIM)).astype(np.float32) + 0.05  # strangers: nobody enrolled is close
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    with Gallery.open(tmp_path / "g", index="ann", key=new_key()) as gallery:
+        gallery.enroll_embeddings([f"p{i}" for i in range(5000)], vectors)
+        found = gallery.search_embeddings(queries, k=1)
+        index = gallery._store.index()
+        assert index.kind == "ann" and sum(part.ntotal for part in index._parts) == 5000  # the codes were used
+        sims = queries @ vectors.T
+        nearest = sims.argmax(axis=1)
+        assert [m[0].identity for m in found] == [f"p{i}" for i in nearest]
+        # the distances are the float32 ones, not the int8 copies' (about 0.001 off)
+        assert np.allclose([m[0].distance for m in found], 1 - sims.max(axis=1), atol=1e-5)
+
+        # removing a face blanks its code: no slot still holds it, in use or
+        # past the end (where faiss leaves the last faces' codes when it compacts)
+        part = index._parts[0]
+        gone = [m[0].face_id for m in found[:3]] + [int(index._ids[len(index) - 1])] + [found[3][0].face_id]
+        rows = [int(np.flatnonzero(index._ids[: len(index)] == face_id)[0]) for face_id in gone]
+        codes = part.sa_encode(index._decoded(np.array(rows)))
+        assert all((_code_slots(part)[r] == code).all() for r, code in zip(rows, codes))  # there before
+        for name in [m[0].identity for m in found[:3]] + ["p4999"]:
+            gallery.remove(name)
+        assert len(gallery._store.index()) == 4996
+        left = _code_slots(part)
+        assert not any((left == code).all(axis=1).any() for code in codes[:4])
+        again = gallery.search_embeddings(queries[:3], k=1)
+        assert all(m[0].identity != f"p{i}" for m, i in zip(again, nearest[:3]))
+
+        erased = vectors[nearest[3]]
+        int8 = np.rint(erased * (127.0 / np.abs(erased).max())).astype(np.int8)  # as the index holds it
+        assert (index._vectors == int8).all(axis=1).sum() == 1
+        gallery.erase(found[3][0].identity)  # rebuilds the index from what is left
+        index = gallery._store.index()
+        assert len(index) == 4995 and not (index._vectors == int8).all(axis=1).any()
+        assert not any((_code_slots(part) == codes[4]).all(axis=1).any() for part in index._parts)
+
+
 def test_encryption_at_rest(tmp_path, identification, monkeypatch):
     (a, pa), (b, pb) = list(identification.items())[:2]
     key = new_key()

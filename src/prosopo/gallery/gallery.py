@@ -42,6 +42,9 @@ MAX_NAME = 200
 # candidate faces fetched per wanted identity, so that identities with many
 # enrolled faces do not crowd the others out of the top k
 OVERSAMPLE = 4
+# candidates (at least) re-scored with the float32 embeddings from the database:
+# the approximate index ranks by int8 copies, which cannot order near-ties
+REFINE = 16
 
 
 @dataclass(frozen=True)
@@ -499,26 +502,34 @@ class Gallery:
     def _matches(self, vectors: np.ndarray, k: int,
                  threshold: float | str | None) -> tuple[list[tuple[Match, ...]], float]:
         """The ``k`` best identities for each row of ``vectors``, and the
-        distance limit used (resolved on the same up-to-date index)."""
+        distance limit used (resolved on the same up-to-date index). The
+        index's candidates are re-scored with the stored float32 embeddings,
+        fetched with the rest of their rows."""
         store = self._store
-        found, faces = store.search(vectors, k * OVERSAMPLE)
+        found, faces = store.search(vectors, max(k * OVERSAMPLE, REFINE))
         limit = self._limit(threshold, faces)
         ids = sorted({int(i) for f in found for i in f[0]})
         info: dict[int, tuple[str, str | None, str, str | None]] = {}
+        blobs: list[tuple[int, bytes]] = []
         moment = iso(now())
         with store.read() as conn:
             for start in range(0, len(ids), 900):
                 chunk = ids[start:start + 900]
                 for row in conn.execute(
-                        "SELECT f.id, i.name, f.source, f.box, i.expires_at FROM faces f JOIN identities i "
-                        f"ON i.id = f.identity_id WHERE f.id IN ({','.join('?' * len(chunk))})", chunk):
-                    info[row[0]] = row[1:]
+                        "SELECT f.id, i.name, f.source, f.box, i.expires_at, f.embedding FROM faces f"
+                        f" JOIN identities i ON i.id = f.identity_id WHERE f.id IN ({','.join('?' * len(chunk))})",
+                        chunk):
+                    info[row[0]] = row[1:5]
+                    blobs.append((row[0], row[5]))
+        stored_ids, stored = store.vectors(blobs)
+        where = {face_id: row for row, face_id in enumerate(stored_ids.tolist())}
         results = []
-        for face_ids, sims in found:
+        for (face_ids, _), vector in zip(found, vectors):
+            known = [face_id for face_id in face_ids.tolist() if face_id in where]  # not removed meanwhile
+            sims = stored[[where[face_id] for face_id in known]] @ vector  # exact, whatever the index
             best: dict[str, Match] = {}
-            for face_id, sim in zip(face_ids.tolist(), sims.tolist()):
-                if face_id not in info:
-                    continue
+            for at in np.argsort(-sims, kind="stable").tolist():
+                face_id, sim = known[at], sims[at]
                 name, source, box, expires = info[face_id]
                 if name in best or (expires is not None and expires <= moment):
                     continue
