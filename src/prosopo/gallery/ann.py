@@ -83,7 +83,7 @@ def layout(dim: int) -> tuple[int, int]:
     dimensions while the codes (``dim / 4`` bytes) keep a face within 600
     bytes, else of four. Candidates chosen at a million faces: at 128-D 2,000
     found every stranger's nearest face; at 512-D 4,000 found 97.5% in a p50
-    of 6.5 ms, more would find more but take longer (module docstring)."""
+    of 6.1 to 6.5 ms, more would find more but take longer (module docstring)."""
     return (dim // 2, 2000) if dim <= 256 else (dim // 4, 4000)
 
 
