@@ -3,6 +3,7 @@ sync, erasure, encryption, the audit chain, concurrency and crash safety."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import signal
@@ -171,6 +172,30 @@ def test_erase_from_ann_index(tmp_path):
             assert sum(_stored_bytes(root, needle).values()) == 0
     with Gallery.open(root) as gallery:  # the saved index is reused and still right
         assert gallery.search_embeddings(vectors[3], k=1)[0][0].identity == "p3"
+
+
+def test_damaged_or_old_index_file_is_rebuilt(tmp_path):
+    """The saved index is derived data: a damaged file, or one in an older
+    format, is rebuilt from the database, and nothing enrolled is lost."""
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(60, DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    root = tmp_path / "g"
+    with Gallery.open(root, index="ann") as gallery:
+        gallery.enroll_embeddings([f"p{i}" for i in range(60)], vectors)
+        gallery.search_embeddings(vectors[0], k=1)  # builds the index, saved on close
+    saved = (root / "index.ann").read_bytes()
+    header = saved.split(b"\n", 1)[0]
+    old = io.BytesIO()  # laid out as format 2 (binary codes) was
+    np.savez(old, ids=np.arange(60), vectors=np.zeros((60, DIM), np.int8), scales=np.zeros(60, np.float32),
+             codes=np.zeros((60, 64), np.uint8), mean=np.zeros(0, np.float32), bits=np.array([512, 20261123, 2]))
+    for damage in (saved[: len(saved) // 2], header + b"\n" + b"\0" * 100, b"not an index",
+                   header + b"\n" + old.getvalue()):
+        (root / "index.ann").write_bytes(damage)
+        with Gallery.open(root) as gallery:
+            found = gallery.search_embeddings(vectors, k=1)
+            assert [m[0].identity for m in found] == [f"p{i}" for i in range(60)]
+            assert gallery.stats().faces == 60
 
 
 def _code_slots(part) -> np.ndarray:
@@ -496,8 +521,9 @@ def test_approximate_index_finds_mated_faces(monkeypatch):
     for q in probes[2:20]:
         got, want = copy.search(q, 5), ann.search(q, 5)
         assert (got[0] == want[0]).all() and np.allclose(got[1], want[1])
-    with pytest.raises(StoreError):
-        AnnIndex.from_bytes(128, b"garbage")
+    for damaged in (b"garbage", copy.to_bytes()[:300]):
+        with pytest.raises(StoreError):
+            AnnIndex.from_bytes(128, damaged)
 
 
 def test_erasing_a_folder_person_forgets_the_paths(tmp_path, identification):

@@ -49,6 +49,7 @@ is quick.
 from __future__ import annotations
 
 import io
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -318,7 +319,7 @@ class AnnIndex:
                 index._trained_on = int(saved["format"][1])
             for i, size in enumerate(sizes):
                 index._parts.append(index._restore(size, saved, f"codes{i}"))
-        except (ValueError, KeyError, OSError, RuntimeError, AttributeError) as exc:
+        except (ValueError, KeyError, OSError, RuntimeError, AttributeError, zipfile.BadZipFile) as exc:
             raise StoreError(f"the saved search index is unreadable ({exc})") from None
         if (vectors.shape[1:] != (dim,) or not len(ids) == len(vectors) == len(scales)
                 or sum(sizes) != (len(ids) if index._codebook is not None else 0)
