@@ -39,13 +39,12 @@ VIEWS = {
     "fer-like": FER_LIKE,
     "fer-like+colour": FER_LIKE + ("; beside it, a branch (a 1x1 convolution to 16 channels, one layer of 64) "
                                    "reads the crop's colour as a {grid}x{grid} grid of CIE Lab values"),
-    "colour": "in colour",
 }
 
 
 def view_of(r: dict) -> str:
-    """The view of the face the head reads (reports before views were named: race colour, others FER-like)."""
-    return r.get("view", "colour" if r["task"] == "race" else "fer-like")
+    """The view of the face the head reads (the emotion report predates views: FER-like)."""
+    return r.get("view", "fer-like")
 
 
 def pct(x: float) -> str:

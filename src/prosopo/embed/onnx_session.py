@@ -8,12 +8,6 @@ from pathlib import Path
 from ..errors import ModelError
 
 
-def thread_count(threads: int | None = None) -> int:
-    """The threads a session is told to use: ``threads``, else
-    ``$PROSOPO_THREADS``; 0 leaves the choice to ONNX Runtime (all cores)."""
-    return threads or int(os.environ.get("PROSOPO_THREADS", "0") or 0)
-
-
 def session(model: Path | bytes, threads: int | None = None):
     """A CPU inference session. ``threads`` defaults to ``$PROSOPO_THREADS``,
     else ONNX Runtime's own choice (all cores).
@@ -30,7 +24,7 @@ def session(model: Path | bytes, threads: int | None = None):
     opts.log_severity_level = 3
     spin = os.environ.get("PROSOPO_SPIN", "0").strip() in ("1", "true", "yes")
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-    threads = thread_count(threads)
+    threads = threads or int(os.environ.get("PROSOPO_THREADS", "0") or 0)
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1

@@ -55,6 +55,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..errors import StoreError
+from .exact import best_first
 
 FORMAT = 3  # of the saved index: 3 = product-quantization codes (2 had binary codes; such a file is rebuilt)
 SEED = 20261123  # chooses the training faces and seeds faiss's k-means
@@ -86,12 +87,6 @@ def layout(dim: int) -> tuple[int, int]:
     found every stranger's nearest face; at 512-D 4,000 found 97.5% in a p50
     of 6.1 to 6.5 ms, more would find more but take longer (module docstring)."""
     return (dim // 2, 2000) if dim <= 256 else (dim // 4, 4000)
-
-
-def _best(sims: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the ``k`` largest of ``sims``, largest first."""
-    top = np.argpartition(-sims, k - 1)[:k] if k < len(sims) else np.arange(len(sims))
-    return top[np.argsort(-sims[top], kind="stable")]
 
 
 class AnnIndex:
@@ -254,7 +249,7 @@ class AnnIndex:
         # einsum, not BLAS: OpenBLAS's threads spin after a call and, on 2
         # cores, slowed the scan that follows (a million 512-D faces)
         sims = np.einsum("ij,j->i", self._vectors[rows].astype(np.float32), query) * self._scales[rows]
-        best = _best(sims, k)
+        best = best_first(sims, k)
         return rows[best], sims[best]
 
     def _scan(self, part: int, query: np.ndarray, wanted: int, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -279,7 +274,7 @@ class AnnIndex:
             first = self._scan(0, query, (wanted + 1) // 2, k)
             second = other.result()
             rows, sims = np.concatenate([first[0], second[0]]), np.concatenate([first[1], second[1]])
-            best = _best(sims, k)
+            best = best_first(sims, k)
             rows, sims = rows[best], sims[best]
         return self._ids[rows].copy(), sims
 

@@ -7,6 +7,12 @@ from __future__ import annotations
 import numpy as np
 
 
+def best_first(sims: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` largest of ``sims`` (all, if fewer), largest first."""
+    top = np.argpartition(-sims, k - 1)[:k] if k < len(sims) else np.arange(len(sims))
+    return top[np.argsort(-sims[top], kind="stable")]
+
+
 class ExactIndex:
     kind = "exact"
 
@@ -60,9 +66,7 @@ class ExactIndex:
         if self._size == 0 or k <= 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         sims = self._vectors[: self._size] @ np.asarray(query, np.float32)
-        k = min(k, self._size)
-        top = np.argpartition(-sims, k - 1)[:k] if k < self._size else np.arange(self._size)
-        top = top[np.argsort(-sims[top], kind="stable")]
+        top = best_first(sims, k)
         return self._ids[top].copy(), sims[top]
 
     def memory_bytes(self) -> int:
