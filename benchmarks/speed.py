@@ -63,9 +63,13 @@ def stage_times(paths: list[Path], model: str, detector: str, warmup: int = 5) -
         t1 = time.perf_counter()
         faces = find_faces(rgb, detector)
         t2 = time.perf_counter()
-        crops = [align_face(rgb, f, recognizer.template) for f in faces[:1]]
-        t3 = time.perf_counter()
-        recognizer.embed(crops)
+        if hasattr(recognizer, "embed"):
+            crops = [align_face(rgb, f, recognizer.template) for f in faces[:1]]
+            t3 = time.perf_counter()
+            recognizer.embed(crops)
+        else:  # a fused model aligns for each of its parts: "embed" includes that
+            t3 = time.perf_counter()
+            recognizer.represent(rgb, faces[:1])
         t4 = time.perf_counter()
         prosopo.represent(path, model=model, detector=detector, max_faces=1)
         t5 = time.perf_counter()

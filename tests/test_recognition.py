@@ -134,15 +134,17 @@ def test_damaged_dlib_file_is_a_model_error(tmp_path):
             dlib_convert.convert(tmp_path / "x.dat")
 
 
-def test_fused_recognizer_combines_distances(lfw, lfw_pairs):
-    pytest.importorskip("dlib")
-    from prosopo.embed.fused import SFaceDlib
+@pytest.mark.parametrize("fused", ["sface+dlib", "arcface-mbf+sface"])
+def test_fused_recognizer_combines_distances(lfw, lfw_pairs, fused):
+    from prosopo.embed import RECOGNIZERS
 
+    cls = RECOGNIZERS.backend_class(fused)
+    first, second = cls.parts
     pair = lfw_pairs[0]
     a, b = _img(lfw, pair.left), _img(lfw, pair.right)
-    d = {m: prosopo.verify(a, b, model=m).distance for m in ("sface", "dlib", "sface+dlib")}
-    w = SFaceDlib.weight
-    assert d["sface+dlib"] == pytest.approx(w * d["sface"] + (1 - w) * d["dlib"], abs=1e-4)
+    d = {m: prosopo.verify(a, b, model=m, threshold=0.5).distance for m in (first, second, fused)}
+    assert d[fused] == pytest.approx(cls.weight * d[first] + (1 - cls.weight) * d[second], abs=1e-4)
+    assert prosopo.represent(a, model=fused)[0].embedding.shape == (cls.dim,)
 
 
 @pytest.mark.parametrize("detector", ["haar", "dlib-hog", "skip"])

