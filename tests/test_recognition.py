@@ -94,7 +94,7 @@ def test_flip_changes_embedding_but_not_identity(lfw, lfw_pairs):
 
 
 def test_dlib_recognizer(lfw, lfw_pairs):
-    pytest.importorskip("dlib")
+    pytest.importorskip("face_recognition_models")
     same = next(p for p in lfw_pairs if p.same)
     diff = next(p for p in lfw_pairs if not p.same)
     assert prosopo.verify(_img(lfw, same.left), _img(lfw, same.right), model="dlib").verified

