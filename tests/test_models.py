@@ -43,6 +43,32 @@ def test_insightface_files_are_checked_before_loading(tmp_path, monkeypatch, mod
         registry.backend_class(name)()
 
 
+def test_derived_files_are_rebuilt_when_their_converter_changes(tmp_path, monkeypatch):
+    """A cached conversion is keyed by the converter's source as well as by
+    the model file: after an upgrade that changes a converter, the old
+    output is never reused."""
+    import importlib
+
+    monkeypatch.setenv("PROSOPO_HOME", str(tmp_path / "cache"))
+    source = tmp_path / "net.onnx"
+    source.write_bytes(b"weights")
+    converter = tmp_path / "convert_v.py"
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def build_with(body: str):
+        converter.write_text(f"def convert(path):\n    return {body}\n")
+        module = importlib.import_module("convert_v")
+        module = importlib.reload(module)
+        models._file_bytes.cache_clear()
+        return models.derived_file(source, ".x.onnx", module.convert, code=(module.convert,))
+
+    first = build_with("b'one'")
+    assert first.read_bytes() == b"one"
+    assert build_with("b'one'") == first  # same converter: the cached file
+    second = build_with("b'two'")
+    assert second != first and second.read_bytes() == b"two"
+
+
 def test_dequantized_sface_computes_what_opencv_computes():
     """Our float32 rewrite on ONNX Runtime against OpenCV running the original int8 file."""
     import cv2

@@ -10,9 +10,11 @@ the source changes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import os
 import tempfile
 import threading
@@ -87,11 +89,15 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def derived_file(source: Path, suffix: str, build: Callable[[Path], bytes]) -> Path | bytes:
+def derived_file(source: Path, suffix: str, build: Callable[[Path], bytes], *,
+                 code: tuple[Callable[..., Any], ...]) -> Path | bytes:
     """A file computed from ``source`` by ``build``, cached under a key made
     of the source's size and its first and last 64 KiB (hashing all 10 MB on
     every start would cost more than loading the model; the key does not
-    depend on where the package is installed, so virtualenvs share it).
+    depend on where the package is installed, so virtualenvs share it), and
+    of the source code of the modules defining the functions in ``code``
+    (those ``build`` runs), so that a changed converter never reuses a file
+    an older one wrote.
 
     Returns the cached path, or the bytes themselves when the cache folder is
     not writable (the model still works, it is just rebuilt per process).
@@ -105,6 +111,8 @@ def derived_file(source: Path, suffix: str, build: Callable[[Path], bytes]) -> P
         for offset in (0, max(0, size - (1 << 16))):
             f.seek(offset)
             h.update(f.read(1 << 16))
+    for module_file in sorted({inspect.getfile(fn) for fn in code}):
+        h.update(_file_bytes(module_file))
     key = h.hexdigest()[:16]
     target = cache_dir() / f"{source.stem}.{key}{suffix}"
     if target.is_file():
@@ -119,6 +127,16 @@ def derived_file(source: Path, suffix: str, build: Callable[[Path], bytes]) -> P
     except OSError:
         return data
     return target
+
+
+@functools.cache
+def _file_bytes(path: str) -> bytes:
+    """A module's source, for cache keys (empty if it cannot be read, as
+    from a zip: the key then falls back to the model file alone)."""
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return b""
 
 
 class Lazy(Generic[T]):

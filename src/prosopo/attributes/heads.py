@@ -69,7 +69,7 @@ def colour_grid(crop: np.ndarray, size: int) -> np.ndarray:
 def load_head(path: Path):
     """An inference session of a head file; weights a file stores as int8
     (to stay small) are folded back to float32 once and cached."""
-    return session(derived_file(path, ".float.onnx", dequantize))
+    return session(derived_file(path, ".float.onnx", dequantize, code=(dequantize,)))
 
 
 class Heads:

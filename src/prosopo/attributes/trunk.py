@@ -53,7 +53,8 @@ class Trunk:
 
     def __init__(self, threads: int | None = None) -> None:
         model = derived_file(package_file(*SFACE_FILE), ".fast-trunk.onnx",
-                             lambda p: prelu.rewrite(truncate(dequantize(p))))
+                             lambda p: prelu.rewrite(truncate(dequantize(p))),
+                             code=(prelu.rewrite, truncate, dequantize))
         self._session = session(model, threads)
         self._input = self._session.get_inputs()[0].name
 

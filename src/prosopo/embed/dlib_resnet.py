@@ -24,7 +24,8 @@ from .onnx_session import session
 
 def model_file() -> Path | bytes:
     """dlib's network as an ONNX model, converted once and cached."""
-    return derived_file(package_file(*DLIB_FILE, extra="dlib"), ".onnx", dlib_convert.convert)
+    return derived_file(package_file(*DLIB_FILE, extra="dlib"), ".onnx", dlib_convert.convert,
+                        code=(dlib_convert.convert,))
 
 
 class DlibResNet(CropRecognizer):

@@ -60,4 +60,4 @@ def fast_file(path: Path) -> Path | bytes:
     ``prosopo.models.derived_file``)."""
     from ..models import derived_file
 
-    return derived_file(path, ".fast.onnx", lambda p: rewrite(p.read_bytes()))
+    return derived_file(path, ".fast.onnx", lambda p: rewrite(p.read_bytes()), code=(rewrite,))

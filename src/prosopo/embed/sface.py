@@ -83,7 +83,8 @@ def _dequantize(q: np.ndarray, scale: np.ndarray, zero: np.ndarray | None, axis:
 
 def model_file() -> Path | bytes:
     """SFace as prosopo runs it: dequantized and PReLU-rewritten, cached."""
-    return derived_file(package_file(*SFACE_FILE), ".fast.onnx", lambda p: prelu.rewrite(dequantize(p)))
+    return derived_file(package_file(*SFACE_FILE), ".fast.onnx", lambda p: prelu.rewrite(dequantize(p)),
+                        code=(prelu.rewrite, dequantize))
 
 
 class SFace(CropRecognizer):
