@@ -9,8 +9,11 @@ the way dlib's published 99.38% averages 100 jittered copies.
 Faces come from the detections ``prosopo evaluate lfw`` cached (the face
 nearest each image's centre), so both see the same faces. Prints the
 10-fold accuracy of one copy, of the mirror pair, and of each family of
-copies (with their mirrors), then of all 18 together. prosopo ships only
-the mirror (``flip=True``); this measures what more copies would buy.
+copies (with their mirrors), then of all 18 together. With ``--jitter N``
+it also averages N random copies the way dlib's ``num_jitters`` makes them
+(rotation up to 3 degrees, scale 97-100%, shift up to 2%, mirrored half the
+time; seeded). prosopo ships only the mirror (``flip=True``); this measures
+what more copies would buy.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ def main() -> None:
     ap.add_argument("--model", default="dlib")
     ap.add_argument("--detector", default="scrfd")
     ap.add_argument("--cache", type=Path, default=cache_dir() / "lfw", help="where prosopo evaluate cached detections")
+    ap.add_argument("--jitter", type=int, default=0, help="also average this many random dlib-style copies")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
 
@@ -95,6 +99,13 @@ def main() -> None:
     for family, moves in FAMILIES.items():
         score(f"mirror + {family}", [(k, m) for k in [0, *moves] for m in (False, True)])
     score("all", list(copies))
+    if args.jitter:
+        rng = np.random.default_rng(0)
+        size = rec.template.size[0]
+        for k in range(args.jitter):
+            move = (rng.uniform(0.97, 1.0), rng.uniform(-3, 3), *rng.uniform(-0.02, 0.02, 2) * size)
+            copies[("jitter", k)] = embed(move, bool(rng.random() < 0.5))
+        score(f"{args.jitter} random copies", [("jitter", k) for k in range(args.jitter)])
     if args.out:
         args.out.write_text(json.dumps({"model": args.model, "detector": args.detector, "images": str(args.images),
                                         "moves": MOVES, "results": results}, indent=2))

@@ -65,8 +65,8 @@ def test_derived_files_are_rebuilt_when_their_converter_changes(tmp_path, monkey
     first = build_with("b'one'")
     assert first.read_bytes() == b"one"
     assert build_with("b'one'") == first  # same converter: the cached file
-    second = build_with("b'two'")
-    assert second != first and second.read_bytes() == b"two"
+    second = build_with("b'second'")  # another length: a stale .pyc is never reloaded
+    assert second != first and second.read_bytes() == b"second"
 
 
 def test_dequantized_sface_computes_what_opencv_computes():
