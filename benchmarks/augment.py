@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -74,12 +75,18 @@ def main() -> None:
     index = {n: k for k, n in enumerate(names)}
 
     def embed(move, mirror: bool) -> np.ndarray:
+        print(f"  copy {len(copies) + 1}: scale {move[0]:.3f}, rotation {move[1]:+.1f}, shift {move[2]:+.1f} "
+              f"{move[3]:+.1f}{', mirrored' if mirror else ''}", file=sys.stderr, flush=True)
+
         def chunk(part):
             return rec.embed([crops(images[n], faces[n].landmarks, rec.template, move, mirror) for n in part])
         with ThreadPoolExecutor(2) as pool:
             return np.concatenate(list(pool.map(chunk, [names[i:i + 32] for i in range(0, len(names), 32)])))
 
-    copies = {(k, mirror): embed(move, mirror) for k, move in enumerate(MOVES) for mirror in (False, True)}
+    copies: dict = {}
+    for k, move in enumerate(MOVES):
+        for mirror in (False, True):
+            copies[(k, mirror)] = embed(move, mirror)
 
     results = {}
 
@@ -93,7 +100,7 @@ def main() -> None:
         print(f"{label:32s} {len(keys):2d} copies  {100 * r.accuracy:.2f} ± {100 * r.std:.2f}%  "
               f"TAR@FAR0.1% {100 * results[label]['tar_at_far_1e-3']:.2f}%", flush=True)
 
-    print(f"{args.model} + {args.detector}, {len(pairs)} pairs, 10-fold")
+    print(f"{args.model} + {args.detector}, {len(pairs)} pairs, {len({p.fold for p in pairs})} folds")
     score("one copy", [(0, False)])
     score("mirror (flip=True)", [(0, False), (0, True)])
     for family, moves in FAMILIES.items():
@@ -108,7 +115,7 @@ def main() -> None:
         score(f"{args.jitter} random copies", [("jitter", k) for k in range(args.jitter)])
     if args.out:
         args.out.write_text(json.dumps({"model": args.model, "detector": args.detector, "images": str(args.images),
-                                        "moves": MOVES, "results": results}, indent=2))
+                                        "moves": MOVES, "jitter": args.jitter, "results": results}, indent=2))
 
 
 if __name__ == "__main__":
