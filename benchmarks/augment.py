@@ -28,10 +28,11 @@ import cv2
 import numpy as np
 
 from prosopo import image as imagelib
-from prosopo.align import similarity
-from prosopo.embed import RECOGNIZERS, normalize
-from prosopo.evaluate import _face_from_json, kfold, read_pairs, tar_at
+from prosopo.align import Template, align_face
+from prosopo.embed import RECOGNIZERS
+from prosopo.evaluate import Embeddings, _face_from_json, kfold, pair_distances, read_pairs, tar_at
 from prosopo.models import cache_dir
+from prosopo.types import Face
 
 # (scale, rotation in degrees, shift x, shift y in pixels of the crop), each also mirrored
 MOVES = [(1, 0, 0, 0), (0.95, 0, 0, 0), (1.05, 0, 0, 0), (1, -4, 0, 0), (1, 4, 0, 0),
@@ -39,13 +40,15 @@ MOVES = [(1, 0, 0, 0), (0.95, 0, 0, 0), (1.05, 0, 0, 0), (1, -4, 0, 0), (1, 4, 0
 FAMILIES = {"scale": [1, 2], "rotation": [3, 4], "shift": [5, 6, 7, 8]}
 
 
-def crops(rgb: np.ndarray, landmarks, template, move, mirror: bool) -> np.ndarray:
-    size = template.size[0]
-    m = np.vstack([similarity(np.array(landmarks), np.array(template.points)), [0, 0, 1]])
+def crops(rgb: np.ndarray, face: Face, template: Template, move, mirror: bool) -> np.ndarray:
+    """The face aligned as prosopo aligns it, then moved: fitting the landmarks
+    to the moved template points gives exactly the moved crop, since a
+    least-squares similarity fit commutes with similarity transforms."""
     scale, angle, dx, dy = move
-    a = cv2.getRotationMatrix2D((size / 2, size / 2), angle, scale)
+    a = cv2.getRotationMatrix2D((template.size[0] / 2, template.size[1] / 2), angle, scale)
     a[:, 2] += (dx, dy)
-    crop = cv2.warpAffine(rgb, (np.vstack([a, [0, 0, 1]]) @ m)[:2], template.size, flags=cv2.INTER_LINEAR)
+    points = np.array(template.points) @ a[:, :2].T + a[:, 2]
+    crop = align_face(rgb, face, Template(template.size, tuple(map(tuple, points))))
     return np.ascontiguousarray(crop[:, ::-1]) if mirror else crop
 
 
@@ -72,14 +75,13 @@ def main() -> None:
     rec = RECOGNIZERS.get(args.model)
     images = {n: imagelib.load(args.images / n) for n in names}
     same = np.array([p.same for p in pairs])
-    index = {n: k for k, n in enumerate(names)}
 
     def embed(move, mirror: bool) -> np.ndarray:
         print(f"  copy {len(copies) + 1}: scale {move[0]:.3f}, rotation {move[1]:+.1f}, shift {move[2]:+.1f} "
               f"{move[3]:+.1f}{', mirrored' if mirror else ''}", file=sys.stderr, flush=True)
 
         def chunk(part):
-            return rec.embed([crops(images[n], faces[n].landmarks, rec.template, move, mirror) for n in part])
+            return rec.embed([crops(images[n], faces[n], rec.template, move, mirror) for n in part])
         with ThreadPoolExecutor(2) as pool:
             return np.concatenate(list(pool.map(chunk, [names[i:i + 32] for i in range(0, len(names), 32)])))
 
@@ -91,9 +93,7 @@ def main() -> None:
     results = {}
 
     def score(label: str, keys) -> None:
-        e = normalize(sum(copies[k] for k in keys))
-        a, b = e[[index[p.left] for p in pairs]], e[[index[p.right] for p in pairs]]
-        dist = 1.0 - np.einsum("ij,ij->i", a, b)
+        dist = pair_distances(pairs, Embeddings(dict(zip(names, sum(copies[k] for k in keys)))))
         r = kfold(dist, pairs, model=args.model, detector=args.detector, metric="cosine")
         results[label] = {"copies": len(keys), "accuracy": r.accuracy, "std": r.std,
                           "tar_at_far_1e-3": tar_at(dist, same, 1e-3)}
