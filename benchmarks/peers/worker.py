@@ -139,13 +139,13 @@ class FaceRecognitionPeer:
         return image.shape[:2], locs, encs
 
     def post(self, path: str, raw):
-        """Untimed: (embedding or None, n_faces, fallback or None)."""
+        """Untimed: (embedding or None, n_faces, fallback or None, boxes)."""
         (h, w), locs, encs = raw
         if not locs:
-            return None, 0, None
+            return None, 0, None, []
         boxes = [(l, t, r - l, b - t) for (t, r, b, l) in locs]
         i = _centre_index(boxes, w, h)
-        return [float(v) for v in encs[i]], len(locs), None
+        return [float(v) for v in encs[i]], len(locs), None, boxes
 
 
 class DeepFacePeer:
@@ -178,17 +178,17 @@ class DeepFacePeer:
                                  detector_backend="yunet", enforce_detection=False, align=True)
 
     def post(self, path: str, res):
-        """Untimed: (embedding or None, n_faces, fallback or None)."""
+        """Untimed: (embedding or None, n_faces, fallback or None, boxes)."""
         faces = [r for r in res if r.get("face_confidence", 0) > 0]
         if not faces:
             # enforce_detection=False: DeepFace embedded the whole image (confidence 0)
-            return None, 0, [float(v) for v in res[0]["embedding"]] if res else None
+            return None, 0, [float(v) for v in res[0]["embedding"]] if res else None, []
         # facial_area is in original image coordinates; image size read from the header
         w, h = _image_size(path)
         boxes = [(f["facial_area"]["x"], f["facial_area"]["y"],
                   f["facial_area"]["w"], f["facial_area"]["h"]) for f in faces]
         i = _centre_index(boxes, w, h)
-        return [float(v) for v in faces[i]["embedding"]], len(faces), None
+        return [float(v) for v in faces[i]["embedding"]], len(faces), None, boxes
 
 
 _size_cache: dict = {}
@@ -267,6 +267,7 @@ def main(argv=None) -> int:
     passes = []
     embeddings: dict = {}
     n_faces: dict = {}
+    all_boxes: dict = {}
     fallback: dict = {}
     errors: dict = {}
     busy0, own0 = _cpu_busy_s(), os.times()
@@ -281,10 +282,11 @@ def main(argv=None) -> int:
             except Exception as e:  # unreadable file etc.: record, do not abort the run
                 raw, err = None, f"{type(e).__name__}: {e}"
             times.append((time.perf_counter() - t) * 1000.0)
-            emb, nf, fb = (None, 0, None) if raw is None else peer.post(p, raw)
+            emb, nf, fb, boxes = (None, 0, None, []) if raw is None else peer.post(p, raw)
             if rep == 0:
                 embeddings[p] = emb
                 n_faces[p] = nf
+                all_boxes[p] = [[float(v) for v in b] for b in boxes]
                 if fb is not None:
                     fallback[p] = fb
                 if err:
@@ -331,6 +333,7 @@ def main(argv=None) -> int:
         "n_errors": len(errors),
         "embeddings": embeddings,
         "n_faces": n_faces,
+        "boxes": all_boxes,
         "no_face_fallback": fallback,
         "errors": errors,
         "env": {

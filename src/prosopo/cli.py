@@ -225,14 +225,10 @@ def spoof(
     json_out: Json = False,
 ) -> None:
     """Is each face live, or a printed photo? Exit 0 if every face is live, 1 if any is not."""
-    from . import image as imagelib
-    from . import liveness
-    from .pipeline import faces_or_whole
+    from .pipeline import check_liveness, locate
 
     try:
-        rgb = imagelib.load(image)
-        faces = faces_or_whole(rgb, detector, enforce_detection=True, align=False, source=imagelib.describe(image))
-        faces = liveness.check(rgb, faces, True, threshold)
+        faces = check_liveness(locate(image, detector, align=False), True, threshold).faces
     except ProsopoError as exc:
         _fail(exc, json_out)
     lines = [f"face {i}: {'live' if f.is_real else 'SPOOF'} (live probability {f.spoof_score:.3f})"

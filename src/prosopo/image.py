@@ -60,7 +60,7 @@ from prosopo.errors import ImageError, ParameterError
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
-__all__ = ["Limits", "get_limits", "set_limits", "load", "describe"]
+__all__ = ["Limits", "Picture", "get_limits", "set_limits", "load", "load_picture", "describe"]
 
 #: Pillow format names that :func:`load` decodes (JPEG includes MPO).
 _FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP")
@@ -206,6 +206,49 @@ def load(source: Any, *, bgr: bool = False, limits: Limits | None = None) -> np.
     return _decode(_read_encoded(source, name, limits), name, limits)
 
 
+@dataclass(frozen=True, eq=False)
+class Picture:
+    """An image decoded no larger than its use needs.
+
+    ``rgb`` holds the image at ``scale`` (its pixels per pixel of the full,
+    EXIF-oriented image of ``size`` = (width, height)). A JPEG is decoded
+    reduced by its DCT scaling (1/2, 1/4 or 1/8, several times faster than a
+    full decode); every other input has ``scale`` 1. :meth:`at_scale` decodes
+    again, sharper, when a face turns out to need more pixels.
+    """
+
+    rgb: np.ndarray
+    scale: float
+    size: tuple[int, int]
+    name: str
+    _data: bytes | None = None
+    _limits: Limits | None = None
+
+    def at_scale(self, scale: float) -> Picture:
+        """This image with at least ``scale`` (at most 1), decoded again if
+        this one is coarser; ``self`` when it is sharp enough already."""
+        if scale <= self.scale * 1.0001 or self._data is None:
+            return self
+        side = max(self.size) * min(1.0, scale)
+        return _decode_picture(self._data, self.name, self._limits or _limits, reduce_to=int(np.ceil(side)))
+
+
+def load_picture(source: Any, *, bgr: bool = False, limits: Limits | None = None,
+                 reduce_to: int | None = None) -> Picture:
+    """Load an image as :func:`load` does, as a :class:`Picture`: a JPEG is
+    decoded reduced as far as its long side stays at least ``reduce_to``
+    pixels (None: full size). The limits apply to the full image."""
+    if limits is None:
+        limits = _limits
+    elif not isinstance(limits, Limits):
+        raise ParameterError(f"limits must be a Limits, got {type(limits).__name__}")
+    name = describe(source)
+    if isinstance(source, np.ndarray) or _is_pil_image(source) or not reduce_to:
+        rgb = load(source, bgr=bgr, limits=limits)
+        return Picture(rgb, 1.0, (rgb.shape[1], rgb.shape[0]), name)
+    return _decode_picture(_read_encoded(source, name, limits), name, limits, reduce_to=reduce_to)
+
+
 # --- getting the encoded bytes ----------------------------------------------
 
 
@@ -344,6 +387,10 @@ def _check_byte_count(size: int, name: str, limits: Limits) -> None:
 
 
 def _decode(data: bytes, name: str, limits: Limits) -> np.ndarray:
+    return _decode_picture(data, name, limits).rgb
+
+
+def _decode_picture(data: bytes, name: str, limits: Limits, reduce_to: int | None = None) -> Picture:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     with _pillow_errors(name, limits):
@@ -355,10 +402,18 @@ def _decode(data: bytes, name: str, limits: Limits) -> np.ndarray:
                 f"header is damaged; {_sniff(data)}"
             ) from None
         with image:
-            _check_dimensions(image.width, image.height, name, limits)  # header only
+            full = image.size
+            _check_dimensions(*full, name, limits)  # header only
+            if reduce_to and image.format in ("JPEG", "MPO") and max(full) > reduce_to:
+                k = reduce_to / max(full)
+                image.draft(image.mode, (int(np.ceil(full[0] * k)), int(np.ceil(full[1] * k))))
+            scale = image.width / full[0]
             image.load()
+            transposed = image.getexif().get(0x0112, 1) in (5, 6, 7, 8)
             ImageOps.exif_transpose(image, in_place=True)
-            return _from_pil(image, name=name, limits=limits, owned=True)
+            rgb = _from_pil(image, name=name, limits=limits, owned=True, check=scale == 1.0)
+    size = (full[1], full[0]) if transposed else full
+    return Picture(rgb, scale, size, name, data if scale < 1.0 else None, limits)
 
 
 @contextmanager
@@ -400,11 +455,13 @@ def _sniff(data: bytes) -> str:
     return f"it starts with bytes {data[:8].hex(' ')}"
 
 
-def _from_pil(image: PILImage, *, name: str, limits: Limits, owned: bool) -> np.ndarray:
-    """Convert a PIL image; ``owned`` images are already loaded and oriented."""
+def _from_pil(image: PILImage, *, name: str, limits: Limits, owned: bool, check: bool = True) -> np.ndarray:
+    """Convert a PIL image; ``owned`` images are already loaded and oriented;
+    ``check=False`` for one decoded reduced (its full size was checked)."""
     from PIL import ImageOps
 
-    _check_dimensions(image.width, image.height, name, limits)
+    if check:
+        _check_dimensions(image.width, image.height, name, limits)
     with _pillow_errors(name, limits):
         if not owned:
             image = ImageOps.exif_transpose(image)
@@ -419,10 +476,10 @@ def _from_pil(image: PILImage, *, name: str, limits: Limits, owned: bool) -> np.
             array = np.asarray(image.convert("RGBA"))
         else:  # CMYK, YCbCr, LAB, HSV, P without transparency, ...
             array = np.asarray(image.convert("RGB"))
-    return _from_array(array, bgr=False, name=name, limits=limits)
+    return _from_array(array, bgr=False, name=name, limits=limits, check=check)
 
 
-def _from_array(array: np.ndarray, *, bgr: bool, name: str, limits: Limits) -> np.ndarray:
+def _from_array(array: np.ndarray, *, bgr: bool, name: str, limits: Limits, check: bool = True) -> np.ndarray:
     source = array
     if array.ndim == 2:
         array = array[:, :, np.newaxis]
@@ -433,7 +490,8 @@ def _from_array(array: np.ndarray, *, bgr: bool, name: str, limits: Limits) -> n
         )
     if array.size == 0:
         raise ImageError(f"{name}: empty array of shape {source.shape}")
-    _check_dimensions(array.shape[1], array.shape[0], name, limits)
+    if check:
+        _check_dimensions(array.shape[1], array.shape[0], name, limits)
     array = _to_uint8(array, name)
     if array.shape[2] == 1:
         array = np.repeat(array, 3, axis=2)

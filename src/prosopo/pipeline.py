@@ -1,13 +1,23 @@
 """The pipeline: image -> faces -> aligned crops -> embeddings.
 
-Functions here take decoded RGB arrays and registry names; ``api.py`` adds
-image loading and the public signatures.
+:func:`locate` loads an image (a large JPEG decoded reduced), finds its faces
+and makes sure the pixels it keeps are sharp enough to crop them; the other
+functions take decoded RGB arrays and registry names. ``api.py`` adds the
+public signatures.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
+from . import frontend
+from . import image as imagelib
+from . import liveness
+from .align import Template, box_transform, similarity
 from .defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
 from .detectors import DETECTORS
 from .embed import RECOGNIZERS
@@ -27,24 +37,34 @@ def find_faces(
     min_face_size: float = 0,
     max_faces: int | None = None,
     landmarks: bool = False,
+    auto_rotate: bool = False,
 ) -> list[Face]:
     """Faces in ``rgb``, largest first.
 
     ``min_face_size`` drops faces whose box is smaller (pixels, shorter side);
     ``max_faces`` keeps only the largest; ``landmarks=True`` fills in
     landmarks for detectors that give none (see :func:`add_landmarks`).
+    Detectors with landmarks see the image at every scale it needs and, with
+    ``auto_rotate``, upright (see :mod:`prosopo.frontend`).
     """
     if min_face_size < 0:
         raise ParameterError(f"min_face_size must be >= 0, got {min_face_size!r}")
     if max_faces is not None and (not isinstance(max_faces, int) or max_faces < 1):
         raise ParameterError(f"max_faces must be a positive integer or None, got {max_faces!r}")
-    faces = [f for f in DETECTORS.get(detector).detect(rgb) if min(f.box.w, f.box.h) >= min_face_size]
+    faces = [f for f in _detect(detector, rgb, auto_rotate) if min(f.box.w, f.box.h) >= min_face_size]
     faces.sort(key=lambda f: f.box.area, reverse=True)
     if max_faces is not None:
         faces = faces[:max_faces]
     if landmarks:
         faces = [add_landmarks(rgb, f) for f in faces]
     return faces
+
+
+def _detect(detector: str, rgb: np.ndarray, auto_rotate: bool = False) -> list[Face]:
+    backend = DETECTORS.get(detector)
+    if hasattr(backend, "fine_side"):
+        return frontend.detect(backend, rgb, auto_rotate=auto_rotate)
+    return backend.detect(rgb)
 
 
 def add_landmarks(rgb: np.ndarray, face: Face) -> Face:
@@ -60,7 +80,7 @@ def add_landmarks(rgb: np.ndarray, face: Face) -> Face:
     if x1 - x0 < 8 or y1 - y0 < 8:
         return face
     best, best_iou = None, LANDMARK_MIN_IOU
-    for cand in DETECTORS.get("yunet").detect(np.ascontiguousarray(rgb[y0:y1, x0:x1])):
+    for cand in _detect("yunet", np.ascontiguousarray(rgb[y0:y1, x0:x1])):
         moved = Box(cand.box.x + x0, cand.box.y + y0, cand.box.w, cand.box.h)
         iou = moved.iou(face.box)
         if iou > best_iou and cand.landmarks:
@@ -85,17 +105,20 @@ def faces_or_whole(
     min_face_size: float = 0,
     max_faces: int | None = None,
     source: str = "image",
+    auto_rotate: bool = False,
 ) -> list[Face]:
     """Detected faces; with none, the whole image if ``enforce_detection`` is
     False, else :class:`NoFaceError`."""
-    faces = find_faces(rgb, detector, min_face_size=min_face_size, max_faces=max_faces, landmarks=align)
+    faces = find_faces(rgb, detector, min_face_size=min_face_size, max_faces=max_faces, landmarks=align,
+                       auto_rotate=auto_rotate)
     if faces:
         return faces
     if enforce_detection:
         raise NoFaceError(
             f"no face found in {source} by detector {detector!r}"
             + (f" (min_face_size={min_face_size})" if min_face_size else "")
-            + "; try another detector, or enforce_detection=False to use the whole image"
+            + "; try another detector, auto_rotate=True for a turned photo, or enforce_detection=False to use "
+            "the whole image"
         )
     return [whole_image(rgb)]
 
@@ -104,3 +127,79 @@ def embed_faces(rgb: np.ndarray, faces: list[Face], model: str = DEFAULT_MODEL, 
                 flip: bool = False) -> np.ndarray:
     """Unit-length float32 embeddings, one row per face."""
     return RECOGNIZERS.get(model).represent(rgb, faces, align=align, flip=flip)
+
+
+@dataclass(frozen=True, eq=False)
+class Located:
+    """The faces of one image: ``faces`` in the input image's pixels, and the
+    same faces as ``local`` in the pixels of ``rgb``, which may be the image
+    decoded reduced (``scale`` of its pixels per input pixel)."""
+
+    name: str
+    faces: list[Face]
+    rgb: np.ndarray
+    local: list[Face]
+    scale: float
+
+
+def locate(
+    img: Any,
+    detector: str = DEFAULT_DETECTOR,
+    *,
+    template: Template | None = None,
+    bgr: bool = False,
+    enforce_detection: bool = True,
+    align: bool = True,
+    min_face_size: float = 0,
+    max_faces: int | None = None,
+    auto_rotate: bool = False,
+    empty_ok: bool = False,
+) -> Located:
+    """Load ``img`` and find its faces (:func:`faces_or_whole`; with
+    ``empty_ok``, :func:`find_faces`: no face is an empty list).
+
+    A JPEG larger than the detector's working size is decoded reduced; when
+    a face is to be cropped to ``template`` and the reduced pixels hold less
+    detail than the crop needs, the image is decoded again, sharper.
+    """
+    backend = DETECTORS.get(detector)
+    picture = imagelib.load_picture(img, bgr=bgr, reduce_to=getattr(backend, "fine_side", None))
+    options = dict(min_face_size=min_face_size * picture.scale, max_faces=max_faces, auto_rotate=auto_rotate)
+    if empty_ok:
+        local = find_faces(picture.rgb, detector, landmarks=align, **options)
+    else:
+        local = faces_or_whole(picture.rgb, detector, enforce_detection=enforce_detection, align=align,
+                               source=picture.name, **options)
+    if template is not None and local and picture.scale < 1.0:
+        need = picture.scale * max(_enlargement(f, template, align) for f in local)
+        sharper = picture.at_scale(need)
+        if sharper is not picture:
+            k = sharper.scale / picture.scale
+            local = [frontend.map_face(f, np.array([[k, 0, 0], [0, k, 0]])) for f in local]
+            picture = sharper
+    return Located(picture.name, _rescale(local, picture.scale), picture.rgb, local, picture.scale)
+
+
+def _enlargement(face: Face, template: Template, align: bool) -> float:
+    """How much the crop to ``template`` enlarges ``face``'s pixels."""
+    if align and face.landmarks:
+        m = similarity(np.array(face.landmarks), np.array(template.points))
+    else:
+        m = box_transform(face, template)
+    return float(np.hypot(m[0, 0], m[1, 0]))
+
+
+def _rescale(faces: list[Face], scale: float) -> list[Face]:
+    if scale == 1.0:
+        return faces
+    k = 1.0 / scale
+    return [frontend.map_face(f, np.array([[k, 0, 0], [0, k, 0]])) for f in faces]
+
+
+def check_liveness(found: Located, anti_spoofing: bool | str, threshold: float | None = None) -> Located:
+    """``found`` with each face's liveness filled in (see :func:`prosopo.liveness.check`)."""
+    checked = liveness.check(found.rgb, found.local, anti_spoofing, threshold, source=found.name)
+    if checked is found.local:
+        return found
+    faces = [dataclasses.replace(f, is_real=c.is_real, spoof_score=c.spoof_score) for f, c in zip(found.faces, checked)]
+    return dataclasses.replace(found, faces=faces, local=checked)

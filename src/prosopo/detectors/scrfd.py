@@ -4,9 +4,9 @@ Runtime; its file is checked against a pinned SHA-256 before loading.
 
 SCRFD predicts, at strides 8, 16 and 32 and two anchors per cell, a face
 score, the distances from the cell centre to the four box sides and the
-offsets of the five keypoints, all in units of the stride. The image is
-scaled so that its longer side is at most ``max_side``, padded to a
-multiple of 32, and scaled to [-1, 1) as the model was trained.
+offsets of the five keypoints, all in units of the stride. The image (which
+the front end, ``frontend.py``, has already scaled) is padded to a multiple
+of 32 and scaled to [-1, 1) as the model was trained.
 """
 
 from __future__ import annotations
@@ -39,7 +39,11 @@ def _grid(height: int, width: int, stride: int) -> np.ndarray:
 class SCRFD:
     score_threshold = 0.5
     nms_threshold = 0.4
-    max_side = 960  # WIDER-mini recall of faces >= 20 px: 0.808 at 640, 0.854 at 960, 0.831 at 1280
+    # front end (frontend.py): WIDER-mini recall of faces >= 20 px is 0.808 with
+    # a fine side of 640, 0.854 at 960, 0.831 at 1280
+    fine_side = 960
+    coarse_side = 320
+    largest_face = 200  # detector pixels: larger faces are taken from a coarser pass
 
     def __init__(self) -> None:
         path = checked_file(*SCRFD_FILE, SHA256, fix=INSIGHTFACE_FIX)
@@ -47,13 +51,10 @@ class SCRFD:
         self._input = self._session.get_inputs()[0].name
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
-        h, w = rgb.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
-        sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
-        small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA) if scale < 1.0 else rgb
+        sh, sw = rgb.shape[:2]
         ph, pw = -(-sh // 32) * 32, -(-sw // 32) * 32
         canvas = np.zeros((ph, pw, 3), np.float32)
-        canvas[:sh, :sw] = (small.astype(np.float32) - 127.5) / 128.0
+        canvas[:sh, :sw] = (rgb.astype(np.float32) - 127.5) / 128.0
         outputs = self._session.run(None, {self._input: canvas.transpose(2, 0, 1)[None]})
         n = len(STRIDES)
         scores, boxes, points = [], [], []
@@ -70,7 +71,7 @@ class SCRFD:
             points.append(centres[:, None, :] + offsets)
         if not scores:
             return []
-        score, box, point = np.concatenate(scores), np.concatenate(boxes) / scale, np.concatenate(points) / scale
+        score, box, point = np.concatenate(scores), np.concatenate(boxes), np.concatenate(points)
         rects = [(float(x0), float(y0), float(x1 - x0), float(y1 - y0)) for x0, y0, x1, y1 in box]
         chosen = cv2.dnn.NMSBoxes(rects, score.tolist(), self.score_threshold, self.nms_threshold)
         faces = []

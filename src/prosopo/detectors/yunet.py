@@ -14,12 +14,14 @@ from ..types import Box, Face
 
 
 class YuNet:
-    """Finds faces and five landmarks. Images whose longer side exceeds
-    ``max_side`` are shrunk for detection and the results scaled back."""
+    """Finds faces and five landmarks in an image the front end
+    (``frontend.py``) has already scaled."""
 
     score_threshold = 0.6
     nms_threshold = 0.3
-    max_side = 1280
+    fine_side = 1280
+    coarse_side = 320
+    largest_face = 200  # detector pixels: larger faces are taken from a coarser pass
 
     def __init__(self) -> None:
         self._path = str(package_file(*YUNET_FILE))
@@ -34,18 +36,14 @@ class YuNet:
         return net
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
-        h, w = rgb.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
         bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-        if scale < 1.0:
-            bgr = cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
         net = self._net()
         net.setInputSize((bgr.shape[1], bgr.shape[0]))
         _, rows = net.detect(bgr)
         if rows is None:
             return []
         faces = []
-        for row in rows / np.array([scale] * 14 + [1.0], dtype=np.float32):
+        for row in rows:
             points = tuple((float(row[4 + 2 * i]), float(row[5 + 2 * i])) for i in range(5))
             faces.append(Face(Box(*map(float, row[:4])), float(row[14]), points))
         return faces

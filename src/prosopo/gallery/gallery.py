@@ -24,11 +24,10 @@ from typing import Any
 import numpy as np
 
 from .. import image as imagelib
-from .. import liveness
 from ..embed import RECOGNIZERS
 from ..errors import ImageError, NoFaceError, NotFoundError, ParameterError, ProsopoError, StoreError
 from ..defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
-from ..pipeline import embed_faces, faces_or_whole
+from ..pipeline import check_liveness, embed_faces, locate
 from ..privacy import audit
 from ..privacy.consent import Consent, current_user, iso, now, parse_expiry, pseudonym
 from ..privacy.crypto import find_key
@@ -240,21 +239,19 @@ class Gallery:
               anti_spoofing: bool | str = False) -> list[Embedded]:
         """Detect and embed the faces of one image as this gallery does
         (``anti_spoofing`` as in :func:`prosopo.extract_faces`)."""
-        rgb = imagelib.load(img, bgr=bgr)
-        source = imagelib.describe(img)
-        faces = faces_or_whole(rgb, self.detector, enforce_detection=True, align=True, max_faces=max_faces,
-                               source=source)
-        faces = liveness.check(rgb, faces, anti_spoofing, source=source)
-        vectors = embed_faces(rgb, faces, self.model, align=True)
-        crops: list[bytes | None] = [None] * len(faces)
+        template = RECOGNIZERS.get(self.model).template
+        found = check_liveness(locate(img, self.detector, template=template, bgr=bgr, max_faces=max_faces),
+                               anti_spoofing)
+        vectors = embed_faces(found.rgb, found.local, self.model, align=True)
+        crops: list[bytes | None] = [None] * len(found.faces)
         if self._store.meta.get("keep_crops") == "1":
             import cv2
 
             from ..align import align_face
 
-            template = RECOGNIZERS.get(self.model).template
-            crops = [cv2.imencode(".png", align_face(rgb, f, template)[:, :, ::-1])[1].tobytes() for f in faces]
-        return [Embedded(source, f, v, c) for f, v, c in zip(faces, vectors, crops)]
+            crops = [cv2.imencode(".png", align_face(found.rgb, f, template)[:, :, ::-1])[1].tobytes()
+                     for f in found.local]
+        return [Embedded(found.name, f, v, c) for f, v, c in zip(found.faces, vectors, crops)]
 
     def _embed_many(self, images: list[Any], workers: int,
                     progress: Callable[[int], None] | None = None) -> list[list[Embedded] | ProsopoError]:

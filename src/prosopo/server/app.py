@@ -416,12 +416,10 @@ def warm_up() -> None:
 
 
 def spoof_check(img, *, detector: str, min_face_size: float, max_faces: int | None, threshold: float | None):
-    from .. import image, liveness
-    from ..pipeline import find_faces
+    from ..pipeline import check_liveness, locate
 
-    rgb = image.load(img)
-    faces = find_faces(rgb, detector, min_face_size=min_face_size, max_faces=max_faces)
-    return liveness.check(rgb, faces, True, threshold)
+    found = locate(img, detector, align=False, min_face_size=min_face_size, max_faces=max_faces, empty_ok=True)
+    return check_liveness(found, True, threshold).faces
 
 
 def quiet_analyze(img, **options):

@@ -1,0 +1,144 @@
+"""The detector front end: which scales and orientations a detector
+with landmarks sees an image at, and how the passes are merged.
+
+A CNN detector finds faces within a band of sizes in its own input: SCRFD-500M
+finds faces from about 10 to 250 pixels, YuNet to about 400. One pass at a
+fixed size misses the face of a selfie or a portrait, which fills the frame.
+So every image gets
+
+* a *fine* pass, the image shrunk (never enlarged) so its long side is at most
+  the detector's ``fine_side``: small and mid-sized faces;
+* a *coarse* pass when the fine one saw more than ``coarse_side`` pixels: the
+  image shrunk to ``coarse_side``, so a face filling the frame, or cut by its
+  border, falls inside the detector's band.
+
+The sizes were chosen by measurement (``benchmarks/realworld.py``). On
+renderings of LFW faces, a coarse side of 256 or 320 lets both detectors find
+faces up to 130% of the image width, and tight crops whose face overflows
+every border, with or without a grey border added (so none is added). On
+WIDER-mini's faces of 80 px and more, SCRFD finds 33 of 38 with the fine pass
+alone, 34 with a coarse side of 192 or 256, 35 with 320 (YuNet 35 and 36 at
+256 and 320); 320 it is, about a ninth of the fine pass's cost.
+
+Where passes find the same face, the finest pass that saw it within the
+detector's band (``largest_face`` pixels) gives its box and landmarks: a face
+seen larger is localised worse, a face seen smaller has coarser landmarks.
+Boxes and landmarks are mapped back to the input image's pixels. ``auto_rotate`` first tries the image turned
+by 0, 90, 180 and 270 degrees at the coarse size (at the fine size too when
+the coarse one finds no face) and keeps the orientation whose best face
+scores highest: a turned face is often found, but with its landmarks in the
+wrong places, so "no face found" is not the test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .types import Box, Face
+
+MERGE_IOU = 0.4
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One look at the image: shrunk to ``scale`` and turned ``quarter_turns``
+    times counter-clockwise."""
+
+    scale: float
+    quarter_turns: int = 0
+
+
+def plan(height: int, width: int, fine_side: int, coarse_side: int, quarter_turns: int = 0) -> list[Pass]:
+    """The passes for an image of this size (see the module docstring)."""
+    long_side = max(height, width)
+    fine = min(1.0, fine_side / long_side)
+    passes = [Pass(fine, quarter_turns)]
+    if long_side * fine > coarse_side:
+        passes.append(Pass(coarse_side / long_side, quarter_turns))
+    return passes
+
+
+def render(rgb: np.ndarray, p: Pass) -> tuple[np.ndarray, np.ndarray]:
+    """The detector's input for pass ``p`` and the 2x3 map from it back to
+    ``rgb``'s pixels."""
+    h, w = rgb.shape[:2]
+    out = rgb
+    if p.scale != 1.0:
+        size = (max(1, round(w * p.scale)), max(1, round(h * p.scale)))
+        out = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if p.scale < 1 else cv2.INTER_LINEAR)
+    sh, sw = out.shape[:2]
+    # forward map image -> detector input, as a 3x3 matrix
+    fwd = np.diag([sw / w, sh / h, 1.0])
+    q = p.quarter_turns % 4
+    if q:
+        out = np.ascontiguousarray(np.rot90(out, q))
+        turn = {1: [[0, 1, 0], [-1, 0, sw - 1]], 2: [[-1, 0, sw - 1], [0, -1, sh - 1]], 3: [[0, -1, sh - 1], [1, 0, 0]]}[q]
+        fwd = np.vstack([np.array(turn, np.float64), [0, 0, 1]]) @ fwd
+    return out, np.linalg.inv(fwd)[:2]
+
+
+def map_face(face: Face, m: np.ndarray) -> Face:
+    """``face`` carried by the similarity map ``m`` (2x3): landmarks exactly;
+    the box keeps its size about the mapped centre (the hull when the map
+    turns by a multiple of 90 degrees, which swaps width and height)."""
+    b = face.box
+    k = float(np.hypot(m[0, 0], m[1, 0]))
+    cx, cy = m[:, :2] @ np.array(b.center) + m[:, 2]
+    w, h = b.w * k, b.h * k
+    if abs(m[0, 0]) < 1e-9:  # a quarter turn
+        w, h = h, w
+    points = None
+    if face.landmarks:
+        pts = np.array(face.landmarks, np.float64) @ m[:, :2].T + m[:, 2]
+        points = tuple((float(x), float(y)) for x, y in pts)
+    return Face(Box(float(cx - w / 2), float(cy - h / 2), float(w), float(h)), face.score, points,
+                face.is_real, face.spoof_score)
+
+
+def run(backend, rgb: np.ndarray, p: Pass) -> list[Face]:
+    """Faces of one pass, in ``rgb``'s pixels."""
+    view, back = render(rgb, p)
+    return [map_face(f, back) for f in backend.detect(view)]
+
+
+def merge(passes: list[tuple[Pass, list[Face]]], largest_face: float, iou: float = MERGE_IOU) -> list[Face]:
+    """One face per place: among overlapping faces, the one from the finest
+    pass that saw it no larger than ``largest_face`` detector pixels."""
+    ranked = []
+    for p, faces in passes:
+        for f in faces:
+            in_band = max(f.box.w, f.box.h) * p.scale <= largest_face
+            ranked.append(((in_band, p.scale, f.score), f))
+    ranked.sort(key=lambda item: item[0], reverse=True)
+    kept: list[Face] = []
+    for _, f in ranked:
+        if all(f.box.iou(k.box) < iou for k in kept):
+            kept.append(f)
+    return kept
+
+
+def detect(backend, rgb: np.ndarray, *, auto_rotate: bool = False) -> list[Face]:
+    """Every face ``backend`` finds in ``rgb`` over the passes of :func:`plan`."""
+    h, w = rgb.shape[:2]
+    turns = upright(backend, rgb) if auto_rotate else 0
+    passes = plan(h, w, backend.fine_side, backend.coarse_side, turns)
+    if len(passes) == 1:
+        return run(backend, rgb, passes[0])
+    return merge([(p, run(backend, rgb, p)) for p in passes], backend.largest_face)
+
+
+def upright(backend, rgb: np.ndarray) -> int:
+    """How many quarter turns put the faces of ``rgb`` upright: the turn whose
+    best face scores highest (0 when no turn shows a face)."""
+    long_side = max(rgb.shape[:2])
+    for side in (backend.coarse_side, backend.fine_side):
+        scale = min(1.0, side / long_side)
+        scores = [max((f.score for f in run(backend, rgb, Pass(scale, q))), default=0.0) for q in range(4)]
+        if max(scores) > 0:
+            return int(np.argmax(scores))
+        if scale == 1.0:
+            break
+    return 0
