@@ -5,7 +5,8 @@ peers run on the same files in the same run.
     python benchmarks/realworld.py [--lfw DIR --pairs FILE] [--n 100] \
         [--peers-python /work/peers-venv/bin/python] [--peer-n 30] \
         [--wider DIR] [--london DIR] [--sections sweep,typical,degrade,wider,portraits,speed] \
-        [--out benchmarks/results/realworld.json]
+        [--cells plain,id,selfie,phone] [--out benchmarks/results/realworld.json]
+    python benchmarks/realworld.py --report RESULT.json [MORE.json ...]   # the tables again
 
 Defaults read ``../shared/data`` (lfw-mini: fold 1 of the LFW pairs, 600
 pairs). For the full LFW protocol pass ``--lfw ~/datasets/lfw/data/lfw-deepfunneled
@@ -206,10 +207,14 @@ def pair_accuracy(pairs, vectors: dict[str, np.ndarray | None]) -> dict:
             "pairs_missing_a_face": int(np.isinf(dist).sum())}
 
 
-def typical(src: Sources, pairs) -> dict:
-    out = {}
+def typical(src: Sources, pairs, cells: list[str], save) -> dict:
+    """Pair accuracy of the ``cells`` (``plain``, ``id``, ``selfie``, ``phone``),
+    each saved through ``save(out)`` as soon as it is measured."""
+    out: dict = {}
+    labels = dict(zip(("plain", "phone", "selfie", "id"), ("plain LFW (250 px)", *TYPICAL)))
     makers = {"plain LFW (250 px)": None, **TYPICAL}
-    for label, cell in makers.items():
+    for label in (labels[c] for c in cells):
+        cell = makers[label]
         if cell is None:
             def make(rgb, box):
                 return scenes.Scene(rgb, box, np.eye(2, 3))
@@ -218,6 +223,7 @@ def typical(src: Sources, pairs) -> dict:
                 return scenes.frame(rgb, box, *cell)
         vectors, found = embed_scenes(src, pairs, make)
         out[label] = {**pair_accuracy(pairs, vectors), "detected": float(np.mean(found))}
+        save(out)
         log(f"  typical {label}: {out[label]}")
     return out
 
@@ -240,7 +246,8 @@ def conditions() -> dict:
         out[f"tilt {angle} deg"] = (lambda rgb, box, a=angle: scenes.tilt(base(rgb, box), a), {})
         out[f"tilt -{angle} deg"] = (lambda rgb, box, a=angle: scenes.tilt(base(rgb, box), -a), {})
     for q in (1, 2, 3):
-        turn = (lambda rgb, box, q=q: scenes.turn(base(rgb, box), q))
+        def turn(rgb, box, q=q):
+            return scenes.turn(base(rgb, box), q)
         out[f"turned {90 * q} deg"] = (turn, {})
         out[f"turned {90 * q} deg, auto_rotate"] = (turn, {"auto_rotate": True})
     for px in (24, 16):
@@ -352,34 +359,36 @@ def portraits(folder: Path, peer_n: int, peers_python: str | None, tmp: Path) ->
                     continue
                 accepted = 1.0 - float(np.dot(va, vb)) <= threshold
                 (genuine if a == b else impostor).append(accepted)
-        verification[side] = {"true_accept_rate": float(np.mean(genuine)), "false_accept_rate": float(np.mean(impostor)),
+        verification[side] = {"true_accept_rate": float(np.mean(genuine)),
+                              "false_accept_rate": float(np.mean(impostor)),
                               "genuine_pairs": len(genuine), "impostor_pairs": len(impostor)}
     log(f"  portraits: {detection} {verification}")
     return {"people": len(people), "detection": detection, "verification": verification, "peers": batch.rates()}
 
 
 def speed(src: Sources, names: list[str], peers_python: str | None, tmp: Path, n: int = 20) -> dict:
+    """Median ``represent`` times (ms), with and without ``auto_rotate``."""
     plain = [src.root / name for name in names[:100]]
-    for path in plain[:5]:
-        prosopo.represent(path, max_faces=1)
-    lfw = []
-    for path in plain:
-        t = time.perf_counter()
-        prosopo.represent(path, max_faces=1)
-        lfw.append((time.perf_counter() - t) * 1000)
     phone = []
     for i, name in enumerate(names[:n]):
         rgb, box = src.get(name)
         path = tmp / f"phone{i:03d}.jpg"
         path.write_bytes(jpeg(scenes.frame(rgb, box, *TYPICAL["phone 4032 px / face 30%"]).rgb))
         phone.append(path)
-    prosopo.represent(phone[0], max_faces=1)
-    times = []
-    for path in phone:
-        t = time.perf_counter()
-        prosopo.represent(path, max_faces=1)
-        times.append((time.perf_counter() - t) * 1000)
-    out = {"lfw_250px_ms": statistics.median(lfw), "phone_12mp_ms": statistics.median(times), "phone_images": len(phone)}
+
+    def median_ms(paths, **options) -> float:
+        for path in paths[:3]:
+            prosopo.represent(path, max_faces=1, **options)
+        times = []
+        for path in paths:
+            t = time.perf_counter()
+            prosopo.represent(path, max_faces=1, **options)
+            times.append((time.perf_counter() - t) * 1000)
+        return statistics.median(times)
+
+    out = {"lfw_250px_ms": median_ms(plain), "phone_12mp_ms": median_ms(phone), "phone_images": len(phone),
+           "lfw_250px_auto_rotate_ms": median_ms(plain, auto_rotate=True),
+           "phone_12mp_auto_rotate_ms": median_ms(phone, auto_rotate=True)}
     if peers_python:
         listing = tmp / "phone.txt"
         listing.write_text("\n".join(map(str, phone)) + "\n")
@@ -415,7 +424,8 @@ def report(results: dict) -> str:
     if "typical" in results:
         lines.append("LFW pairs rendered as typical photos (prosopo defaults)")
         for label, r in results["typical"].items():
-            lines.append(f"  {label:28} accuracy {r['accuracy']:.2%} (faces found {r['detected']:.1%}; {r['protocol']})")
+            lines.append(f"  {label:28} accuracy {r['accuracy']:.2%} "
+                         f"(faces found {r['detected']:.1%}; {r['protocol']})")
         lines.append("")
     if "degrade" in results:
         d = results["degrade"]
@@ -444,9 +454,12 @@ def report(results: dict) -> str:
         lines.append("")
     if "speed" in results:
         s = results["speed"]
-        lines.append(f"Speed: 250-px LFW represent {s['lfw_250px_ms']:.1f} ms; 12-MP phone JPEG {s['phone_12mp_ms']:.1f} ms"
+        lines.append(f"Speed: 250-px LFW represent {s['lfw_250px_ms']:.1f} ms; "
+                     f"12-MP phone JPEG {s['phone_12mp_ms']:.1f} ms"
                      + (f"; face_recognition {s['face_recognition_12mp_ms']:.0f} ms ({s['ratio']:.0f}x)"
                         if "ratio" in s else ""))
+        lines.append(f"  with auto_rotate: {s['lfw_250px_auto_rotate_ms']:.1f} ms "
+                     f"and {s['phone_12mp_auto_rotate_ms']:.1f} ms")
     return "\n".join(lines)
 
 
@@ -460,8 +473,16 @@ def main(argv=None) -> int:
     ap.add_argument("--peer-n", type=int, default=30, help="faces per cell for the peers")
     ap.add_argument("--peers-python", default=None, help="python of benchmarks/peers/setup.sh's venv")
     ap.add_argument("--sections", default="sweep,typical,degrade,wider,portraits,speed")
+    ap.add_argument("--cells", default="plain,id,selfie,phone", help="the typical section's cells")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "realworld.json")
+    ap.add_argument("--report", type=Path, nargs="+", help="print the tables of earlier runs' JSON files and stop")
     args = ap.parse_args(argv)
+    if args.report:
+        merged: dict = {}
+        for path in args.report:
+            merged.update(json.loads(path.read_text()))
+        print(report(merged))
+        return 0
     if not args.lfw.is_dir() or not args.pairs.is_file():
         sys.exit(f"LFW images {args.lfw} or pairs {args.pairs} missing (see ../shared/data/README.md)")
     pairs = read_pairs(args.pairs)
@@ -470,7 +491,7 @@ def main(argv=None) -> int:
     names = [n for n in names if src.get(n)[1] is not None][: args.n]
     sections = args.sections.split(",")
     results: dict = {"lfw": str(args.pairs), "pairs": len(pairs), "n": len(names), "detector": DEFAULT_DETECTOR,
-                     "model": DEFAULT_MODEL, "prosopo": prosopo.__version__ if hasattr(prosopo, "__version__") else None}
+                     "model": DEFAULT_MODEL, "prosopo": getattr(prosopo, "__version__", None)}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         for section in sections:
@@ -481,7 +502,10 @@ def main(argv=None) -> int:
             if section == "sweep":
                 results[section] = sweep(src, names, args.peer_n, args.peers_python, folder)
             elif section == "typical":
-                results[section] = typical(src, pairs)
+                def save(partial):
+                    args.out.parent.mkdir(parents=True, exist_ok=True)
+                    args.out.write_text(json.dumps({**results, "typical": partial}, indent=1))
+                results[section] = typical(src, pairs, args.cells.split(","), save)
             elif section == "degrade":
                 results[section] = degrade(src, names, pairs, args.peer_n, args.peers_python, folder)
             elif section == "wider":

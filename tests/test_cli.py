@@ -110,3 +110,16 @@ def test_evaluate_bad_pairs_file(lfw, tmp_path):
 def test_help_and_no_args():
     assert run("--help").returncode == 0
     assert "verify" in run().stdout + run().stderr
+
+
+def test_auto_rotate_finds_a_turned_photo(tmp_path, same_and_different):
+    import cv2
+
+    (a, b), _ = same_and_different
+    turned = tmp_path / "turned.png"
+    cv2.imwrite(str(turned), cv2.rotate(cv2.imread(a), cv2.ROTATE_180))
+    upright = run("verify", str(turned), b, "--auto-rotate", "--json")
+    assert upright.returncode == 0, upright.stdout + upright.stderr
+    faces = json.loads(run("detect", str(turned), "--auto-rotate", "--json").stdout)
+    eyes_y = (faces[0]["landmarks"][0][1] + faces[0]["landmarks"][1][1]) / 2
+    assert eyes_y > faces[0]["landmarks"][3][1]  # upside down: the eyes are below the mouth

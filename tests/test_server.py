@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import socket
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 
 pytest.importorskip("fastapi")
 
@@ -133,6 +135,12 @@ def test_faces_endpoints(server, admin, photos):
     assert same["verified"] is True
     different = server.post("/v1/verify", admin, json={"img1": b64(a1), "img2": "data:image/jpeg;base64," + b64(b1)})
     assert different.json()["verified"] is False
+    turned = Image.open(io.BytesIO(a1)).transpose(Image.Transpose.ROTATE_90)  # no EXIF tag says so
+    data = io.BytesIO()
+    turned.save(data, "PNG")
+    found = server.post("/v1/verify", admin, json={"img1": b64(data.getvalue()), "img2": b64(a2),
+                                                   "auto_rotate": True}).json()
+    assert found["verified"] is True, found
     analysis = server.post("/v1/analyze", admin, json={"img": b64(a1)}).json()["faces"][0]
     assert {"age", "dominant_gender", "dominant_emotion"} <= set(analysis) and "race" not in analysis
     with_race = server.post("/v1/analyze", admin, data={"actions": "age,race"}, files={"img": a1}).json()

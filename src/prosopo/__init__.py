@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from .errors import (DataError, ImageError, ModelError, NoFaceError, NotFoundError, ParameterError, ProsopoError,
                      SpoofDetected, StoreError)
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"
 
 _LAZY = {
     "verify": "api", "find": "api", "analyze": "api", "represent": "api", "represent_many": "api", "extract_faces": "api", "detect": "api",

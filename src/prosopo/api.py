@@ -75,7 +75,8 @@ def extract_faces(
     ``"reject"`` raises :class:`~prosopo.SpoofDetected` on a spoof."""
     template = RECOGNIZERS.get(model).template
     found = locate(img, detector, template=template, bgr=bgr, enforce_detection=enforce_detection, align=align,
-                   min_face_size=min_face_size, max_faces=max_faces, auto_rotate=auto_rotate)
+                   min_face_size=min_face_size, max_faces=max_faces, auto_rotate=auto_rotate,
+                   reduce=anti_spoofing is False)
     found = check_liveness(found, anti_spoofing)
     return [AlignedFace(f, align_face(found.rgb, g, template, use_landmarks=align))
             for f, g in zip(found.faces, found.local)]
@@ -100,11 +101,11 @@ def represent(
     With ``enforce_detection=False`` an image without a detected face is
     embedded whole instead of raising :class:`~prosopo.NoFaceError`.
     ``flip=True`` averages in the mirrored face: slower, slightly more accurate.
-    ``anti_spoofing`` as in :func:`extract_faces`.
+    ``auto_rotate`` as in :func:`detect`; ``anti_spoofing`` as in :func:`extract_faces`.
     """
     found = locate(img, detector, template=RECOGNIZERS.get(model).template, bgr=bgr,
                    enforce_detection=enforce_detection, align=align, min_face_size=min_face_size,
-                   max_faces=max_faces, auto_rotate=auto_rotate)
+                   max_faces=max_faces, auto_rotate=auto_rotate, reduce=anti_spoofing is False)
     found = check_liveness(found, anti_spoofing)
     vectors = embed_faces(found.rgb, found.local, model, align=align, flip=flip)
     return [Representation(f, v, RECOGNIZERS.entry(model).name) for f, v in zip(found.faces, vectors)]
@@ -142,7 +143,7 @@ def verify(
     LFW-calibrated default), a number in the metric's units, or a named
     operating point such as ``"fmr=1e-3"`` (false-match rate 0.1%).
     ``anti_spoofing`` as in :func:`extract_faces` (the faces compared carry
-    ``is_real`` and ``spoof_score``).
+    ``is_real`` and ``spoof_score``); ``auto_rotate`` as in :func:`detect`.
     """
     start = time.perf_counter()
     check_metric(metric)
@@ -151,7 +152,8 @@ def verify(
     template = RECOGNIZERS.get(model).template
     for img in (img1, img2):
         found = locate(img, detector, template=template, bgr=bgr, enforce_detection=enforce_detection,
-                       align=align, min_face_size=min_face_size, auto_rotate=auto_rotate)
+                       align=align, min_face_size=min_face_size, auto_rotate=auto_rotate,
+                       reduce=anti_spoofing is False)
         found = check_liveness(found, anti_spoofing)
         sides.append((found.faces, embed_faces(found.rgb, found.local, model, align=align, flip=flip)))
     (faces1, emb1), (faces2, emb2) = sides
@@ -209,7 +211,8 @@ def analyze(
     for item in img if many else [img]:
         template = _HEADS.get().template
         found = locate(item, detector, template=template, bgr=bgr, enforce_detection=enforce_detection,
-                       align=align, min_face_size=min_face_size, max_faces=max_faces, auto_rotate=auto_rotate)
+                       align=align, min_face_size=min_face_size, max_faces=max_faces, auto_rotate=auto_rotate,
+                       reduce=anti_spoofing is False)
         found = check_liveness(found, anti_spoofing)
         aligned = [align_face(found.rgb, g, template, use_landmarks=align) for g in found.local]
         per_image.append(list(zip(found.faces, aligned)))

@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli_common import AnyFace, Detector, Flip, Json, Model, NoAlign, _emit, _fail
+from .cli_common import AnyFace, AutoRotate, Detector, Flip, Json, Model, NoAlign, _emit, _fail
 from .cli_gallery import enroll, find, gallery_app
 from .cli_server import keys_app, serve
 from .defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
@@ -46,6 +46,7 @@ def verify(
     no_align: NoAlign = False,
     no_enforce: AnyFace = False,
     flip: Flip = False,
+    auto_rotate: AutoRotate = False,
     json_out: Json = False,
 ) -> None:
     """Are the two photos the same person? Exit code 0 if yes, 1 if no."""
@@ -54,7 +55,7 @@ def verify(
     try:
         result = api.verify(image1, image2, model=model, detector=detector, metric=metric,
                             threshold=threshold, align=not no_align,
-                            enforce_detection=not no_enforce, flip=flip)
+                            enforce_detection=not no_enforce, flip=flip, auto_rotate=auto_rotate)
     except ProsopoError as exc:
         _fail(exc, json_out)
     verdict = "same person" if result.verified else "different people"
@@ -74,6 +75,7 @@ def represent(
     no_align: NoAlign = False,
     no_enforce: AnyFace = False,
     flip: Flip = False,
+    auto_rotate: AutoRotate = False,
     json_out: Json = False,
 ) -> None:
     """Print (or save as .npy) one embedding per face, largest face first."""
@@ -81,7 +83,8 @@ def represent(
 
     try:
         results = api.represent(image, model=model, detector=detector, align=not no_align,
-                                enforce_detection=not no_enforce, max_faces=max_faces, flip=flip)
+                                enforce_detection=not no_enforce, max_faces=max_faces, flip=flip,
+                                auto_rotate=auto_rotate)
     except ProsopoError as exc:
         _fail(exc, json_out)
     if output is not None:
@@ -101,13 +104,14 @@ def detect(
     detector: Detector = DEFAULT_DETECTOR,
     draw: Annotated[Optional[Path], typer.Option(help="Save a copy with boxes and landmarks drawn.")] = None,
     min_face_size: Annotated[float, typer.Option(help="Ignore faces smaller than this (pixels).")] = 0,
+    auto_rotate: AutoRotate = False,
     json_out: Json = False,
 ) -> None:
     """List the faces in a photo: boxes, scores, landmarks."""
     from . import api
 
     try:
-        faces = api.detect(image, detector=detector, min_face_size=min_face_size)
+        faces = api.detect(image, detector=detector, min_face_size=min_face_size, auto_rotate=auto_rotate)
         if draw is not None:
             from .draw import draw_faces
 
@@ -133,6 +137,7 @@ def analyze(
     draw: Annotated[Optional[Path], typer.Option(help="Save a copy with boxes and labels drawn.")] = None,
     min_face_size: Annotated[float, typer.Option(help="Ignore faces smaller than this (pixels).")] = 0,
     any_face: AnyFace = False,
+    auto_rotate: AutoRotate = False,
     json_out: Json = False,
 ) -> None:
     """Estimate age, gender and emotion (race only when asked) of each face."""
@@ -144,7 +149,7 @@ def analyze(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             results = api.analyze(image, actions=actions, detector=detector, min_face_size=min_face_size,
-                                  enforce_detection=not any_face)
+                                  enforce_detection=not any_face, auto_rotate=auto_rotate)
         for w in caught:
             typer.echo(f"warning: {w.message}", err=True)
         if draw is not None:
@@ -228,7 +233,7 @@ def spoof(
     from .pipeline import check_liveness, locate
 
     try:
-        faces = check_liveness(locate(image, detector, align=False), True, threshold).faces
+        faces = check_liveness(locate(image, detector, align=False, reduce=False), True, threshold).faces
     except ProsopoError as exc:
         _fail(exc, json_out)
     lines = [f"face {i}: {'live' if f.is_real else 'SPOOF'} (live probability {f.spoof_score:.3f})"

@@ -18,6 +18,8 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of text."
 NoAlign = Annotated[bool, typer.Option("--no-align", help="Crop the box without 5-point alignment.")]
 AnyFace = Annotated[bool, typer.Option("--no-enforce", help="Use the whole image when no face is found.")]
 Flip = Annotated[bool, typer.Option("--flip", help="Also embed the mirrored face (slower, more accurate).")]
+AutoRotate = Annotated[bool, typer.Option("--auto-rotate", help="Also find faces in a photo turned by 90, 180 or 270 "
+                                          "degrees with no EXIF orientation (a little slower).")]
 
 
 def _emit(data: Any, as_json: bool, text: str) -> None:

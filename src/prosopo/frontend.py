@@ -2,8 +2,9 @@
 with landmarks sees an image at, and how the passes are merged.
 
 A CNN detector finds faces within a band of sizes in its own input: SCRFD-500M
-finds faces from about 10 to 250 pixels, YuNet to about 400. One pass at a
-fixed size misses the face of a selfie or a portrait, which fills the frame.
+finds 97% of LFW faces 24 pixels wide (87% at 20 px, 59% at 16 px) and
+faces up to about 250 pixels; YuNet up to about 400. One pass at a fixed
+size misses the face of a selfie or a portrait, which fills the frame.
 So every image gets
 
 * a *fine* pass, the image shrunk (never enlarged) so its long side is at most
@@ -75,7 +76,8 @@ def render(rgb: np.ndarray, p: Pass) -> tuple[np.ndarray, np.ndarray]:
     q = p.quarter_turns % 4
     if q:
         out = np.ascontiguousarray(np.rot90(out, q))
-        turn = {1: [[0, 1, 0], [-1, 0, sw - 1]], 2: [[-1, 0, sw - 1], [0, -1, sh - 1]], 3: [[0, -1, sh - 1], [1, 0, 0]]}[q]
+        turn = {1: [[0, 1, 0], [-1, 0, sw - 1]], 2: [[-1, 0, sw - 1], [0, -1, sh - 1]],
+                3: [[0, -1, sh - 1], [1, 0, 0]]}[q]
         fwd = np.vstack([np.array(turn, np.float64), [0, 0, 1]]) @ fwd
     return out, np.linalg.inv(fwd)[:2]
 
@@ -106,12 +108,13 @@ def run(backend, rgb: np.ndarray, p: Pass) -> list[Face]:
 
 def merge(passes: list[tuple[Pass, list[Face]]], largest_face: float, iou: float = MERGE_IOU) -> list[Face]:
     """One face per place: among overlapping faces, the one from the finest
-    pass that saw it no larger than ``largest_face`` detector pixels."""
+    pass that saw it no larger than ``largest_face`` detector pixels (or, if
+    every pass saw it larger, from the coarsest)."""
     ranked = []
     for p, faces in passes:
         for f in faces:
             in_band = max(f.box.w, f.box.h) * p.scale <= largest_face
-            ranked.append(((in_band, p.scale, f.score), f))
+            ranked.append(((in_band, p.scale if in_band else -p.scale, f.score), f))
     ranked.sort(key=lambda item: item[0], reverse=True)
     kept: list[Face] = []
     for _, f in ranked:

@@ -407,7 +407,8 @@ def _decode_picture(data: bytes, name: str, limits: Limits, reduce_to: int | Non
             if reduce_to and image.format in ("JPEG", "MPO") and max(full) > reduce_to:
                 k = reduce_to / max(full)
                 image.draft(image.mode, (int(np.ceil(full[0] * k)), int(np.ceil(full[1] * k))))
-            scale = image.width / full[0]
+            # DCT scaling divides both sides by the same power of two (rounding up)
+            scale = 1.0 / round(max(full) / max(image.size))
             image.load()
             transposed = image.getexif().get(0x0112, 1) in (5, 6, 7, 8)
             ImageOps.exif_transpose(image, in_place=True)

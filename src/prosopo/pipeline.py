@@ -47,10 +47,11 @@ def find_faces(
     Detectors with landmarks see the image at every scale it needs and, with
     ``auto_rotate``, upright (see :mod:`prosopo.frontend`).
     """
-    if min_face_size < 0:
-        raise ParameterError(f"min_face_size must be >= 0, got {min_face_size!r}")
+    _check_min_face_size(min_face_size)
     if max_faces is not None and (not isinstance(max_faces, int) or max_faces < 1):
         raise ParameterError(f"max_faces must be a positive integer or None, got {max_faces!r}")
+    if not isinstance(auto_rotate, bool):
+        raise ParameterError(f"auto_rotate must be True or False, got {auto_rotate!r}")
     faces = [f for f in _detect(detector, rgb, auto_rotate) if min(f.box.w, f.box.h) >= min_face_size]
     faces.sort(key=lambda f: f.box.area, reverse=True)
     if max_faces is not None:
@@ -60,10 +61,17 @@ def find_faces(
     return faces
 
 
+def _check_min_face_size(min_face_size: float) -> None:
+    if min_face_size < 0:
+        raise ParameterError(f"min_face_size must be >= 0, got {min_face_size!r}")
+
+
 def _detect(detector: str, rgb: np.ndarray, auto_rotate: bool = False) -> list[Face]:
     backend = DETECTORS.get(detector)
     if hasattr(backend, "fine_side"):
         return frontend.detect(backend, rgb, auto_rotate=auto_rotate)
+    if auto_rotate:
+        raise ParameterError(f"auto_rotate needs a detector with landmarks (scrfd, yunet), not {detector!r}")
     return backend.detect(rgb)
 
 
@@ -94,33 +102,6 @@ def whole_image(rgb: np.ndarray) -> Face:
     """The whole image as one face (score 0: nothing was detected)."""
     h, w = rgb.shape[:2]
     return Face(Box(0.0, 0.0, float(w), float(h)), 0.0)
-
-
-def faces_or_whole(
-    rgb: np.ndarray,
-    detector: str,
-    *,
-    enforce_detection: bool,
-    align: bool,
-    min_face_size: float = 0,
-    max_faces: int | None = None,
-    source: str = "image",
-    auto_rotate: bool = False,
-) -> list[Face]:
-    """Detected faces; with none, the whole image if ``enforce_detection`` is
-    False, else :class:`NoFaceError`."""
-    faces = find_faces(rgb, detector, min_face_size=min_face_size, max_faces=max_faces, landmarks=align,
-                       auto_rotate=auto_rotate)
-    if faces:
-        return faces
-    if enforce_detection:
-        raise NoFaceError(
-            f"no face found in {source} by detector {detector!r}"
-            + (f" (min_face_size={min_face_size})" if min_face_size else "")
-            + "; try another detector, auto_rotate=True for a turned photo, or enforce_detection=False to use "
-            "the whole image"
-        )
-    return [whole_image(rgb)]
 
 
 def embed_faces(rgb: np.ndarray, faces: list[Face], model: str = DEFAULT_MODEL, *, align: bool = True,
@@ -154,22 +135,34 @@ def locate(
     max_faces: int | None = None,
     auto_rotate: bool = False,
     empty_ok: bool = False,
+    reduce: bool = True,
 ) -> Located:
-    """Load ``img`` and find its faces (:func:`faces_or_whole`; with
-    ``empty_ok``, :func:`find_faces`: no face is an empty list).
+    """Load ``img`` and find its faces (:func:`find_faces`). With none:
+    :class:`NoFaceError` if ``enforce_detection``, else the whole image as
+    the face (score 0); with ``empty_ok``, an empty list.
 
-    A JPEG larger than the detector's working size is decoded reduced; when
-    a face is to be cropped to ``template`` and the reduced pixels hold less
-    detail than the crop needs, the image is decoded again, sharper.
+    With ``reduce``, a JPEG larger than the detector's working size is
+    decoded reduced; when a face is to be cropped to ``template`` and the
+    reduced pixels hold less detail than the crop needs, the image is decoded
+    again, sharper. (Anti-spoofing, calibrated on full-size photos, asks for
+    ``reduce=False``.)
     """
+    _check_min_face_size(min_face_size)
     backend = DETECTORS.get(detector)
-    picture = imagelib.load_picture(img, bgr=bgr, reduce_to=getattr(backend, "fine_side", None))
-    options = dict(min_face_size=min_face_size * picture.scale, max_faces=max_faces, auto_rotate=auto_rotate)
-    if empty_ok:
-        local = find_faces(picture.rgb, detector, landmarks=align, **options)
-    else:
-        local = faces_or_whole(picture.rgb, detector, enforce_detection=enforce_detection, align=align,
-                               source=picture.name, **options)
+    picture = imagelib.load_picture(img, bgr=bgr, reduce_to=getattr(backend, "fine_side", None) if reduce else None)
+    local = find_faces(picture.rgb, detector, min_face_size=min_face_size * picture.scale, max_faces=max_faces,
+                       landmarks=align, auto_rotate=auto_rotate)
+    if not local and not empty_ok:
+        if enforce_detection:
+            raise NoFaceError(
+                f"no face found in {picture.name} by detector {detector!r}"
+                + (f" (min_face_size={min_face_size})" if min_face_size else "")
+                + "; try another detector, auto_rotate=True for a turned photo, or enforce_detection=False to "
+                "use the whole image"
+            )
+        w, h = picture.size
+        return Located(picture.name, [Face(Box(0.0, 0.0, float(w), float(h)), 0.0)], picture.rgb,
+                       [whole_image(picture.rgb)], picture.scale)
     if template is not None and local and picture.scale < 1.0:
         need = picture.scale * max(_enlargement(f, template, align) for f in local)
         sharper = picture.at_scale(need)
@@ -198,7 +191,7 @@ def _rescale(faces: list[Face], scale: float) -> list[Face]:
 
 def check_liveness(found: Located, anti_spoofing: bool | str, threshold: float | None = None) -> Located:
     """``found`` with each face's liveness filled in (see :func:`prosopo.liveness.check`)."""
-    checked = liveness.check(found.rgb, found.local, anti_spoofing, threshold, source=found.name)
+    checked = liveness.check(found.rgb, found.local, anti_spoofing, threshold, source=found.name, shown=found.faces)
     if checked is found.local:
         return found
     faces = [dataclasses.replace(f, is_real=c.is_real, spoof_score=c.spoof_score) for f, c in zip(found.faces, checked)]

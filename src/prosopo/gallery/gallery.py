@@ -240,8 +240,9 @@ class Gallery:
         """Detect and embed the faces of one image as this gallery does
         (``anti_spoofing`` as in :func:`prosopo.extract_faces`)."""
         template = RECOGNIZERS.get(self.model).template
-        found = check_liveness(locate(img, self.detector, template=template, bgr=bgr, max_faces=max_faces),
-                               anti_spoofing)
+        found = locate(img, self.detector, template=template, bgr=bgr, max_faces=max_faces,
+                       reduce=anti_spoofing is False)
+        found = check_liveness(found, anti_spoofing)
         vectors = embed_faces(found.rgb, found.local, self.model, align=True)
         crops: list[bytes | None] = [None] * len(found.faces)
         if self._store.meta.get("keep_crops") == "1":

@@ -93,10 +93,12 @@ def _model():
 _MODEL = Lazy(_model)
 
 
-def check(rgb, faces, anti_spoofing, threshold: float | None = None, source: str = "image"):
+def check(rgb, faces, anti_spoofing, threshold: float | None = None, source: str = "image", shown=None):
     """``faces`` with ``is_real`` and ``spoof_score`` filled in when
     ``anti_spoofing`` is True or ``"report"``; ``"reject"`` also raises
-    :class:`~prosopo.SpoofDetected` for the first face that fails."""
+    :class:`~prosopo.SpoofDetected` for the first face that fails, naming
+    its box as in ``shown`` (the same faces in the user's pixels, when
+    ``rgb`` is the image decoded reduced)."""
     import dataclasses
 
     if anti_spoofing not in MODES or isinstance(anti_spoofing, int) and not isinstance(anti_spoofing, bool):
@@ -109,7 +111,7 @@ def check(rgb, faces, anti_spoofing, threshold: float | None = None, source: str
     if anti_spoofing == "reject":
         for i, f in enumerate(checked):
             if not f.is_real:
-                b = f.box
+                b = (shown or checked)[i].box
                 raise SpoofDetected(f"face {i} of {source} (box x={b.x:.0f} y={b.y:.0f} w={b.w:.0f} h={b.h:.0f}) "
                                     f"looks like a photo or screen, not a live face (live probability "
                                     f"{f.spoof_score:.3f} < {limit})")

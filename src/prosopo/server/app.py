@@ -78,6 +78,7 @@ class DetectBody(Body):
     detector: str = DEFAULT_DETECTOR
     min_face_size: float = Field(0, ge=0)
     max_faces: int | None = Field(None, ge=1)
+    auto_rotate: bool = Field(False, description="also find faces in a photo turned by 90, 180 or 270 degrees")
 
 
 Spoofing = bool | Literal["report", "reject"]
@@ -110,6 +111,7 @@ class VerifyBody(Body):
     threshold: float | str | None = Field(None, description="a distance, or an operating point like fmr=1e-3")
     enforce_detection: bool = True
     anti_spoofing: Spoofing = Field(False, description=SPOOF_DOC)
+    auto_rotate: bool = Field(False, description="also find faces in a photo turned by 90, 180 or 270 degrees")
 
 
 class EnrollBody(Body):
@@ -297,7 +299,7 @@ def create_app(settings: Settings) -> FastAPI:
         """Faces in the image: boxes, scores, landmarks."""
         b = await parse(request, DetectBody)
         faces = await work(prosopo_api.detect, b.img, detector=b.detector, min_face_size=b.min_face_size,
-                           max_faces=b.max_faces)
+                           max_faces=b.max_faces, auto_rotate=b.auto_rotate)
         return {"faces": [f.to_dict() for f in faces]}
 
     @app.post("/v1/represent", tags=["faces"], openapi_extra=body_doc(RepresentBody))
@@ -306,7 +308,7 @@ def create_app(settings: Settings) -> FastAPI:
         b = await parse(request, RepresentBody)
         reps = await work(prosopo_api.represent, b.img, model=b.model, detector=b.detector,
                           min_face_size=b.min_face_size, max_faces=b.max_faces, enforce_detection=b.enforce_detection,
-                          anti_spoofing=b.anti_spoofing)
+                          anti_spoofing=b.anti_spoofing, auto_rotate=b.auto_rotate)
         return {"faces": [r.to_dict() for r in reps]}
 
     @app.post("/v1/verify", tags=["faces"], openapi_extra=body_doc(VerifyBody))
@@ -315,7 +317,7 @@ def create_app(settings: Settings) -> FastAPI:
         b = await parse(request, VerifyBody)
         result = await work(prosopo_api.verify, b.img1, b.img2, model=b.model, detector=b.detector, metric=b.metric,
                             threshold=b.threshold, enforce_detection=b.enforce_detection,
-                            anti_spoofing=b.anti_spoofing)
+                            anti_spoofing=b.anti_spoofing, auto_rotate=b.auto_rotate)
         return result.to_dict()
 
     @app.post("/v1/analyze", tags=["faces"], openapi_extra=body_doc(AnalyzeBody))
@@ -324,7 +326,8 @@ def create_app(settings: Settings) -> FastAPI:
         b = await parse(request, AnalyzeBody)
         results = await work(quiet_analyze, b.img, actions=b.actions or ["age", "gender", "emotion"],
                              detector=b.detector, min_face_size=b.min_face_size, max_faces=b.max_faces,
-                             enforce_detection=b.enforce_detection, anti_spoofing=b.anti_spoofing)
+                             enforce_detection=b.enforce_detection, anti_spoofing=b.anti_spoofing,
+                             auto_rotate=b.auto_rotate)
         return {"faces": [r.to_dict() for r in results]}
 
     @app.post("/v1/spoof", tags=["faces"], openapi_extra=body_doc(SpoofBody))
@@ -332,7 +335,7 @@ def create_app(settings: Settings) -> FastAPI:
         """Is each face live, or a photo of one? (needs the MiniFASNet files on the server)"""
         b = await parse(request, SpoofBody)
         faces = await work(spoof_check, b.img, detector=b.detector, min_face_size=b.min_face_size,
-                           max_faces=b.max_faces, threshold=b.threshold)
+                           max_faces=b.max_faces, threshold=b.threshold, auto_rotate=b.auto_rotate)
         return {"faces": [f.to_dict() for f in faces]}
 
     # -- galleries ---------------------------------------------------------------
@@ -415,10 +418,12 @@ def warm_up() -> None:
     prosopo_api.represent(np.zeros((64, 64, 3), np.uint8), enforce_detection=False)
 
 
-def spoof_check(img, *, detector: str, min_face_size: float, max_faces: int | None, threshold: float | None):
+def spoof_check(img, *, detector: str, min_face_size: float, max_faces: int | None, threshold: float | None,
+                auto_rotate: bool = False):
     from ..pipeline import check_liveness, locate
 
-    found = locate(img, detector, align=False, min_face_size=min_face_size, max_faces=max_faces, empty_ok=True)
+    found = locate(img, detector, align=False, min_face_size=min_face_size, max_faces=max_faces, empty_ok=True,
+                   auto_rotate=auto_rotate, reduce=False)
     return check_liveness(found, True, threshold).faces
 
 
