@@ -75,6 +75,7 @@ TYPICAL = {"phone 4032 px / face 30%": (0.30, 4032), "selfie 2560 px / face 70%"
            "ID photo 640 px / face 50%": (0.50, 640)}
 BASE = (0.30, 640)  # the scene the degradations start from
 PEERS = ("face_recognition", "deepface-sface")
+OPTIONS = {"detector": DEFAULT_DETECTOR}  # what prosopo runs with (--detector)
 
 
 def log(*parts) -> None:
@@ -116,6 +117,16 @@ def subject(faces, truth):
 # --- peers -------------------------------------------------------------------------
 
 
+def run_peer(python: str, peer: str, listing: Path, out: Path) -> dict | None:
+    """``benchmarks/peers/worker.py`` over the images of ``listing``: its JSON, or None if it failed."""
+    proc = subprocess.run([python, str(HERE / "peers" / "worker.py"), "--peer", peer, "--images", str(listing),
+                           "--out", str(out), "--warmup", "1", "--progress", "0"], capture_output=True, text=True)
+    if proc.returncode:
+        log(proc.stderr[-2000:])
+        return None
+    return json.loads(out.read_text())
+
+
 class PeerBatch:
     """Scenes written to disk for the peers, run once at the end of a section."""
 
@@ -138,15 +149,11 @@ class PeerBatch:
         listing.write_text("\n".join(p for _, p, _ in self.items) + "\n")
         out: dict[str, dict[str, float]] = {}
         for peer in PEERS:
-            result = self.folder / f"{peer}.json"
             log(f"  {peer} on {len(self.items)} images ...")
-            proc = subprocess.run([self.python, str(HERE / "peers" / "worker.py"), "--peer", peer, "--images",
-                                   str(listing), "--out", str(result), "--warmup", "1", "--progress", "0"],
-                                  capture_output=True, text=True)
-            if proc.returncode:
-                log(proc.stderr[-2000:])
+            ran = run_peer(self.python, peer, listing, self.folder / f"{peer}.json")
+            if ran is None:
                 continue
-            boxes = json.loads(result.read_text())["boxes"]
+            boxes = ran["boxes"]
             hits: dict[str, list[bool]] = {}
             for group, path, truth in self.items:
                 hits.setdefault(group, []).append(scenes.found(boxes.get(path) or [], truth))
@@ -167,7 +174,7 @@ def sweep(src: Sources, names: list[str], peer_n: int, peers_python: str | None,
                 rgb, box = src.get(name)
                 scene = scenes.frame(rgb, box, frac, side)
                 data = jpeg(scene.rgb)
-                hits.append(scenes.found(boxes_of(prosopo.detect(data)), scene.box))
+                hits.append(scenes.found(boxes_of(prosopo.detect(data, **OPTIONS)), scene.box))
                 if i < peer_n:
                     batch.add(f"{frac}|{side}", data, scene.box)
             face_px = frac * round(side * scenes.ASPECT)
@@ -187,7 +194,7 @@ def embed_scenes(src: Sources, pairs, make, **options) -> tuple[dict[str, np.nda
             vectors[name] = None
             continue
         scene = make(rgb, box)
-        reps = prosopo.represent(jpeg(scene.rgb), enforce_detection=False, **options)
+        reps = prosopo.represent(jpeg(scene.rgb), enforce_detection=False, **OPTIONS, **options)
         face = subject([r.face for r in reps], scene.box)
         vectors[name] = next((r.embedding for r in reps if r.face is face), None) if face else None
     return vectors, [v is not None for v in vectors.values()]
@@ -202,7 +209,7 @@ def pair_accuracy(pairs, vectors: dict[str, np.ndarray | None]) -> dict:
             dist[k] = np.inf if p.same else -np.inf
         else:
             dist[k] = 1.0 - float(np.dot(a, b))
-    result = kfold(dist, pairs, model=DEFAULT_MODEL, detector=DEFAULT_DETECTOR, metric="cosine")
+    result = kfold(dist, pairs, model=DEFAULT_MODEL, detector=OPTIONS["detector"], metric="cosine")
     return {"accuracy": result.accuracy, "std": result.std, "protocol": result.protocol,
             "pairs_missing_a_face": int(np.isinf(dist).sum())}
 
@@ -265,7 +272,7 @@ def degrade(src: Sources, names: list[str], pairs, peer_n: int, peers_python: st
             rgb, box = src.get(name)
             scene = make(rgb, box)
             data = jpeg(scene.rgb)
-            hits.append(scenes.found(boxes_of(prosopo.detect(data, **options)), scene.box))
+            hits.append(scenes.found(boxes_of(prosopo.detect(data, **OPTIONS, **options)), scene.box))
             if i < peer_n and not options:
                 batch.add(label, data, scene.box)
         vectors, _ = embed_scenes(src, pairs, make, **options)
@@ -279,20 +286,16 @@ BINS = ((0, 10), (10, 20), (20, 40), (40, 80), (80, 10**6))
 
 def wider(folder: Path, peers_python: str | None, tmp: Path) -> dict:
     truth = read_wider(folder / "wider_face_train_bbx_gt.txt")
-    found = {name: [f.box for f in prosopo.detect(folder / "images" / name)] for name in truth}
+    found = {name: [f.box for f in prosopo.detect(folder / "images" / name, **OPTIONS)] for name in truth}
     result = {"prosopo": _recall_by_size(truth, found)}
     if peers_python:
         listing = tmp / "wider.txt"
         listing.write_text("\n".join(str(folder / "images" / n) for n in truth) + "\n")
         for peer in PEERS:
-            out = tmp / f"wider-{peer}.json"
-            proc = subprocess.run([peers_python, str(HERE / "peers" / "worker.py"), "--peer", peer, "--images",
-                                   str(listing), "--out", str(out), "--warmup", "1", "--progress", "0"],
-                                  capture_output=True, text=True)
-            if proc.returncode:
-                log(proc.stderr[-2000:])
+            ran = run_peer(peers_python, peer, listing, tmp / f"wider-{peer}.json")
+            if ran is None:
                 continue
-            boxes = json.loads(out.read_text())["boxes"]
+            boxes = ran["boxes"]
             peer_found = {n: [prosopo.Box(*b) for b in boxes.get(str(folder / "images" / n)) or []] for n in truth}
             result[peer] = _recall_by_size(truth, peer_found)
     log(f"  wider: {result}")
@@ -336,7 +339,7 @@ def portraits(folder: Path, peer_n: int, peers_python: str | None, tmp: Path) ->
                 rgb = cv2.resize(rgb, (round(rgb.shape[1] * k), round(rgb.shape[0] * k)),
                                  interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC)
             data = jpeg(rgb)
-            reps = prosopo.represent(data, enforce_detection=False, max_faces=1)
+            reps = prosopo.represent(data, enforce_detection=False, max_faces=1, **OPTIONS)
             ok = reps[0].face.score > 0
             hits.append(ok)
             vectors[(label, key)] = reps[0].embedding if ok else None
@@ -378,11 +381,11 @@ def speed(src: Sources, names: list[str], peers_python: str | None, tmp: Path, n
 
     def median_ms(paths, **options) -> float:
         for path in paths[:3]:
-            prosopo.represent(path, max_faces=1, **options)
+            prosopo.represent(path, max_faces=1, **OPTIONS, **options)
         times = []
         for path in paths:
             t = time.perf_counter()
-            prosopo.represent(path, max_faces=1, **options)
+            prosopo.represent(path, max_faces=1, **OPTIONS, **options)
             times.append((time.perf_counter() - t) * 1000)
         return statistics.median(times)
 
@@ -392,12 +395,9 @@ def speed(src: Sources, names: list[str], peers_python: str | None, tmp: Path, n
     if peers_python:
         listing = tmp / "phone.txt"
         listing.write_text("\n".join(map(str, phone)) + "\n")
-        result = tmp / "phone-fr.json"
-        subprocess.run([peers_python, str(HERE / "peers" / "worker.py"), "--peer", "face_recognition", "--images",
-                        str(listing), "--out", str(result), "--warmup", "1", "--progress", "0"],
-                       capture_output=True, text=True, check=True)
-        fr = json.loads(result.read_text())["median_ms"]
-        out.update(face_recognition_12mp_ms=fr, ratio=fr / out["phone_12mp_ms"])
+        ran = run_peer(peers_python, "face_recognition", listing, tmp / "phone-fr.json")
+        if ran is not None:
+            out.update(face_recognition_12mp_ms=ran["median_ms"], ratio=ran["median_ms"] / out["phone_12mp_ms"])
     log(f"  speed: {out}")
     return out
 
@@ -409,8 +409,9 @@ def report(results: dict) -> str:
     lines = []
     if "sweep" in results:
         s = results["sweep"]
+        n = next(iter(s["cells"].values()))["n"]
         lines.append("Detection rate by face width (% of image width) x image long side, "
-                     f"prosopo {DEFAULT_DETECTOR} ({s['cells'][next(iter(s['cells']))]['n']} faces a cell)")
+                     f"prosopo {results.get('detector', DEFAULT_DETECTOR)} ({n} faces a cell)")
         lines.append("face  " + "".join(f"{side:>8}" for side in SIDES))
         for frac in FRACS:
             row = "".join(f"{s['cells'][f'{frac}|{side}']['rate']:8.1%}" for side in SIDES)
@@ -474,6 +475,8 @@ def main(argv=None) -> int:
     ap.add_argument("--peers-python", default=None, help="python of benchmarks/peers/setup.sh's venv")
     ap.add_argument("--sections", default="sweep,typical,degrade,wider,portraits,speed")
     ap.add_argument("--cells", default="plain,id,selfie,phone", help="the typical section's cells")
+    ap.add_argument("--detector", default=DEFAULT_DETECTOR, help="prosopo's detector (the faces' true boxes "
+                    "always come from the default one, on the original LFW images)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "realworld.json")
     ap.add_argument("--report", type=Path, nargs="+", help="print the tables of earlier runs' JSON files and stop")
     args = ap.parse_args(argv)
@@ -483,6 +486,7 @@ def main(argv=None) -> int:
             merged.update(json.loads(path.read_text()))
         print(report(merged))
         return 0
+    OPTIONS["detector"] = args.detector
     if not args.lfw.is_dir() or not args.pairs.is_file():
         sys.exit(f"LFW images {args.lfw} or pairs {args.pairs} missing (see ../shared/data/README.md)")
     pairs = read_pairs(args.pairs)
@@ -490,7 +494,7 @@ def main(argv=None) -> int:
     names = list(dict.fromkeys(p.left for p in pairs))
     names = [n for n in names if src.get(n)[1] is not None][: args.n]
     sections = args.sections.split(",")
-    results: dict = {"lfw": str(args.pairs), "pairs": len(pairs), "n": len(names), "detector": DEFAULT_DETECTOR,
+    results: dict = {"lfw": str(args.pairs), "pairs": len(pairs), "n": len(names), "detector": args.detector,
                      "model": DEFAULT_MODEL, "prosopo": getattr(prosopo, "__version__", None)}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
