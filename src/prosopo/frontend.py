@@ -24,11 +24,13 @@ alone, 34 with a coarse side of 192 or 256, 35 with 320 (YuNet 35 and 36 at
 Where passes find the same face, the finest pass that saw it within the
 detector's band (``largest_face`` pixels) gives its box and landmarks: a face
 seen larger is localised worse, a face seen smaller has coarser landmarks.
-Boxes and landmarks are mapped back to the input image's pixels. ``auto_rotate`` first tries the image turned
-by 0, 90, 180 and 270 degrees at the coarse size (at the fine size too when
-the coarse one finds no face) and keeps the orientation whose best face
-scores highest: a turned face is often found, but with its landmarks in the
-wrong places, so "no face found" is not the test.
+Boxes and landmarks are mapped back to the input image's pixels.
+
+``auto_rotate`` first tries the image turned by 0, 90, 180 and 270 degrees
+at the coarse size (at the fine size too when the coarse one finds no face)
+and keeps the orientation whose best face scores highest: a turned face is
+often found, but with its landmarks in the wrong places, so "no face found"
+is not the test.
 """
 
 from __future__ import annotations
