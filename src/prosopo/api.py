@@ -25,7 +25,7 @@ from .embed import RECOGNIZERS
 from .errors import ParameterError
 from .metrics import check_metric, distances
 from .models import Lazy
-from .pipeline import check_liveness, embed_faces, locate
+from .pipeline import embed_faces, locate
 from .thresholds import resolve
 from .types import AlignedFace, Analysis, Face, Representation, Search, SearchResults, Verification
 
@@ -76,8 +76,7 @@ def extract_faces(
     template = RECOGNIZERS.get(model).template
     found = locate(img, detector, template=template, bgr=bgr, enforce_detection=enforce_detection, align=align,
                    min_face_size=min_face_size, max_faces=max_faces, auto_rotate=auto_rotate,
-                   reduce=anti_spoofing is False)
-    found = check_liveness(found, anti_spoofing)
+                   anti_spoofing=anti_spoofing)
     return [AlignedFace(f, align_face(found.rgb, g, template, use_landmarks=align))
             for f, g in zip(found.faces, found.local)]
 
@@ -105,8 +104,7 @@ def represent(
     """
     found = locate(img, detector, template=RECOGNIZERS.get(model).template, bgr=bgr,
                    enforce_detection=enforce_detection, align=align, min_face_size=min_face_size,
-                   max_faces=max_faces, auto_rotate=auto_rotate, reduce=anti_spoofing is False)
-    found = check_liveness(found, anti_spoofing)
+                   max_faces=max_faces, auto_rotate=auto_rotate, anti_spoofing=anti_spoofing)
     vectors = embed_faces(found.rgb, found.local, model, align=align, flip=flip)
     return [Representation(f, v, RECOGNIZERS.entry(model).name) for f, v in zip(found.faces, vectors)]
 
@@ -153,8 +151,7 @@ def verify(
     for img in (img1, img2):
         found = locate(img, detector, template=template, bgr=bgr, enforce_detection=enforce_detection,
                        align=align, min_face_size=min_face_size, auto_rotate=auto_rotate,
-                       reduce=anti_spoofing is False)
-        found = check_liveness(found, anti_spoofing)
+                       anti_spoofing=anti_spoofing)
         sides.append((found.faces, embed_faces(found.rgb, found.local, model, align=align, flip=flip)))
     (faces1, emb1), (faces2, emb2) = sides
     dist = distances(emb1, emb2, metric)
@@ -208,12 +205,11 @@ def analyze(
         warnings.warn(RACE_WARNING, UserWarning, stacklevel=2)
     many = isinstance(img, (list, tuple))
     per_image, crops = [], []
+    template = _HEADS.get().template
     for item in img if many else [img]:
-        template = _HEADS.get().template
         found = locate(item, detector, template=template, bgr=bgr, enforce_detection=enforce_detection,
                        align=align, min_face_size=min_face_size, max_faces=max_faces, auto_rotate=auto_rotate,
-                       reduce=anti_spoofing is False)
-        found = check_liveness(found, anti_spoofing)
+                       anti_spoofing=anti_spoofing)
         aligned = [align_face(found.rgb, g, template, use_landmarks=align) for g in found.local]
         per_image.append(list(zip(found.faces, aligned)))
         crops.extend(aligned)

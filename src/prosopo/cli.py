@@ -230,10 +230,10 @@ def spoof(
     json_out: Json = False,
 ) -> None:
     """Is each face live, or a printed photo? Exit 0 if every face is live, 1 if any is not."""
-    from .pipeline import check_liveness, locate
+    from .pipeline import locate
 
     try:
-        faces = check_liveness(locate(image, detector, align=False, reduce=False), True, threshold).faces
+        faces = locate(image, detector, align=False, anti_spoofing=True, spoof_threshold=threshold).faces
     except ProsopoError as exc:
         _fail(exc, json_out)
     lines = [f"face {i}: {'live' if f.is_real else 'SPOOF'} (live probability {f.spoof_score:.3f})"

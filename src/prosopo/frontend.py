@@ -128,22 +128,27 @@ def merge(passes: list[tuple[Pass, list[Face]]], largest_face: float, iou: float
 def detect(backend, rgb: np.ndarray, *, auto_rotate: bool = False) -> list[Face]:
     """Every face ``backend`` finds in ``rgb`` over the passes of :func:`plan`."""
     h, w = rgb.shape[:2]
-    turns = upright(backend, rgb) if auto_rotate else 0
+    turns, done = upright(backend, rgb) if auto_rotate else (0, {})
     passes = plan(h, w, backend.fine_side, backend.coarse_side, turns)
-    if len(passes) == 1:
-        return run(backend, rgb, passes[0])
-    return merge([(p, run(backend, rgb, p)) for p in passes], backend.largest_face)
+    found = [(p, done[p] if p in done else run(backend, rgb, p)) for p in passes]
+    if len(found) == 1:
+        return found[0][1]
+    return merge(found, backend.largest_face)
 
 
-def upright(backend, rgb: np.ndarray) -> int:
-    """How many quarter turns put the faces of ``rgb`` upright: the turn whose
-    best face scores highest (0 when no turn shows a face)."""
+def upright(backend, rgb: np.ndarray) -> tuple[int, dict[Pass, list[Face]]]:
+    """How many quarter turns put the faces of ``rgb`` upright (the turn
+    whose best face scores highest; 0 when no turn shows a face), and the
+    passes run to find out, with their faces, for :func:`detect` to reuse."""
     long_side = max(rgb.shape[:2])
+    done: dict[Pass, list[Face]] = {}
     for side in (backend.coarse_side, backend.fine_side):
         scale = min(1.0, side / long_side)
-        scores = [max((f.score for f in run(backend, rgb, Pass(scale, q))), default=0.0) for q in range(4)]
+        for q in range(4):
+            done[Pass(scale, q)] = run(backend, rgb, Pass(scale, q))
+        scores = [max((f.score for f in done[Pass(scale, q)]), default=0.0) for q in range(4)]
         if max(scores) > 0:
-            return int(np.argmax(scores))
+            return int(np.argmax(scores)), done
         if scale == 1.0:
             break
-    return 0
+    return 0, done

@@ -194,10 +194,7 @@ def load(source: Any, *, bgr: bool = False, limits: Limits | None = None) -> np.
     :class:`Limits`.  Pillow's ``ImageFile.LOAD_TRUNCATED_IMAGES`` is left
     as set; at its default ``False`` truncated files are rejected.
     """
-    if limits is None:
-        limits = _limits
-    elif not isinstance(limits, Limits):
-        raise ParameterError(f"limits must be a Limits, got {type(limits).__name__}")
+    limits = _given_limits(limits)
     name = describe(source)
     if isinstance(source, np.ndarray):
         return _from_array(source, bgr=bgr, name=name, limits=limits)
@@ -222,7 +219,7 @@ class Picture:
     size: tuple[int, int]
     name: str
     _data: bytes | None = None
-    _limits: Limits | None = None
+    _limits: Limits = Limits()
 
     def at_scale(self, scale: float) -> Picture:
         """This image with at least ``scale`` (at most 1), decoded again if
@@ -230,7 +227,7 @@ class Picture:
         if scale <= self.scale * 1.0001 or self._data is None:
             return self
         side = max(self.size) * min(1.0, scale)
-        return _decode_picture(self._data, self.name, self._limits or _limits, reduce_to=int(np.ceil(side)))
+        return _decode_picture(self._data, self.name, self._limits, reduce_to=int(np.ceil(side)))
 
 
 def load_picture(source: Any, *, bgr: bool = False, limits: Limits | None = None,
@@ -238,15 +235,21 @@ def load_picture(source: Any, *, bgr: bool = False, limits: Limits | None = None
     """Load an image as :func:`load` does, as a :class:`Picture`: a JPEG is
     decoded reduced as far as its long side stays at least ``reduce_to``
     pixels (None: full size). The limits apply to the full image."""
-    if limits is None:
-        limits = _limits
-    elif not isinstance(limits, Limits):
-        raise ParameterError(f"limits must be a Limits, got {type(limits).__name__}")
+    limits = _given_limits(limits)
     name = describe(source)
     if isinstance(source, np.ndarray) or _is_pil_image(source) or not reduce_to:
         rgb = load(source, bgr=bgr, limits=limits)
         return Picture(rgb, 1.0, (rgb.shape[1], rgb.shape[0]), name)
     return _decode_picture(_read_encoded(source, name, limits), name, limits, reduce_to=reduce_to)
+
+
+def _given_limits(limits: Limits | None) -> Limits:
+    """``limits``, or the process-wide default when None."""
+    if limits is None:
+        return _limits
+    if not isinstance(limits, Limits):
+        raise ParameterError(f"limits must be a Limits, got {type(limits).__name__}")
+    return limits
 
 
 # --- getting the encoded bytes ----------------------------------------------

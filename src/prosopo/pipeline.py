@@ -135,21 +135,24 @@ def locate(
     max_faces: int | None = None,
     auto_rotate: bool = False,
     empty_ok: bool = False,
-    reduce: bool = True,
+    anti_spoofing: bool | str = False,
+    spoof_threshold: float | None = None,
 ) -> Located:
     """Load ``img`` and find its faces (:func:`find_faces`). With none:
     :class:`NoFaceError` if ``enforce_detection``, else the whole image as
     the face (score 0); with ``empty_ok``, an empty list.
 
-    With ``reduce``, a JPEG larger than the detector's working size is
-    decoded reduced; when a face is to be cropped to ``template`` and the
-    reduced pixels hold less detail than the crop needs, the image is decoded
-    again, sharper. (Anti-spoofing, calibrated on full-size photos, asks for
-    ``reduce=False``.)
+    A JPEG larger than the detector's working size is decoded reduced; when
+    a face is to be cropped to ``template`` and the reduced pixels hold less
+    detail than the crop needs, the image is decoded again, sharper. With
+    ``anti_spoofing`` (see :func:`prosopo.liveness.check`) the image is read
+    at full size, as the spoof threshold was calibrated, and each face's
+    liveness is filled in.
     """
     _check_min_face_size(min_face_size)
     backend = DETECTORS.get(detector)
-    picture = imagelib.load_picture(img, bgr=bgr, reduce_to=getattr(backend, "fine_side", None) if reduce else None)
+    reduce_to = getattr(backend, "fine_side", None) if anti_spoofing is False else None
+    picture = imagelib.load_picture(img, bgr=bgr, reduce_to=reduce_to)
     local = find_faces(picture.rgb, detector, min_face_size=min_face_size * picture.scale, max_faces=max_faces,
                        landmarks=align, auto_rotate=auto_rotate)
     if not local and not empty_ok:
@@ -161,16 +164,17 @@ def locate(
                 "use the whole image"
             )
         w, h = picture.size
-        return Located(picture.name, [Face(Box(0.0, 0.0, float(w), float(h)), 0.0)], picture.rgb,
-                       [whole_image(picture.rgb)], picture.scale)
+        found = Located(picture.name, [Face(Box(0.0, 0.0, float(w), float(h)), 0.0)], picture.rgb,
+                        [whole_image(picture.rgb)], picture.scale)
+        return _check_liveness(found, anti_spoofing, spoof_threshold)
     if template is not None and local and picture.scale < 1.0:
         need = picture.scale * max(_enlargement(f, template, align) for f in local)
         sharper = picture.at_scale(need)
         if sharper is not picture:
-            k = sharper.scale / picture.scale
-            local = [frontend.map_face(f, np.array([[k, 0, 0], [0, k, 0]])) for f in local]
+            local = _scaled(local, sharper.scale / picture.scale)
             picture = sharper
-    return Located(picture.name, _rescale(local, picture.scale), picture.rgb, local, picture.scale)
+    found = Located(picture.name, _scaled(local, 1.0 / picture.scale), picture.rgb, local, picture.scale)
+    return _check_liveness(found, anti_spoofing, spoof_threshold)
 
 
 def _enlargement(face: Face, template: Template, align: bool) -> float:
@@ -182,14 +186,14 @@ def _enlargement(face: Face, template: Template, align: bool) -> float:
     return float(np.hypot(m[0, 0], m[1, 0]))
 
 
-def _rescale(faces: list[Face], scale: float) -> list[Face]:
-    if scale == 1.0:
+def _scaled(faces: list[Face], k: float) -> list[Face]:
+    """``faces`` with every coordinate multiplied by ``k``."""
+    if k == 1.0:
         return faces
-    k = 1.0 / scale
     return [frontend.map_face(f, np.array([[k, 0, 0], [0, k, 0]])) for f in faces]
 
 
-def check_liveness(found: Located, anti_spoofing: bool | str, threshold: float | None = None) -> Located:
+def _check_liveness(found: Located, anti_spoofing: bool | str, threshold: float | None) -> Located:
     """``found`` with each face's liveness filled in (see :func:`prosopo.liveness.check`)."""
     checked = liveness.check(found.rgb, found.local, anti_spoofing, threshold, source=found.name, shown=found.faces)
     if checked is found.local:

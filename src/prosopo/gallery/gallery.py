@@ -27,7 +27,7 @@ from .. import image as imagelib
 from ..embed import RECOGNIZERS
 from ..errors import ImageError, NoFaceError, NotFoundError, ParameterError, ProsopoError, StoreError
 from ..defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
-from ..pipeline import check_liveness, embed_faces, locate
+from ..pipeline import embed_faces, locate
 from ..privacy import audit
 from ..privacy.consent import Consent, current_user, iso, now, parse_expiry, pseudonym
 from ..privacy.crypto import find_key
@@ -241,8 +241,7 @@ class Gallery:
         (``anti_spoofing`` as in :func:`prosopo.extract_faces`)."""
         template = RECOGNIZERS.get(self.model).template
         found = locate(img, self.detector, template=template, bgr=bgr, max_faces=max_faces,
-                       reduce=anti_spoofing is False)
-        found = check_liveness(found, anti_spoofing)
+                       anti_spoofing=anti_spoofing)
         vectors = embed_faces(found.rgb, found.local, self.model, align=True)
         crops: list[bytes | None] = [None] * len(found.faces)
         if self._store.meta.get("keep_crops") == "1":

@@ -420,11 +420,10 @@ def warm_up() -> None:
 
 def spoof_check(img, *, detector: str, min_face_size: float, max_faces: int | None, threshold: float | None,
                 auto_rotate: bool = False):
-    from ..pipeline import check_liveness, locate
+    from ..pipeline import locate
 
-    found = locate(img, detector, align=False, min_face_size=min_face_size, max_faces=max_faces, empty_ok=True,
-                   auto_rotate=auto_rotate, reduce=False)
-    return check_liveness(found, True, threshold).faces
+    return locate(img, detector, align=False, min_face_size=min_face_size, max_faces=max_faces, empty_ok=True,
+                  auto_rotate=auto_rotate, anti_spoofing=True, spoof_threshold=threshold).faces
 
 
 def quiet_analyze(img, **options):
