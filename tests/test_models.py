@@ -89,7 +89,7 @@ def test_prelu_rewrite_computes_the_same_function():
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
-    from prosopo.embed.prelu import rewrite
+    from prosopo.runtime.prelu import rewrite
 
     rng = np.random.default_rng(0)
     slopes = np.array([-0.8, 0.0, 0.25, 1.0, 1.3, 0.06], np.float32).reshape(6, 1, 1)

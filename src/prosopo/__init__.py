@@ -13,8 +13,17 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-from .errors import (DataError, ImageError, ModelError, NoFaceError, NotFoundError, ParameterError, ProsopoError,
-                     SpoofDetected, StoreError)
+from .errors import (
+    DataError,
+    ImageError,
+    ModelError,
+    NoFaceError,
+    NotFoundError,
+    ParameterError,
+    ProsopoError,
+    SpoofDetected,
+    StoreError,
+)
 
 __version__ = "0.7.0"
 
@@ -27,17 +36,30 @@ _LAZY = {
     "set_limits": "image", "get_limits": "image", "Limits": "image",
 }
 
-__all__ = ["ProsopoError", "ImageError", "NoFaceError", "ModelError", "ParameterError", "DataError", "StoreError",
-           "NotFoundError", "SpoofDetected",
-           "__version__", *_LAZY]
+__all__ = [
+    "AlignedFace", "Analysis", "Box", "DataError", "Face", "Gallery", "Identification", "ImageError", "Limits", "Match",
+    "ModelError", "NoFaceError", "NotFoundError", "ParameterError", "ProsopoError", "Representation", "Search",
+    "SearchResults", "SpoofDetected", "StoreError", "Verification", "__version__", "analyze", "detect", "distance",
+    "distances", "extract_faces", "find", "get_limits", "represent", "represent_many", "set_limits", "verify",
+]
 
 if TYPE_CHECKING:
     from .api import analyze, detect, extract_faces, find, represent, represent_many, verify
     from .gallery import Gallery
     from .image import Limits, get_limits, set_limits
     from .metrics import distance, distances
-    from .types import (AlignedFace, Analysis, Box, Face, Identification, Match, Representation, Search, SearchResults,
-                        Verification)
+    from .types import (
+        AlignedFace,
+        Analysis,
+        Box,
+        Face,
+        Identification,
+        Match,
+        Representation,
+        Search,
+        SearchResults,
+        Verification,
+    )
 
 
 def __getattr__(name: str):

@@ -29,8 +29,8 @@ from .defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
 from .embed import RECOGNIZERS
 from .errors import DataError, ImageError, ParameterError
 from .metrics import check_metric, from_cosine
-from .thresholds import resolve
 from .pipeline import embed_faces, find_faces, whole_image
+from .thresholds import resolve
 from .types import Box, Face
 
 
@@ -140,7 +140,7 @@ def embed_images(
     """
     model = RECOGNIZERS.entry(model).name
     if parts := _parts(model):
-        opts = dict(detector=detector, align=align, flip=flip, cache=cache, workers=workers)
+        opts = {"detector": detector, "align": align, "flip": flip, "cache": cache, "workers": workers}
         done = [embed_images(images_dir, names, model=m, progress=progress, **opts) for m in parts]
         combine = RECOGNIZERS.backend_class(model).combine
         vectors = {n: combine(*(e.vectors[n] for e in done)) for n in done[0].vectors}

@@ -60,7 +60,7 @@ from prosopo.errors import ImageError, ParameterError
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
-__all__ = ["Limits", "Picture", "get_limits", "set_limits", "load", "load_picture", "describe"]
+__all__ = ["Limits", "Picture", "describe", "get_limits", "load", "load_picture", "set_limits"]
 
 #: Pillow format names that :func:`load` decodes (JPEG includes MPO).
 _FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP")
@@ -290,8 +290,7 @@ def _compact_base64(text: str) -> bytes | None:
 
 def _has_image_signature(head: bytes) -> bool:
     return (
-        head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a"))
-        or head.startswith((b"II*\x00", b"MM\x00*", b"BM"))
+        head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*", b"BM"))
         or (head.startswith(b"RIFF") and head[8:12] == b"WEBP")
     )
 
@@ -443,7 +442,7 @@ def _pillow_errors(name: str, limits: Limits) -> Iterator[None]:
             f"{name}: image too large: more than {2 * (Image.MAX_IMAGE_PIXELS or 0):,} "
             f"pixels declared (limit {limits.max_pixels:,} pixels)"
         ) from None
-    except Exception as exc:  # Pillow raises OSError, SyntaxError, struct.error, ...
+    except Exception as exc:  # noqa: BLE001 -- Pillow raises OSError, SyntaxError, struct.error, ...
         raise ImageError(f"{name}: corrupt or truncated image data ({exc})") from None
 
 

@@ -14,9 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from . import frontend
+from . import frontend, liveness
 from . import image as imagelib
-from . import liveness
 from .align import Template, box_transform, similarity
 from .defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
 from .detectors import DETECTORS

@@ -10,8 +10,9 @@ keyed by model and detector); the table is in the README.
 
 from __future__ import annotations
 
+import math
 import re
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -66,17 +67,19 @@ def resolve(model: str, metric: str, threshold: float | str | None) -> tuple[flo
             if key in points:
                 return float(from_cosine(points[key], metric)), key
         try:
-            return float(threshold), None
+            value = float(threshold)
         except ValueError:
-            pass
+            value = math.nan
+        if math.isfinite(value):
+            return value, None
         raise ParameterError(f"unknown threshold {threshold!r} for model {model!r}; use a number or one of: "
                              + ", ".join(points))
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold != threshold:
-        raise ParameterError(f"threshold must be a number, a name like 'fmr=1e-3', or None; got {threshold!r}")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
+        raise ParameterError(f"threshold must be a finite number, a name like 'fmr=1e-3', or None; got {threshold!r}")
     return float(threshold), None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _fmr_curve(model: str) -> tuple[np.ndarray, np.ndarray]:
     points = sorted((d, float(name.split("=")[1])) for name, d in operating_points(model).items()
                     if name.startswith("fmr="))

@@ -27,10 +27,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..embed.onnx_session import session
 from ..embed.sface import dequantize
 from ..errors import ModelError
 from ..models import derived_file
+from ..runtime.onnx_session import session
 from . import EMOTIONS, GENDERS, RACES
 from .trunk import Trunk
 

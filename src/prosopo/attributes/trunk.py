@@ -11,10 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..align import ARCFACE_112
-from ..embed import SFACE_FILE, prelu
-from ..embed.onnx_session import session
+from ..embed import SFACE_FILE
 from ..embed.sface import dequantize
 from ..models import derived_file, package_file
+from ..runtime import prelu
+from ..runtime.onnx_session import session
 
 OUTPUT = "bn1"
 SHAPE = (1024, 7, 7)

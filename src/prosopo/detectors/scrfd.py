@@ -16,8 +16,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from ..embed.onnx_session import session
 from ..models import INSIGHTFACE_FIX, checked_file
+from ..runtime.onnx_session import session
 from ..types import Box, Face
 from . import SCRFD_FILE
 

@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 
 from ..models import package_file
-from . import YUNET_FILE
 from ..types import Box, Face
+from . import YUNET_FILE
 
 
 class YuNet:

@@ -17,8 +17,9 @@ import numpy as np
 
 from ..align import ARCFACE_112
 from ..models import INSIGHTFACE_FIX, checked_file
-from . import ARCFACE_MBF_FILE, CropRecognizer, normalize, prelu
-from .onnx_session import session
+from ..runtime import prelu
+from ..runtime.onnx_session import session
+from . import ARCFACE_MBF_FILE, CropRecognizer, normalize
 
 SHA256 = "9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f"
 

@@ -18,8 +18,8 @@ import numpy as np
 
 from ..align import DLIB_150
 from ..models import derived_file, package_file
+from ..runtime.onnx_session import session
 from . import DLIB_FILE, CropRecognizer, dlib_convert, normalize
-from .onnx_session import session
 
 
 def model_file() -> Path | bytes:

@@ -20,8 +20,9 @@ import numpy as np
 
 from ..align import ARCFACE_112
 from ..models import derived_file, package_file
-from . import SFACE_FILE, CropRecognizer, normalize, prelu
-from .onnx_session import session
+from ..runtime import prelu
+from ..runtime.onnx_session import session
+from . import SFACE_FILE, CropRecognizer, normalize
 
 
 def dequantize(path: Path) -> bytes:

@@ -5,4 +5,4 @@ vector search and folder synchronisation (:mod:`.folder`)."""
 from .folder import SyncReport
 from .gallery import Enrollment, Gallery, GalleryStats, Identity
 
-__all__ = ["Gallery", "Identity", "Enrollment", "GalleryStats", "SyncReport"]
+__all__ = ["Enrollment", "Gallery", "GalleryStats", "Identity", "SyncReport"]

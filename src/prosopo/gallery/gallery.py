@@ -19,14 +19,14 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
 from .. import image as imagelib
+from ..defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
 from ..embed import RECOGNIZERS
 from ..errors import ImageError, NoFaceError, NotFoundError, ParameterError, ProsopoError, StoreError
-from ..defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
 from ..pipeline import embed_faces, locate
 from ..privacy import audit
 from ..privacy.consent import Consent, current_user, iso, now, parse_expiry, pseudonym
@@ -215,7 +215,7 @@ class Gallery:
         view._owner = False
         return view
 
-    def __enter__(self) -> Gallery:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

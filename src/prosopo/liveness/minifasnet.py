@@ -12,8 +12,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..embed import prelu
-from ..embed.onnx_session import session
+from ..runtime import prelu
+from ..runtime.onnx_session import session
 from ..types import Face
 from . import installed
 

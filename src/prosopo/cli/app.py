@@ -13,15 +13,15 @@ did; ``spoof`` 0 when every face is live and 1 when one is not.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from .cli_common import AnyFace, AutoRotate, Detector, Flip, Json, Model, NoAlign, _emit, _fail
-from .cli_gallery import enroll, find, gallery_app
-from .cli_server import keys_app, serve
-from .defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
-from .errors import ParameterError, ProsopoError
+from ..defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
+from ..errors import ParameterError, ProsopoError
+from .common import AnyFace, AutoRotate, Detector, Flip, Json, Model, NoAlign, _emit, _fail
+from .gallery import enroll, find, gallery_app
+from .server import keys_app, serve
 
 app = typer.Typer(
     help="Offline face recognition: detect, verify, represent, analyze, find, enroll, evaluate.",
@@ -42,7 +42,7 @@ def verify(
     model: Model = DEFAULT_MODEL,
     detector: Detector = DEFAULT_DETECTOR,
     metric: Annotated[str, typer.Option(help="cosine, euclidean, euclidean_l2, angular.")] = "cosine",
-    threshold: Annotated[Optional[str], typer.Option(help="A number, or an operating point like fmr=1e-3.")] = None,
+    threshold: Annotated[str | None, typer.Option(help="A number, or an operating point like fmr=1e-3.")] = None,
     no_align: NoAlign = False,
     no_enforce: AnyFace = False,
     flip: Flip = False,
@@ -50,7 +50,7 @@ def verify(
     json_out: Json = False,
 ) -> None:
     """Are the two photos the same person? Exit code 0 if yes, 1 if no."""
-    from . import api
+    from .. import api
 
     try:
         result = api.verify(image1, image2, model=model, detector=detector, metric=metric,
@@ -70,8 +70,8 @@ def represent(
     image: Annotated[str, typer.Argument(help="Photo to embed.")],
     model: Model = DEFAULT_MODEL,
     detector: Detector = DEFAULT_DETECTOR,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the embeddings to a .npy file.")] = None,
-    max_faces: Annotated[Optional[int], typer.Option(help="Keep only the largest N faces.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the embeddings to a .npy file.")] = None,
+    max_faces: Annotated[int | None, typer.Option(help="Keep only the largest N faces.")] = None,
     no_align: NoAlign = False,
     no_enforce: AnyFace = False,
     flip: Flip = False,
@@ -79,7 +79,7 @@ def represent(
     json_out: Json = False,
 ) -> None:
     """Print (or save as .npy) one embedding per face, largest face first."""
-    from . import api
+    from .. import api
 
     try:
         results = api.represent(image, model=model, detector=detector, align=not no_align,
@@ -102,18 +102,18 @@ def represent(
 def detect(
     image: Annotated[str, typer.Argument(help="Photo to search for faces.")],
     detector: Detector = DEFAULT_DETECTOR,
-    draw: Annotated[Optional[Path], typer.Option(help="Save a copy with boxes and landmarks drawn.")] = None,
+    draw: Annotated[Path | None, typer.Option(help="Save a copy with boxes and landmarks drawn.")] = None,
     min_face_size: Annotated[float, typer.Option(help="Ignore faces smaller than this (pixels).")] = 0,
     auto_rotate: AutoRotate = False,
     json_out: Json = False,
 ) -> None:
     """List the faces in a photo: boxes, scores, landmarks."""
-    from . import api
+    from .. import api
 
     try:
         faces = api.detect(image, detector=detector, min_face_size=min_face_size, auto_rotate=auto_rotate)
         if draw is not None:
-            from .draw import draw_faces
+            from ..draw import draw_faces
 
             draw_faces(image, faces, draw)
     except ProsopoError as exc:
@@ -134,7 +134,7 @@ def analyze(
         help="Comma-separated: age, gender, emotion, race. Race only when named (see README: restricted uses).")]
     = "age,gender,emotion",
     detector: Detector = DEFAULT_DETECTOR,
-    draw: Annotated[Optional[Path], typer.Option(help="Save a copy with boxes and labels drawn.")] = None,
+    draw: Annotated[Path | None, typer.Option(help="Save a copy with boxes and labels drawn.")] = None,
     min_face_size: Annotated[float, typer.Option(help="Ignore faces smaller than this (pixels).")] = 0,
     any_face: AnyFace = False,
     auto_rotate: AutoRotate = False,
@@ -143,7 +143,7 @@ def analyze(
     """Estimate age, gender and emotion (race only when asked) of each face."""
     import warnings
 
-    from . import api
+    from .. import api
 
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -153,7 +153,7 @@ def analyze(
         for w in caught:
             typer.echo(f"warning: {w.message}", err=True)
         if draw is not None:
-            from .draw import draw_faces
+            from ..draw import draw_faces
 
             draw_faces(image, [r.face for r in results], draw, labels=[_label(r) for r in results])
     except ProsopoError as exc:
@@ -186,7 +186,7 @@ def models(ctx: typer.Context, json_out: Json = False) -> None:
     """What models prosopo knows, which are installed, their size and LFW accuracy."""
     if ctx.invoked_subcommand is not None:
         return
-    from .catalog import catalog
+    from ..catalog import catalog
 
     rows = catalog()
     width = max(len(r["name"]) for r in rows)
@@ -209,7 +209,7 @@ def models_add(
 ) -> None:
     """Copy user-supplied model files into prosopo's model folder after
     checking their SHA-256 (folder: $PROSOPO_MODELS, else ~/.local/share/prosopo/models)."""
-    from . import liveness
+    from .. import liveness
 
     try:
         if name != "minifasnet":
@@ -225,12 +225,12 @@ def models_add(
 def spoof(
     image: Annotated[str, typer.Argument(help="Photo to check.")],
     detector: Detector = DEFAULT_DETECTOR,
-    threshold: Annotated[Optional[float], typer.Option(
+    threshold: Annotated[float | None, typer.Option(
         help="Live probability below which a face is a spoof (default 0.06, chosen on NUAA).")] = None,
     json_out: Json = False,
 ) -> None:
     """Is each face live, or a printed photo? Exit 0 if every face is live, 1 if any is not."""
-    from .pipeline import locate
+    from ..pipeline import locate
 
     try:
         faces = locate(image, detector, align=False, anti_spoofing=True, spoof_threshold=threshold).faces
@@ -246,21 +246,21 @@ def spoof(
 def evaluate_lfw(
     images: Annotated[Path, typer.Option(help="LFW images folder (<Name>/<Name>_NNNN.jpg).")],
     pairs: Annotated[Path, typer.Option(help="Official pairs.txt (10 folds) or a 1-fold subset.")],
-    model: Annotated[list[str], typer.Option("--model", "-m", help="Recognizer; repeat to compare.")] = [DEFAULT_MODEL],
+    model: Annotated[list[str], typer.Option("--model", "-m", help="Recognizer; repeat to compare.")] = (DEFAULT_MODEL,),
     detector: Detector = DEFAULT_DETECTOR,
-    metric: Annotated[list[str], typer.Option(help="Metric; repeat to compare.")] = ["cosine"],
+    metric: Annotated[list[str], typer.Option(help="Metric; repeat to compare.")] = ("cosine",),
     flip: Flip = False,
     no_align: NoAlign = False,
-    cache: Annotated[Optional[Path], typer.Option(help="Cache folder for detections and embeddings.")] = None,
-    roc: Annotated[Optional[Path], typer.Option(help="Save the ROC curve(s) as PNG.")] = None,
+    cache: Annotated[Path | None, typer.Option(help="Cache folder for detections and embeddings.")] = None,
+    roc: Annotated[Path | None, typer.Option(help="Save the ROC curve(s) as PNG.")] = None,
     workers: Annotated[int, typer.Option(help="Images processed at once.")] = 2,
     json_out: Json = False,
 ) -> None:
     """LFW verification accuracy, 10-fold cross validation (mean +- std)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from . import evaluate
-    from .models import cache_dir
+    from .. import evaluate
+    from ..models import cache_dir
 
     cache = cache or cache_dir() / "lfw"
     results, curves = [], []
@@ -273,7 +273,7 @@ def evaluate_lfw(
                 task = bar.add_task(f"embedding with {m}", total=evaluate.progress_steps(m, len(names)))
                 emb = evaluate.embed_images(images, names, model=m, detector=detector, align=not no_align,
                                             flip=flip, cache=cache, workers=workers,
-                                            progress=lambda n: bar.advance(task, n))
+                                            progress=lambda n, task=task: bar.advance(task, n))
             for met in metric:
                 dist = evaluate.pair_distances(pair_list, emb, met)
                 result = evaluate.kfold(dist, pair_list, model=m, detector=detector, metric=met,
@@ -281,7 +281,7 @@ def evaluate_lfw(
                 results.append(result)
                 curves.append((f"{m} {met} ({result.accuracy * 100:.2f}%)", dist))
         if roc is not None:
-            from .draw import draw_roc
+            from ..draw import draw_roc
 
             draw_roc(curves, [p.same for p in pair_list], roc)
     except ProsopoError as exc:
@@ -303,7 +303,3 @@ app.add_typer(gallery_app, name="gallery")
 
 def main() -> None:
     app()
-
-
-if __name__ == "__main__":
-    main()

@@ -5,15 +5,15 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from .cli_common import Json, _emit, _fail
-from .errors import ModelError, ParameterError, ProsopoError
+from ..errors import ModelError, ParameterError, ProsopoError
+from .common import Json, _emit, _fail
 
 keys_app = typer.Typer(help="Create, list and revoke the web service's API keys.", no_args_is_help=True)
-Data = Annotated[Optional[Path], typer.Option(
+Data = Annotated[Path | None, typer.Option(
     help="Where the service keeps its keys and galleries (default: $PROSOPO_DATA, else ~/.local/share/prosopo).")]
 
 
@@ -52,8 +52,8 @@ def serve(
     try:
         import uvicorn
 
-        from .server.app import SETTINGS_ENV
-        from .server.memory import limit_malloc_arenas
+        from ..server.app import SETTINGS_ENV
+        from ..server.memory import limit_malloc_arenas
     except ImportError as exc:
         _fail(ModelError(f"the web service needs its extra packages ({exc.name} is missing): "
                          "pip install 'prosopo[server]'"), False)
@@ -78,15 +78,15 @@ def serve(
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Argument(help="Who or what will use the key.")],
-    scope: Annotated[Optional[list[str]], typer.Option(
+    scope: Annotated[list[str] | None, typer.Option(
         help="Allow only this (repeatable): detect, represent, verify, analyze, enroll, identify, read, erase. "
              "Default: all.")] = None,
-    gallery: Annotated[Optional[list[str]], typer.Option(help="Allow only this gallery (repeatable).")] = None,
+    gallery: Annotated[list[str] | None, typer.Option(help="Allow only this gallery (repeatable).")] = None,
     data: Data = None,
     json_out: Json = False,
 ) -> None:
     """Create a key; its token is printed once and never stored."""
-    from .server.keys import KeyStore
+    from ..server.keys import KeyStore
 
     try:
         key, token = KeyStore(data_dir(data) / "keys.db").create(name, scope, gallery)
@@ -100,7 +100,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(data: Data = None, json_out: Json = False) -> None:
     """List keys (ids, names, scopes; never tokens)."""
-    from .server.keys import KeyStore
+    from ..server.keys import KeyStore
 
     keys = KeyStore(data_dir(data) / "keys.db").list()
     lines = [f"{k.id}  {k.name:<24} {'REVOKED ' + k.revoked_at if k.revoked_at else 'active'}  "
@@ -112,7 +112,7 @@ def keys_list(data: Data = None, json_out: Json = False) -> None:
 def keys_revoke(key: Annotated[str, typer.Argument(help="Key id or name.")], data: Data = None,
                 json_out: Json = False) -> None:
     """Revoke a key at once (running servers check keys on every request)."""
-    from .server.keys import KeyStore
+    from ..server.keys import KeyStore
 
     try:
         done = KeyStore(data_dir(data) / "keys.db").revoke(key)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .errors import ProsopoError
+from ..errors import ProsopoError
 
 Model = Annotated[str, typer.Option("--model", "-m",
                                     help="Recognizer: arcface-mbf (default), sface, dlib, sface+dlib.")]

@@ -6,31 +6,31 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
-from .cli_common import Json, Model, _emit, _fail
-from .defaults import DEFAULT_MODEL
-from .errors import ProsopoError
+from ..defaults import DEFAULT_MODEL
+from ..errors import ProsopoError
+from .common import Json, Model, _emit, _fail
 
 T = TypeVar("T")
 
 gallery_app = typer.Typer(help="Inspect and manage a gallery store.", no_args_is_help=True)
 
 Store = Annotated[Path, typer.Option("--db", help="Gallery store directory.")]
-KeyFile = Annotated[Optional[Path], typer.Option(
+KeyFile = Annotated[Path | None, typer.Option(
     "--key-file", help="Key of an encrypted store (or set PROSOPO_GALLERY_KEY / PROSOPO_GALLERY_KEY_FILE).")]
-Threshold = Annotated[Optional[str], typer.Option(help="A cosine distance, or an operating point like fmr=1e-4.")]
+Threshold = Annotated[str | None, typer.Option(help="A cosine distance, or an operating point like fmr=1e-4.")]
 
 
-def _open(db: Path, key_file: Optional[Path], create: bool = False, **options):
-    from .gallery import Gallery
+def _open(db: Path, key_file: Path | None, create: bool = False, **options):
+    from ..gallery import Gallery
 
     return Gallery.open(db, create=create, key_file=key_file, **options)
 
 
-def _on_gallery(db: Path, key_file: Optional[Path], json_out: bool, action: Callable[[Any], T]) -> T:
+def _on_gallery(db: Path, key_file: Path | None, json_out: bool, action: Callable[[Any], T]) -> T:
     """Open the existing store ``db``, return ``action(gallery)`` and close
     it; a ProsopoError becomes the command's message and exit code."""
     try:
@@ -51,10 +51,10 @@ def enroll(
     folder: Annotated[Path, typer.Argument(help="Photos: one sub-folder per person, or files named after them.")],
     db: Store,
     model: Model = DEFAULT_MODEL,
-    purpose: Annotated[Optional[str], typer.Option(help="Why these faces are enrolled (kept per identity).")] = None,
-    legal_basis: Annotated[Optional[str], typer.Option(help="Legal basis, e.g. consent or contract.")] = None,
-    consent_ref: Annotated[Optional[str], typer.Option(help="Reference to the consent records.")] = None,
-    expires: Annotated[Optional[str], typer.Option(help="When the identities expire (ISO date).")] = None,
+    purpose: Annotated[str | None, typer.Option(help="Why these faces are enrolled (kept per identity).")] = None,
+    legal_basis: Annotated[str | None, typer.Option(help="Legal basis, e.g. consent or contract.")] = None,
+    consent_ref: Annotated[str | None, typer.Option(help="Reference to the consent records.")] = None,
+    expires: Annotated[str | None, typer.Option(help="When the identities expire (ISO date).")] = None,
     workers: Annotated[int, typer.Option(help="Images processed at once.")] = 2,
     key_file: KeyFile = None,
     json_out: Json = False,
@@ -62,16 +62,16 @@ def enroll(
     """Enroll a folder of photos into a gallery (parallel, resumable: photos
     already enrolled are skipped, so an interrupted run can simply be rerun)."""
     try:
-        with _open(db, key_file, create=True, model=model, purpose=purpose, legal_basis=legal_basis) as gallery:
-            with _bar(not json_out) as bar:
-                task = bar.add_task("enrolling", total=None)
-                report = gallery.sync_folder(folder, delete_missing=False, workers=workers, consent_ref=consent_ref,
-                                             expires=expires, progress=lambda done, total: bar.update(
-                                                 task, completed=done, total=total))
+        with (_open(db, key_file, create=True, model=model, purpose=purpose, legal_basis=legal_basis) as gallery,
+              _bar(not json_out) as bar):
+            task = bar.add_task("enrolling", total=None)
+            report = gallery.sync_folder(folder, delete_missing=False, workers=workers, consent_ref=consent_ref,
+                                         expires=expires, progress=lambda done, total: bar.update(
+                                             task, completed=done, total=total))
     except ProsopoError as exc:
         _fail(exc, json_out)
-    lines = [f"{report.added} photo(s) enrolled ({report.faces} faces), {report.unchanged} already there, "
-             f"{len(report.skipped)} skipped, in {report.seconds:.1f} s"]
+    lines = [(f"{report.added} photo(s) enrolled ({report.faces} faces), {report.unchanged} already there, "
+              f"{len(report.skipped)} skipped, in {report.seconds:.1f} s")]
     lines += [f"  skipped {path}: {reason}" for path, reason in report.skipped[:20]]
     _emit(report.to_dict(), json_out, "\n".join(lines))
 
@@ -87,7 +87,7 @@ def find(
 ) -> None:
     """Find the people in a photo among a folder of photos (synchronised
     first) or an enrolled gallery. Exit code 0 if anyone matched, 1 if not."""
-    from . import api
+    from .. import api
 
     if (db / "gallery.db").is_file():
         found = _on_gallery(db, key_file, json_out,
@@ -188,7 +188,7 @@ def keygen(
     """Create a random key for encrypting a gallery at rest."""
     import os
 
-    from .privacy.crypto import new_key
+    from ..privacy.crypto import new_key
 
     try:
         fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

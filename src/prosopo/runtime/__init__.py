@@ -1,0 +1,1 @@
+"""ONNX Runtime sessions and graph rewrites shared by every model backend."""
