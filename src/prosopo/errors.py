@@ -3,6 +3,14 @@ OpenCV, dlib or ONNX Runtime exception."""
 
 from __future__ import annotations
 
+# Messages name options as Python spells them; the CLI and the web service
+# show their own spelling of the same option instead.
+SPELLINGS: dict[str, dict[str, str]] = {
+    "enforce_detection=False": {"cli": "--no-enforce", "http": '"enforce_detection": false'},
+    "auto_rotate=True": {"cli": "--auto-rotate", "http": '"auto_rotate": true'},
+    "threshold=<float>": {"cli": "--threshold <number>", "http": '"threshold": <number>'},
+}
+
 
 class ProsopoError(Exception):
     """Base class of every error prosopo raises on purpose.
@@ -13,6 +21,14 @@ class ProsopoError(Exception):
 
     code = "prosopo_error"
     exit_code = 1
+
+    def message_for(self, interface: str) -> str:
+        """The message with each option spelled as ``interface`` ("cli" or
+        "http") spells it; ``str(error)`` spells them as Python arguments."""
+        text = str(self)
+        for python, spelled in SPELLINGS.items():
+            text = text.replace(python, spelled[interface])
+        return text
 
 
 class ImageError(ProsopoError, ValueError):

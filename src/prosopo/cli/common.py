@@ -31,7 +31,7 @@ def _emit(data: Any, as_json: bool, text: str) -> None:
 
 def _fail(exc: ProsopoError, as_json: bool) -> None:
     if as_json:
-        sys.stdout.write(json.dumps({"error": exc.code, "message": str(exc)}, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps({"error": exc.code, "message": exc.message_for("cli")}, ensure_ascii=False) + "\n")
     else:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {exc.message_for('cli')}", err=True)
     raise typer.Exit(exc.exit_code)

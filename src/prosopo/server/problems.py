@@ -44,7 +44,7 @@ def response(status: int, code: str, detail: str, headers: dict[str, str] | None
 
 
 def from_prosopo(exc: ProsopoError) -> Problem:
-    return Problem(STATUS.get(exc.code, 400), exc.code, str(exc))
+    return Problem(STATUS.get(exc.code, 400), exc.code, exc.message_for("http"))
 
 
 def install(app: FastAPI) -> None:
