@@ -1,5 +1,6 @@
 """Shared fixtures. Face photos are read from ``../shared/data`` (override
-with ``PROSOPO_TEST_DATA``); tests that need them skip when it is absent."""
+with ``PROSOPO_TEST_DATA``); tests that need them skip when it is absent,
+and fail instead under ``CI=true``, where a silent skip would hide them."""
 
 from __future__ import annotations
 
@@ -8,13 +9,22 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path(os.environ.get("PROSOPO_TEST_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
+DATA = Path(os.environ.get("PROSOPO_TEST_DATA", SHARED / "data"))
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def absent(reason: str) -> None:
+    """Skip the test for want of shared data or models; under CI=true fail."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: shared test data must be present)", pytrace=False)
+    pytest.skip(reason)
 
 
 def data_dir(name: str) -> Path:
     path = DATA / name
     if not path.is_dir():
-        pytest.skip(f"face data {path} is absent (see ../shared/data/README.md)")
+        absent(f"face data {path} is absent (see ../shared/data/README.md)")
     return path
 
 
