@@ -1,6 +1,7 @@
 """prosopo on the sample photos that ship with scikit-image (no face data to
 download): Eileen Collins, the astronaut, and the "cameraman". Detection,
-verification, embeddings, a small gallery and attribute analysis.
+verification, embeddings, a small gallery and attribute analysis; it writes
+astronaut-annotated.jpg, the face it found drawn and labelled.
 
     python examples/astronaut.py
 """
@@ -44,3 +45,10 @@ face = prosopo.analyze(astronaut)[0]
 print(f"analyze: age {face.age:.0f} (80% range {face.age_range[0]:.0f}-{face.age_range[1]:.0f}), "
       f"{face.dominant_gender} ({face.gender[face.dominant_gender]:.0%}), "
       f"{face.dominant_emotion} ({face.emotion[face.dominant_emotion]:.0%}), reliable={face.reliable}")
+
+# a picture to open: the face boxed, with its landmarks and the analysis
+from prosopo.draw import draw_faces  # noqa: E402
+
+label = f"{face.dominant_gender}, about {face.age:.0f}, {face.dominant_emotion}"
+draw_faces(astronaut, [face.face], "astronaut-annotated.jpg", labels=[label])
+print("drawn to astronaut-annotated.jpg")
