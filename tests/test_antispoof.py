@@ -8,10 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_cli import run
 
 import prosopo
 from prosopo import liveness
-from test_cli import run
 
 MODELS = Path(__file__).resolve().parents[1] / ".." / "shared" / "models" / "minifasnet"
 

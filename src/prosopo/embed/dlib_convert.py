@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -74,6 +75,12 @@ class _Layer:
     params: np.ndarray | None = None
     ints: tuple[int, ...] = ()
 
+    def weights(self) -> np.ndarray:
+        """The layer's parameters, flat (``ModelError`` if it has none)."""
+        if self.params is None:
+            raise ModelError(f"dlib model file: a {self.kind} layer without parameters")
+        return self.params.ravel()
+
 
 def read_layers(data: bytes) -> list[_Layer]:
     """The named layers of a dlib network file, input first."""
@@ -106,7 +113,9 @@ class _Graph:
         from onnx import helper, numpy_helper
 
         self.helper, self.numpy_helper = helper, numpy_helper
-        self.nodes, self.weights, self.shapes = [], [], {}
+        self.nodes: list[Any] = []  # onnx NodeProto
+        self.weights: list[Any] = []  # onnx TensorProto
+        self.shapes: dict[str, tuple[int, ...]] = {}
         self.count = 0
 
     def const(self, array: np.ndarray) -> str:
@@ -156,12 +165,12 @@ def build(layers: list[_Layer]) -> bytes:
                 block_input = x
             filters, rows, cols, sy, sx, py, px = layer.ints
             c, h, wd = g.shapes[x]
-            w = layer.params.ravel()
+            w = layer.weights()
             weight = w[: filters * c * rows * cols].reshape(filters, c, rows, cols)
             bias = w[filters * c * rows * cols:]
             if bias.size != filters or i + 1 >= len(layers) or layers[i + 1].kind != "affine":
                 raise ModelError("dlib model file: a convolution without its affine layer")
-            ab = layers[i + 1].params.ravel()
+            ab = layers[i + 1].weights()
             gamma, beta = ab[:filters], ab[filters:]
             weight = weight * gamma.reshape(-1, 1, 1, 1)
             bias = bias * gamma + beta
@@ -206,7 +215,7 @@ def build(layers: list[_Layer]) -> bytes:
     outputs, inputs = fc.ints
     if inputs != c:
         raise ModelError("dlib model file: the final layer does not fit the network")
-    weights = fc.params.ravel()[: inputs * outputs].reshape(inputs, outputs)
+    weights = fc.weights()[: inputs * outputs].reshape(inputs, outputs)
     g.nodes.append(g.helper.make_node("MatMul", [x, g.const(weights)], ["descriptors"], name="fc"))
     h = g.helper
     graph = h.make_graph(g.nodes, "dlib_face_recognition_resnet_model_v1",

@@ -39,12 +39,14 @@ def dequantize(path: Path) -> bytes:
     folded: dict[str, np.ndarray] = {}
     keep = []
     for node in graph.node:
-        ins = [consts.get(n, folded.get(n)) for n in node.input]
-        if node.op_type == "DequantizeLinear" and all(v is not None for v in ins):
+        found = [consts.get(n, folded.get(n)) for n in node.input]
+        ins = [v for v in found if v is not None]
+        constant = len(ins) == len(found)  # every input known before running
+        if node.op_type == "DequantizeLinear" and constant:
             attrs = {a.name: a.i for a in node.attribute}
             folded[node.output[0]] = _dequantize(ins[0], ins[1], ins[2] if len(ins) > 2 else None,
                                                  attrs.get("axis", 1), attrs.get("block_size", 0))
-        elif node.op_type == "Reshape" and all(v is not None for v in ins) and node.input[0] in folded:
+        elif node.op_type == "Reshape" and constant and node.input[0] in folded:
             folded[node.output[0]] = folded[node.input[0]].reshape(ins[1].astype(np.int64))
         else:
             keep.append(node)

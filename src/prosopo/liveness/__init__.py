@@ -1,8 +1,13 @@
 """Presentation-attack detection (is this a live face, or a photo of one?).
 
 The models are MiniFASNet from Minivision's Silent-Face-Anti-Spoofing
-(Apache-2.0). No PyPI package ships them, so the user places them once:
-``prosopo models add minifasnet DIR`` copies the two ONNX files into
+(Apache-2.0). Minivision publishes PyTorch ``.pth`` files only; the two ONNX
+files prosopo runs, and whose SHA-256 it pins, are the exports in the fork
+``marcos4758/Silent-Face-Anti-Spoofing-Tests`` (folder
+``resources/anti_spoof_models``, made by its ``model_to_onnx.py``; the
+hashes match the files at its commits 87a0f10 and 1557f99, not the earlier
+export of 719aa0a). No PyPI package ships them, so the user places them
+once: ``prosopo models add minifasnet DIR`` copies the two files into
 prosopo's model folder after checking their SHA-256. Nothing is downloaded.
 """
 
@@ -13,36 +18,43 @@ import shutil
 from pathlib import Path
 
 from ..errors import ModelError, ParameterError, SpoofDetected
-from ..models import Lazy, file_digest
+from ..models import Lazy, file_digest, user_dir
 
 FILES = {  # the files and their SHA-256, as published with the ONNX exports
     "2.7_80x80_MiniFASNetV2.onnx": "4433e871ef03f6c4c13de1757e63dcd69db14b6d7d9cff2319cb274c0f6dbecb",
     "4_0_0_80x80_MiniFASNetV1SE.onnx": "a8e67ffbaf39fa74c3b2ed673b530fcfb2f47379d0f26a52b71c2fc6473ec20f",
 }
-SOURCE = "https://github.com/minivision-ai/Silent-Face-Anti-Spoofing (ONNX exports of its two 80x80 models)"
+# where files with exactly these hashes are published
+SOURCE = ("https://github.com/marcos4758/Silent-Face-Anti-Spoofing-Tests/tree/"
+          "1557f99a6ca5d485763cc42d42b614a72a3ede7c/resources/anti_spoof_models")
+ORIGIN = "ONNX exports of Minivision's models, whose own repository has only PyTorch .pth files"
+LICENCE = "Apache-2.0 (Minivision's Silent-Face-Anti-Spoofing)"
+COMMERCIAL_USE = True
 
 
 def model_dir() -> Path:
     """Where user-supplied model files live: ``$PROSOPO_MODELS``, else
-    ``$XDG_DATA_HOME/prosopo/models`` (default ``~/.local/share``)."""
-    root = os.environ.get("PROSOPO_MODELS")
-    if root:
-        return Path(root).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share") / "prosopo" / "models"
+    ``$XDG_DATA_HOME/prosopo/models`` (default ``~/.local/share``); see
+    :func:`prosopo.models.user_dir`."""
+    return user_dir("models")
+
+
+def folder() -> Path:
+    """Where the MiniFASNet files go."""
+    return model_dir() / "minifasnet"
 
 
 def installed() -> dict[str, Path]:
     """The MiniFASNet files, checked; ModelError says what is missing or wrong
     and how to fix it."""
-    folder = model_dir() / "minifasnet"
+    where = folder()
     paths = {}
     for name, digest in FILES.items():
-        path = folder / name
+        path = where / name
         if not path.is_file():
-            raise ModelError(f"anti-spoofing needs the MiniFASNet model files, which no PyPI package ships; "
-                             f"{name} is not in {folder}. Get the two ONNX files ({', '.join(FILES)}) from "
-                             f"{SOURCE} and run: prosopo models add minifasnet DIR")
+            raise ModelError(f"anti-spoofing needs the two MiniFASNet ONNX files, which no PyPI package ships; "
+                             f"{name} is not in {where}. Download {' and '.join(FILES)} from {SOURCE} "
+                             f"({ORIGIN}) into a folder DIR, then run: prosopo models add minifasnet DIR")
         if file_digest(path) != digest:
             raise ModelError(f"{path} does not have the expected SHA-256 ({digest[:12]}...); "
                              "replace it with the published file: prosopo models add minifasnet DIR")
@@ -62,8 +74,9 @@ def add(source: str | os.PathLike) -> list[Path]:
         elif file_digest(path) != digest:
             problems.append(f"{name} has SHA-256 {file_digest(path)[:12]}..., expected {digest[:12]}...")
     if problems:
-        raise ModelError("not added: " + "; ".join(problems) + f" (the files come from {SOURCE})")
-    target = model_dir() / "minifasnet"
+        raise ModelError("not added: " + "; ".join(problems) + f". The files with these hashes are at {SOURCE} "
+                         f"({ORIGIN}); an ONNX export of your own has other bytes and is refused")
+    target = folder()
     target.mkdir(parents=True, exist_ok=True)
     done = []
     for name in FILES:

@@ -39,7 +39,7 @@ def crop(bgr: np.ndarray, face: Face, scale: float) -> np.ndarray:
 
 class MiniFASNet:
     """Both models, loaded once (they check their hashes first), with their
-    PReLU activations rewritten (:mod:`prosopo.embed.prelu`: 4.0 to 2.3 ms a
+    PReLU activations rewritten (:mod:`prosopo.runtime.prelu`: 4.0 to 2.3 ms a
     model here)."""
 
     def __init__(self) -> None:
