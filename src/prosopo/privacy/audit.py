@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .consent import iso, now
+from .consent import now
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -54,8 +54,9 @@ def append(conn: sqlite3.Connection, action: str, actor: str, *, subject: str | 
     """Add an entry inside the caller's (write) transaction; returns its
     sequence number and hash."""
     row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-    seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
-    at = iso(now())
+    # a tampered last row (another type) does not stop the log: verify() reports it
+    seq, prev = (row[0] + 1, _text(row[1])) if row else (1, GENESIS)
+    at = now().isoformat(timespec="seconds")
     text = json.dumps(detail or {}, ensure_ascii=False, sort_keys=True)
     digest = _digest(prev, seq, at, action, actor, subject, int(count), text)
     conn.execute(f"INSERT INTO audit ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -114,34 +115,76 @@ class AuditReport:
         return {"ok": self.ok, "entries": self.entries, "problems": list(self.problems)}
 
 
+def _detail(text: Any) -> dict[str, Any]:
+    """An entry's detail as written, or a marker if it is not a JSON object
+    (the row was tampered with: :func:`verify` says so)."""
+    try:
+        value = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        value = None
+    return value if isinstance(value, dict) else {"unreadable": "not a JSON object; the entry was tampered with"}
+
+
 def entries(conn: sqlite3.Connection, limit: int | None = None) -> list[Entry]:
-    """The newest ``limit`` entries (all if None), oldest first."""
+    """The newest ``limit`` entries (all if None), oldest first. A row whose
+    fields were given other types (tampering) is shown as it is, never raises."""
     sql = f"SELECT {COLUMNS} FROM audit ORDER BY seq DESC" + (" LIMIT ?" if limit else "")
     rows = conn.execute(sql, (limit,) if limit else ()).fetchall()
-    return [Entry(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in reversed(rows)]
+    return [Entry(r[0], _text(r[1]), _text(r[2]), _text(r[3]), None if r[4] is None else _text(r[4]),
+                  r[5] if isinstance(r[5], int) else -1, _detail(r[6])) for r in reversed(rows)]
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
+# the SQLite type each column holds when written by append(); anything else is tampering
+_TYPES: tuple[tuple[str, tuple[type, ...]], ...] = (
+    ("seq", (int,)), ("at", (str,)), ("action", (str,)), ("actor", (str,)), ("subject", (str, type(None))),
+    ("count", (int,)), ("detail", (str,)), ("prev", (str,)), ("hash", (str,)))
 
 
 def verify(conn: sqlite3.Connection, anchor: tuple[int, str] | None) -> AuditReport:
-    """Walk the chain from the first entry; report every break."""
+    """Walk the chain from the first entry; report every break. Rows whose
+    values have the wrong type or whose detail is not JSON are reported as
+    tampered with; this never raises on the log's contents."""
     problems: list[str] = []
     prev, expected, count, last = GENESIS, 1, 0, None
-    for seq, at, action, actor, subject, n, detail, stored_prev, digest in conn.execute(
-            f"SELECT {COLUMNS} FROM audit ORDER BY seq"):
+    for position, row in enumerate(conn.execute(f"SELECT {COLUMNS} FROM audit ORDER BY seq"), 1):
         count += 1
-        if seq != expected:
-            problems.append(f"entries {expected}..{seq - 1} are missing")
+        seq, at, action, actor, subject, n, detail, stored_prev, digest = row
+        wrong = [name for (name, types), value in zip(_TYPES, row) if not isinstance(value, types)
+                 or isinstance(value, bool)]
+        label = seq if isinstance(seq, int) else f"at position {position}"
+        if wrong:
+            problems.append(f"entry {label} was modified after it was written ({', '.join(wrong)} "
+                            "of the wrong type)")
+        elif not isinstance(_json_object(detail), dict):
+            problems.append(f"entry {label} was modified after it was written (its detail is not JSON)")
+        if isinstance(seq, int):
+            if seq != expected:
+                problems.append(f"entries {expected}..{seq - 1} are missing")
+            expected = seq + 1
         if stored_prev != prev:
-            problems.append(f"entry {seq} does not follow the entry before it (an entry was removed or replaced)")
-        if _digest(stored_prev, seq, at, action, actor, subject, n, detail) != digest:
-            problems.append(f"entry {seq} was modified after it was written")
-        prev, expected, last = digest, seq + 1, (seq, digest)
+            problems.append(f"entry {label} does not follow the entry before it (an entry was removed or replaced)")
+        if not wrong and _digest(stored_prev, seq, at, action, actor, subject, n, detail) != digest:
+            problems.append(f"entry {label} was modified after it was written")
+        prev = digest if isinstance(digest, str) else repr(digest)
+        last = (seq, digest)
     if anchor is not None:
         seq, digest = anchor
-        row = conn.execute("SELECT hash FROM audit WHERE seq = ?", (seq,)).fetchone()
-        if row is None:
+        found = conn.execute("SELECT hash FROM audit WHERE seq = ?", (seq,)).fetchone()
+        if found is None:
             problems.append(f"the anchored entry {seq} is gone (entries were cut from the end of the log)")
-        elif row[0] != digest:
+        elif found[0] != digest:
             problems.append(f"the anchored entry {seq} was replaced")
     elif last is not None:
         problems.append("the anchor file is missing")
     return AuditReport(not problems, count, tuple(problems))
+
+
+def _json_object(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
