@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,6 +29,7 @@ def _free_port() -> int:
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "prosopo.cli", *args], capture_output=True, text=True, timeout=120,
+                          check=False,
                           stdin=subprocess.DEVNULL)
 
 
@@ -35,9 +37,10 @@ class Server:
     def __init__(self, data: Path, *flags: str, env: dict[str, str] | None = None):
         self.data, self.port = data, _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.output = tempfile.NamedTemporaryFile("w+", prefix="prosopo-serve-", suffix=".log")  # noqa: SIM115
         self.proc = subprocess.Popen([sys.executable, "-m", "prosopo.cli", "serve", "--port", str(self.port),
                                       "--data", str(data), *flags], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     stdout=self.output, stderr=subprocess.STDOUT, text=True,
                                      env={**os.environ, **(env or {})})
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -47,7 +50,12 @@ class Server:
             except httpx.TransportError:
                 time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"server did not start: {self.proc.stdout.read()}")
+        raise RuntimeError(f"server did not start: {self.log()}")
+
+    def log(self) -> str:
+        """What the server wrote to stdout and stderr so far (its log)."""
+        with open(self.output.name) as f:
+            return f.read()
 
     def key(self, name: str, *options: str) -> str:
         out = cli("keys", "create", name, "--data", str(self.data), "--json", *options)

@@ -44,9 +44,14 @@ def serve(
     allow_urls: Annotated[bool, typer.Option(help="Fetch images from public http(s) URLs.")] = False,
     max_body_mb: Annotated[float, typer.Option(help="Largest request body, MiB.")] = 25,
     rate: Annotated[float, typer.Option(help="Requests per second per key, sustained (0: no limit).")] = 50,
-    timeout: Annotated[float, typer.Option(help="Seconds of work allowed per request.")] = 30,
+    timeout: Annotated[float, typer.Option(
+        help="Seconds a request may wait for and run its work, then 504. A timed-out job cannot be stopped: it "
+             "keeps its slot until it ends, so at most 4 jobs run at once per worker.")] = 30,
 ) -> None:
-    """Run the web service (FastAPI on uvicorn): the API under /v1, docs at /docs."""
+    """Run the web service (FastAPI on uvicorn): the API under /v1, docs at /docs.
+
+    One access-log line per request goes to stderr (method, route, status,
+    duration, key id; never bodies or images)."""
     import json
 
     try:
@@ -55,14 +60,17 @@ def serve(
         from ..server.app import SETTINGS_ENV
         from ..server.memory import limit_malloc_arenas
     except ImportError as exc:
-        _fail(ModelError(f"the web service needs its extra packages ({exc.name} is missing): "
-                         "pip install 'prosopo[server]'"), False)
+        _fail(ModelError(f"the web service needs the [server] extra ({exc.name} is missing): "
+                         "pip install 'prosopo[server]' (from a clone of the repository: pip install '.[server]')"),
+              False)
 
     if no_auth and not _loopback(host):
         _fail(ParameterError(f"--no-auth is only allowed on a loopback address, not {host!r}: "
                              "create a key with `prosopo keys create NAME` instead"), False)
     if workers < 1:
         _fail(ParameterError("--workers must be at least 1"), False)
+    if not timeout > 0:
+        _fail(ParameterError("--timeout must be a positive number of seconds"), False)
     folder = data_dir(data)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     settings = {"data": str(folder), "auth": not no_auth, "allow_urls": allow_urls,

@@ -6,6 +6,10 @@ on the server only."""
 from __future__ import annotations
 
 import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -32,14 +36,48 @@ SCHEMA = {  # for the OpenAPI document
 class Problem(Exception):
     """An error the service answers with a problem document."""
 
-    def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None):
+    def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail, self.headers = status, code, detail, headers or {}
 
 
+_TAIL = r"[^\s'\"`,;()<>\[\]{}]*"
+_ANY_PATH = r"(?<![\w.:/~-])~?/[^\s'\"`,;()<>\[\]{}/]" + _TAIL  # /a/b or ~/a, not a URL's //host/...
+_API = ("/v1/", "/problems/", "/static/", "/docs", "/openapi.json", "/health", "/ready")
+_roots: list[str] = []
+_paths = re.compile(_ANY_PATH)
+
+
+def hide_paths(*roots: str | os.PathLike[str]) -> None:
+    """Besides any absolute path, hide these folders (which may hold spaces)
+    and everything under them in problem details."""
+    global _paths
+    for root in roots:
+        for form in {str(root), str(Path(root).expanduser().resolve())}:
+            if len(form) > 1 and form not in _roots:
+                _roots.append(form)
+    _roots.sort(key=len, reverse=True)
+    _paths = re.compile("|".join([re.escape(r) + _TAIL for r in _roots] + [_ANY_PATH]))
+
+
+def redact(text: str) -> str:
+    """``text`` without filesystem paths: a client has no business knowing
+    the server's layout (its data folder, home or installed packages)."""
+
+    def hide(match: re.Match[str]) -> str:
+        found = match.group(0)
+        if found.startswith(_API):
+            return found
+        end = found.rstrip(".")
+        return "<a path on the server>" + found[len(end):]
+
+    return _paths.sub(hide, text)
+
+
 def response(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"type": f"/problems/{code}", "title": TITLES.get(status, "Error"), "status": status, "code": code,
-            "detail": detail}
+    """A problem document; its detail never names a path on the server."""
+    body: dict[str, Any] = {"type": f"/problems/{code}", "title": TITLES.get(status, "Error"), "status": status,
+                            "code": code, "detail": redact(detail)}
     return JSONResponse(body, status_code=status, headers=headers, media_type=MEDIA_TYPE)
 
 
@@ -51,16 +89,16 @@ def install(app: FastAPI) -> None:
     """Turn every error the app can meet into a problem document."""
 
     @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem):
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return response(exc.status, exc.code, exc.detail, exc.headers)
 
     @app.exception_handler(ProsopoError)
-    async def _prosopo(request: Request, exc: ProsopoError):
+    async def _prosopo(request: Request, exc: ProsopoError) -> JSONResponse:
         p = from_prosopo(exc)
         return response(p.status, p.code, p.detail)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError):
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         parts = []
         for err in exc.errors()[:5]:
             where = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
@@ -68,12 +106,12 @@ def install(app: FastAPI) -> None:
         return response(422, "invalid_request", "; ".join(parts) or "the request is not valid")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException):
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "no_such_endpoint", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "error")
         return response(exc.status_code, code, detail, getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception):
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return response(500, "internal_error", "the server met an unexpected error; it has been logged")
