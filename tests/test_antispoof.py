@@ -48,9 +48,28 @@ def test_models_are_added_only_with_the_right_hashes(model_home, tmp_path, monke
 
 
 def test_missing_models_give_a_clear_error(tmp_path, monkeypatch):
+    """The error says where files with the pinned hashes are published (not
+    Minivision's repository, which holds only PyTorch .pth files)."""
     monkeypatch.setenv("PROSOPO_MODELS", str(tmp_path))
-    with pytest.raises(prosopo.ModelError, match="prosopo models add minifasnet"):
+    with pytest.raises(prosopo.ModelError, match="prosopo models add minifasnet") as err:
         liveness.installed()
+    message = str(err.value)
+    assert all(name in message for name in liveness.FILES)
+    assert "github.com/marcos4758/Silent-Face-Anti-Spoofing-Tests/tree/1557f99" in message
+    assert "resources/anti_spoof_models" in message and "minivision-ai/" not in message
+    assert str(tmp_path / "minifasnet") in message
+
+
+def test_catalog_lists_minifasnet_installed_or_not(model_home, tmp_path, monkeypatch):
+    from prosopo.catalog import catalog
+
+    def row():
+        return next(r for r in catalog() if r["name"] == "minifasnet")
+
+    assert row()["installed"] is True and set(row()["files"]) == set(liveness.FILES)
+    assert row()["location"] == str(model_home / "minifasnet") and row()["commercial_use"] is True
+    monkeypatch.setenv("PROSOPO_MODELS", str(tmp_path))
+    assert row()["installed"] is False and row()["location"] == str(tmp_path / "minifasnet")
 
 
 def test_live_and_printed_photos(nuaa):

@@ -363,7 +363,7 @@ def check_licence(entry: Entry) -> None:
     """``ModelError`` if the licence policy is ``"commercial"`` and the
     terms of ``entry``'s weights do not allow commercial use; the message
     names the arguments that choose permissive models instead."""
-    if entry.commercial_use or licence_policy() != "commercial":
+    if licence_policy() != "commercial" or entry.commercial_use:  # a bad policy is an error for any model
         return
     if entry.name in (DEFAULT_DETECTOR, DEFAULT_MODEL):
         hint = (f"The default detector ({DEFAULT_DETECTOR}) and recognizer ({DEFAULT_MODEL}) are both "
@@ -381,7 +381,7 @@ def check_terms(what: str, licence: str, commercial_use: bool, alternative: str)
     """``ModelError`` if the licence policy forbids weights that are not
     in the registries (the attribute heads); ``alternative`` says what to
     do instead."""
-    if commercial_use or licence_policy() != "commercial":
+    if licence_policy() != "commercial" or commercial_use:
         return
     raise ModelError(f"{what} are not licensed for commercial use ({licence}) and the licence policy is "
                      f"'commercial' ({_policy_source()}). {alternative}")
