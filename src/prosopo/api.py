@@ -15,12 +15,12 @@ import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
 from .align import align_face
-from .defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
+from .defaults import DEFAULT_ACTIONS, DEFAULT_DETECTOR, DEFAULT_MODEL
 from .embed import RECOGNIZERS
 from .errors import ParameterError
 from .metrics import check_metric, distances
@@ -79,6 +79,33 @@ def extract_faces(
                    anti_spoofing=anti_spoofing)
     return [AlignedFace(f, align_face(found.rgb, g, template, use_landmarks=align))
             for f, g in zip(found.faces, found.local)]
+
+
+def check_liveness(
+    img: Any,
+    *,
+    detector: str = DEFAULT_DETECTOR,
+    threshold: float | None = None,
+    enforce_detection: bool = True,
+    min_face_size: float = 0,
+    max_faces: int | None = None,
+    auto_rotate: bool = False,
+    bgr: bool = False,
+) -> list[Face]:
+    """Is each face live, or a photo or screen of one? The faces, largest
+    first, each with ``is_real`` and ``spoof_score`` (the probability that
+    it is live; ``is_real`` when it is at least ``threshold``, by default
+    :data:`prosopo.liveness.DEFAULT_THRESHOLD`).
+
+    Needs the MiniFASNet files (``prosopo models add minifasnet DIR``):
+    without them :class:`~prosopo.ModelError`, whatever the image holds. An
+    image without a face raises :class:`~prosopo.NoFaceError`; with
+    ``enforce_detection=False`` the whole image is checked as the face
+    (score 0), as the other functions use it.
+    """
+    return locate(img, detector, bgr=bgr, align=False, enforce_detection=enforce_detection,
+                  min_face_size=min_face_size, max_faces=max_faces, auto_rotate=auto_rotate, anti_spoofing=True,
+                  spoof_threshold=threshold).faces
 
 
 def represent(
@@ -173,10 +200,22 @@ def verify(
     )
 
 
+@overload
+def analyze(img: list[Any] | tuple[Any, ...], *, actions: Iterable[str] | str = ..., detector: str = ...,
+            align: bool = ..., enforce_detection: bool = ..., min_face_size: float = ..., max_faces: int | None = ...,
+            auto_rotate: bool = ..., bgr: bool = ..., anti_spoofing: bool | str = ...) -> list[list[Analysis]]: ...
+
+
+@overload
+def analyze(img: Any, *, actions: Iterable[str] | str = ..., detector: str = ..., align: bool = ...,
+            enforce_detection: bool = ..., min_face_size: float = ..., max_faces: int | None = ...,
+            auto_rotate: bool = ..., bgr: bool = ..., anti_spoofing: bool | str = ...) -> list[Analysis]: ...
+
+
 def analyze(
     img: Any,
     *,
-    actions: Iterable[str] | str = ("age", "gender", "emotion"),
+    actions: Iterable[str] | str = DEFAULT_ACTIONS,
     detector: str = DEFAULT_DETECTOR,
     align: bool = True,
     enforce_detection: bool = True,
@@ -204,7 +243,8 @@ def analyze(
     if "race" in wanted:
         warnings.warn(RACE_WARNING, UserWarning, stacklevel=2)
     many = isinstance(img, (list, tuple))
-    per_image, crops = [], []
+    per_image: list[list[tuple[Face, np.ndarray]]] = []
+    crops: list[np.ndarray] = []
     template = _HEADS.get().template
     for item in img if many else [img]:
         found = locate(item, detector, template=template, bgr=bgr, enforce_detection=enforce_detection,
@@ -214,9 +254,9 @@ def analyze(
         per_image.append(list(zip(found.faces, aligned)))
         crops.extend(aligned)
     values = iter(_HEADS.get().predict(crops, wanted))
-    results = []
+    results: list[list[Analysis]] = []
     for pairs in per_image:
-        row = []
+        row: list[Analysis] = []
         for face, crop in pairs:
             sharp, issues = problems(face, crop)
             row.append(Analysis(face=face, sharpness=sharp, reliable=not issues, warnings=tuple(issues),

@@ -15,6 +15,7 @@ re-detection and a second metric no re-embedding.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Iterable
@@ -99,11 +100,19 @@ def _face_from_json(data) -> Face | None:
     return Face(Box(**data["box"]), data["score"], marks)
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """``write`` to a temporary file beside ``path``, then moved onto it; a
+    cache that cannot be written is a ParameterError naming it."""
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise ParameterError(f"cannot write the cache file {path}: {exc.strerror or exc} "
+                             "(choose another cache folder)") from exc
 
 
 def _parts(model: str) -> tuple[str, ...]:
@@ -118,7 +127,7 @@ def progress_steps(model: str, count: int) -> int:
 
 def _save_npz(path: Path, vectors: dict[str, np.ndarray]) -> None:
     with open(path, "wb") as f:  # a file object: np.savez would append ".npz" to a path
-        np.savez(f, **vectors)
+        np.savez(f, **vectors)  # type: ignore[arg-type]  # numpy's stub types **kwds as its allow_pickle
 
 
 def embed_images(
@@ -140,16 +149,24 @@ def embed_images(
     """
     model = RECOGNIZERS.entry(model).name
     if parts := _parts(model):
-        opts = {"detector": detector, "align": align, "flip": flip, "cache": cache, "workers": workers}
-        done = [embed_images(images_dir, names, model=m, progress=progress, **opts) for m in parts]
-        combine = RECOGNIZERS.backend_class(model).combine
-        vectors = {n: combine(*(e.vectors[n] for e in done)) for n in done[0].vectors}
-        return Embeddings(vectors, done[0].undetected)
+        done = [embed_images(images_dir, names, model=m, detector=detector, align=align, flip=flip, cache=cache,
+                             workers=workers, progress=progress) for m in parts]
+        from .embed.fused import Fused
+
+        fused_class = RECOGNIZERS.backend_class(model)
+        assert issubclass(fused_class, Fused), model  # only fused models have parts
+        fused = {n: fused_class.combine(*(e.vectors[n] for e in done)) for n in done[0].vectors}
+        return Embeddings(fused, done[0].undetected)
     root = Path(images_dir)
     if not root.is_dir():
         raise DataError(f"LFW images folder not found: {root}")
     names = sorted(set(names))
     cache_dir = Path(cache) if cache else None
+    if cache_dir:  # refused now rather than after the work
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ParameterError(f"cannot create the cache folder {cache_dir}: {exc.strerror or exc}") from exc
     det_file = cache_dir / f"faces-{detector}.json" if cache_dir else None
     emb_file = cache_dir / f"emb-{detector}-{model}-{'a' if align else 'n'}{'-flip' if flip else ''}.npz" if cache_dir else None
     faces: dict[str, object] = json.loads(det_file.read_text()) if det_file and det_file.is_file() else {}
@@ -180,7 +197,7 @@ def embed_images(
             if progress:
                 progress(1)
     undetected = [n for n in names if faces.get(n, True) is None]
-    if cache_dir and todo:
+    if det_file and emb_file and todo:
         _atomic_write(det_file, lambda p: p.write_text(json.dumps(faces)))
         _atomic_write(emb_file, lambda p: _save_npz(p, vectors))
     return Embeddings({n: vectors[n] for n in names}, undetected)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -86,15 +87,16 @@ def add_landmarks(rgb: np.ndarray, face: Face) -> Face:
     x1, y1 = int(min(w, cx + half)), int(min(h, cy + half))
     if x1 - x0 < 8 or y1 - y0 < 8:
         return face
-    best, best_iou = None, LANDMARK_MIN_IOU
+    best: tuple[tuple[float, float], ...] | None = None
+    best_iou = LANDMARK_MIN_IOU
     for cand in _detect("yunet", np.ascontiguousarray(rgb[y0:y1, x0:x1])):
         moved = Box(cand.box.x + x0, cand.box.y + y0, cand.box.w, cand.box.h)
         iou = moved.iou(face.box)
         if iou > best_iou and cand.landmarks:
-            best, best_iou = cand, iou
+            best, best_iou = cand.landmarks, iou
     if best is None:
         return face
-    return Face(face.box, face.score, tuple((x + x0, y + y0) for x, y in best.landmarks))
+    return Face(face.box, face.score, tuple((x + x0, y + y0) for x, y in best))
 
 
 def whole_image(rgb: np.ndarray) -> Face:
@@ -146,9 +148,11 @@ def locate(
     detail than the crop needs, the image is decoded again, sharper. With
     ``anti_spoofing`` (see :func:`prosopo.liveness.check`) the image is read
     at full size, as the spoof threshold was calibrated, and each face's
-    liveness is filled in.
+    liveness is filled in; without the anti-spoofing model files that is a
+    :class:`~prosopo.ModelError` before the image is read, whatever it holds.
     """
     _check_min_face_size(min_face_size)
+    _check_anti_spoofing(anti_spoofing, spoof_threshold)
     backend = DETECTORS.get(detector)
     reduce_to = getattr(backend, "fine_side", None) if anti_spoofing is False else None
     picture = imagelib.load_picture(img, bgr=bgr, reduce_to=reduce_to)
@@ -174,6 +178,18 @@ def locate(
             picture = sharper
     found = Located(picture.name, _scaled(local, 1.0 / picture.scale), picture.rgb, local, picture.scale)
     return _check_liveness(found, anti_spoofing, spoof_threshold)
+
+
+def _check_anti_spoofing(anti_spoofing: bool | str, threshold: float | None) -> None:
+    """Refuse a bad mode or threshold, and make sure the anti-spoofing model
+    is there when it will be needed (a ModelError naming the missing files)."""
+    if not any(anti_spoofing is mode or (isinstance(mode, str) and anti_spoofing == mode) for mode in liveness.MODES):
+        raise ParameterError(f"anti_spoofing must be False, True, 'report' or 'reject', got {anti_spoofing!r}")
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, Real)
+                                  or not 0.0 <= threshold <= 1.0):
+        raise ParameterError(f"the spoof threshold is a live probability between 0 and 1, got {threshold!r}")
+    if anti_spoofing is not False:
+        liveness._MODEL.get()  # loads once; a ModelError when the files are missing or wrong
 
 
 def _enlargement(face: Face, template: Template, align: bool) -> float:

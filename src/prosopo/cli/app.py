@@ -13,15 +13,42 @@ did; ``spoof`` 0 when every face is live and 1 when one is not.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
+from ..embed import RECOGNIZERS
 from ..errors import ParameterError, ProsopoError
-from .common import AnyFace, AutoRotate, Detector, Flip, Json, Model, NoAlign, _emit, _fail
+from ..liveness import DEFAULT_THRESHOLD as SPOOF_THRESHOLD
+from ..metrics import METRICS
+from .common import (
+    ACTIONS_HELP,
+    DEFAULT_ACTIONS_TEXT,
+    DEFAULT_METRIC,
+    METRIC_HELP,
+    AnyFace,
+    AutoRotate,
+    Detector,
+    Flip,
+    Json,
+    Model,
+    NoAlign,
+    _emit,
+    _fail,
+    box_text,
+    choices,
+    progress_bar,
+    write_output,
+)
 from .gallery import enroll, find, gallery_app
 from .server import keys_app, serve
+
+if TYPE_CHECKING:
+    import numpy as np
+    from rich.progress import TaskID
+
+    from ..types import Analysis
 
 app = typer.Typer(
     help="Offline face recognition: detect, verify, represent, analyze, find, enroll, evaluate.",
@@ -35,13 +62,29 @@ app.add_typer(keys_app, name="keys")
 app.command()(serve)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"prosopo {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool | None, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                 help="Print prosopo's version and exit.")] = None,
+) -> None:
+    pass
+
+
 @app.command()
 def verify(
     image1: Annotated[str, typer.Argument(help="First photo: a path, a base64 string or a data URI.")],
     image2: Annotated[str, typer.Argument(help="Second photo.")],
     model: Model = DEFAULT_MODEL,
     detector: Detector = DEFAULT_DETECTOR,
-    metric: Annotated[str, typer.Option(help="cosine, euclidean, euclidean_l2, angular.")] = "cosine",
+    metric: Annotated[str, typer.Option(help=METRIC_HELP)] = DEFAULT_METRIC,
     threshold: Annotated[str | None, typer.Option(help="A number, or an operating point like fmr=1e-3.")] = None,
     no_align: NoAlign = False,
     no_enforce: AnyFace = False,
@@ -85,13 +128,19 @@ def represent(
         results = api.represent(image, model=model, detector=detector, align=not no_align,
                                 enforce_detection=not no_enforce, max_faces=max_faces, flip=flip,
                                 auto_rotate=auto_rotate)
+        if output is not None:
+            import numpy as np
+
+            array = np.stack([r.embedding for r in results])
+
+            def save(path: Path) -> None:
+                with open(path, "wb") as f:  # a file object: np.save would add ".npy" to a path
+                    np.save(f, array)
+
+            write_output(output, save)
     except ProsopoError as exc:
         _fail(exc, json_out)
-    if output is not None:
-        import numpy as np
-
-        np.save(output, np.stack([r.embedding for r in results]))
-    lines = [f"face {i}: box {r.face.box.to_dict()} score {r.face.score:.3f}, {len(r.embedding)}-D {r.model} embedding"
+    lines = [f"face {i}: {box_text(r.face.box)} score {r.face.score:.3f}, {len(r.embedding)}-D {r.model} embedding"
              for i, r in enumerate(results)]
     if output is not None:
         lines.append(f"saved {len(results)} x {len(results[0].embedding)} array to {output}")
@@ -102,7 +151,8 @@ def represent(
 def detect(
     image: Annotated[str, typer.Argument(help="Photo to search for faces.")],
     detector: Detector = DEFAULT_DETECTOR,
-    draw: Annotated[Path | None, typer.Option(help="Save a copy with boxes and landmarks drawn.")] = None,
+    draw: Annotated[Path | None, typer.Option(
+        help="Save a copy (.jpg, .png, .webp) with each face's box, landmarks and number drawn.")] = None,
     min_face_size: Annotated[float, typer.Option(help="Ignore faces smaller than this (pixels).")] = 0,
     auto_rotate: AutoRotate = False,
     json_out: Json = False,
@@ -111,15 +161,17 @@ def detect(
     from .. import api
 
     try:
+        if draw is not None:
+            from ..draw import check_writable, draw_faces
+
+            check_writable(draw)
         faces = api.detect(image, detector=detector, min_face_size=min_face_size, auto_rotate=auto_rotate)
         if draw is not None:
-            from ..draw import draw_faces
-
             draw_faces(image, faces, draw)
     except ProsopoError as exc:
         _fail(exc, json_out)
     lines = [f"{len(faces)} face(s)"] + [
-        f"face {i}: x={f.box.x:.0f} y={f.box.y:.0f} w={f.box.w:.0f} h={f.box.h:.0f} score={f.score:.3f}"
+        f"face {i}: {box_text(f.box)} score={f.score:.3f}"
         for i, f in enumerate(faces)
     ]
     if draw is not None:
@@ -130,11 +182,10 @@ def detect(
 @app.command()
 def analyze(
     image: Annotated[str, typer.Argument(help="Photo to analyse.")],
-    actions: Annotated[str, typer.Option(
-        help="Comma-separated: age, gender, emotion, race. Race only when named (see README: restricted uses).")]
-    = "age,gender,emotion",
+    actions: Annotated[str, typer.Option(help=ACTIONS_HELP)] = DEFAULT_ACTIONS_TEXT,
     detector: Detector = DEFAULT_DETECTOR,
-    draw: Annotated[Path | None, typer.Option(help="Save a copy with boxes and labels drawn.")] = None,
+    draw: Annotated[Path | None, typer.Option(
+        help="Save a copy (.jpg, .png, .webp) with each face's box, number and estimates drawn.")] = None,
     min_face_size: Annotated[float, typer.Option(help="Ignore faces smaller than this (pixels).")] = 0,
     any_face: AnyFace = False,
     auto_rotate: AutoRotate = False,
@@ -146,6 +197,10 @@ def analyze(
     from .. import api
 
     try:
+        if draw is not None:
+            from ..draw import check_writable, draw_faces
+
+            check_writable(draw)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             results = api.analyze(image, actions=actions, detector=detector, min_face_size=min_face_size,
@@ -153,19 +208,18 @@ def analyze(
         for w in caught:
             typer.echo(f"warning: {w.message}", err=True)
         if draw is not None:
-            from ..draw import draw_faces
-
             draw_faces(image, [r.face for r in results], draw, labels=[_label(r) for r in results])
     except ProsopoError as exc:
         _fail(exc, json_out)
-    lines = [f"{len(results)} face(s)"] + [f"face {i}: {_label(r)}" + ("" if r.reliable else " (unreliable: "
-                                           + "; ".join(r.warnings) + ")") for i, r in enumerate(results)]
+    lines = [f"{len(results)} face(s)"] + [f"face {i}: {_label(r)} at {box_text(r.face.box)}"
+                                           + ("" if r.reliable else " (unreliable: " + "; ".join(r.warnings) + ")")
+                                           for i, r in enumerate(results)]
     if draw is not None:
         lines.append(f"drawn to {draw}")
     _emit([r.to_dict() for r in results], json_out, "\n".join(lines))
 
 
-def _label(r) -> str:
+def _label(r: Analysis) -> str:
     parts = []
     if r.age is not None:
         parts.append(f"{r.age:.0f}y")
@@ -183,21 +237,36 @@ app.add_typer(models_app, name="models")
 
 @models_app.callback()
 def models(ctx: typer.Context, json_out: Json = False) -> None:
-    """What models prosopo knows, which are installed, their size and LFW accuracy."""
+    """What models prosopo knows, which are installed, their size, LFW accuracy
+    and licence terms (PROSOPO_LICENCE=commercial refuses the non-commercial ones)."""
     if ctx.invoked_subcommand is not None:
         return
     from ..catalog import catalog
 
-    rows = catalog()
+    try:
+        rows = catalog()
+    except ProsopoError as exc:  # an unknown PROSOPO_LICENCE
+        _fail(exc, json_out)
     width = max(len(r["name"]) for r in rows)
+    kind_width = max(len(r["kind"]) for r in rows)
     lines = []
     for r in rows:
-        state = "installed" if r["installed"] else f"not installed (pip install 'prosopo[{r['extra']}]')"
+        if r["installed"]:
+            state = "installed"
+        elif r["location"]:
+            state = f"not installed (prosopo models add {r['name']} DIR puts its files in {r['location']})"
+        else:
+            state = f"not installed (pip install 'prosopo[{r['extra']}]')"
         size = f"{r['bytes'] / 1e6:.1f} MB" if r["bytes"] else "-"
         acc = f"LFW {r['lfw_accuracy'] * 100:.2f}% ({r['lfw_detector']})" if r.get("lfw_accuracy") else ""
-        licence = f"; weights: {r['licence']}" if r.get("licence") else ""
-        lines.append(f"{r['kind']:<10} {r['name']:<{width}}  {size:>8}  {acc:<19} {state}\n"
-                     f"{'':<10} {'':<{width}}  {r['summary']}{licence}")
+        use = "commercial use allowed" if r["commercial_use"] else "no commercial use"
+        refused = "" if r["allowed"] else "; refused by the licence policy 'commercial'"
+        pad = f"{'':<{kind_width}} {'':<{width}}"
+        lines.append(f"{r['kind']:<{kind_width}} {r['name']:<{width}}  {size:>8}  {acc:<19} {state}\n"
+                     f"{pad}  {r['summary']}\n"
+                     f"{pad}  terms: {r['terms']} ({use}{refused}); weights: {r['licence']}")
+        if r.get("source") and not r["installed"]:
+            lines.append(f"{pad}  files: {r['source']}")
     _emit(rows, json_out, "\n".join(lines))
 
 
@@ -226,18 +295,24 @@ def spoof(
     image: Annotated[str, typer.Argument(help="Photo to check.")],
     detector: Detector = DEFAULT_DETECTOR,
     threshold: Annotated[float | None, typer.Option(
-        help="Live probability below which a face is a spoof (default 0.06, chosen on NUAA).")] = None,
+        help=f"Live probability below which a face is a spoof (default {SPOOF_THRESHOLD}, chosen on NUAA).")] = None,
+    min_face_size: Annotated[float, typer.Option(help="Ignore faces smaller than this (pixels).")] = 0,
+    no_enforce: Annotated[bool, typer.Option(
+        "--no-enforce", help="Check the whole image when no face is found (default: exit code 4).")] = False,
+    auto_rotate: AutoRotate = False,
     json_out: Json = False,
 ) -> None:
-    """Is each face live, or a printed photo? Exit 0 if every face is live, 1 if any is not."""
-    from ..pipeline import locate
+    """Is each face live, or a printed photo? Exit 0 if every face is live, 1 if any is not,
+    4 if there is no face, 5 without the anti-spoofing model files (whatever the photo)."""
+    from .. import api
 
     try:
-        faces = locate(image, detector, align=False, anti_spoofing=True, spoof_threshold=threshold).faces
+        faces = api.check_liveness(image, detector=detector, threshold=threshold, min_face_size=min_face_size,
+                                   enforce_detection=not no_enforce, auto_rotate=auto_rotate)
     except ProsopoError as exc:
         _fail(exc, json_out)
-    lines = [f"face {i}: {'live' if f.is_real else 'SPOOF'} (live probability {f.spoof_score:.3f})"
-             for i, f in enumerate(faces)]
+    lines = [f"face {i}: {'live' if f.is_real else 'SPOOF'} (live probability {f.spoof_score:.3f}) at "
+             f"{box_text(f.box)}" for i, f in enumerate(faces)]
     _emit([f.to_dict() for f in faces], json_out, "\n".join(lines))
     raise typer.Exit(0 if all(f.is_real for f in faces) else 1)
 
@@ -246,43 +321,48 @@ def spoof(
 def evaluate_lfw(
     images: Annotated[Path, typer.Option(help="LFW images folder (<Name>/<Name>_NNNN.jpg).")],
     pairs: Annotated[Path, typer.Option(help="Official pairs.txt (10 folds) or a 1-fold subset.")],
-    model: Annotated[list[str], typer.Option("--model", "-m", help="Recognizer; repeat to compare.")] = (DEFAULT_MODEL,),
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", "-m", help=f"Recognizer: {choices(RECOGNIZERS.names(), DEFAULT_MODEL)}; repeat to compare.")] = None,
     detector: Detector = DEFAULT_DETECTOR,
-    metric: Annotated[list[str], typer.Option(help="Metric; repeat to compare.")] = ("cosine",),
+    metric: Annotated[list[str] | None, typer.Option(
+        help=f"Distance: {', '.join(METRICS)} (default {DEFAULT_METRIC}); repeat to compare.")] = None,
     flip: Flip = False,
     no_align: NoAlign = False,
     cache: Annotated[Path | None, typer.Option(help="Cache folder for detections and embeddings.")] = None,
-    roc: Annotated[Path | None, typer.Option(help="Save the ROC curve(s) as PNG.")] = None,
+    roc: Annotated[Path | None, typer.Option(help="Save the ROC curve(s) as an image (.png, .jpg, .webp).")] = None,
     workers: Annotated[int, typer.Option(help="Images processed at once.")] = 2,
     json_out: Json = False,
 ) -> None:
     """LFW verification accuracy, 10-fold cross validation (mean +- std)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
     from .. import evaluate
     from ..models import cache_dir
 
     cache = cache or cache_dir() / "lfw"
-    results, curves = [], []
+    results: list[evaluate.Result] = []
+    curves: list[tuple[str, np.ndarray]] = []
     try:
+        if roc is not None:
+            from ..draw import check_writable, draw_roc
+
+            check_writable(roc)
         pair_list = evaluate.read_pairs(pairs)
         names = {p.left for p in pair_list} | {p.right for p in pair_list}
-        for m in model:
-            with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                          TimeRemainingColumn(), disable=json_out, transient=True) as bar:
+        for m in model or [DEFAULT_MODEL]:
+            with progress_bar(not json_out) as bar:
                 task = bar.add_task(f"embedding with {m}", total=evaluate.progress_steps(m, len(names)))
+
+                def advance(n: int, task: TaskID = task) -> None:
+                    bar.advance(task, n)
+
                 emb = evaluate.embed_images(images, names, model=m, detector=detector, align=not no_align,
-                                            flip=flip, cache=cache, workers=workers,
-                                            progress=lambda n, task=task: bar.advance(task, n))
-            for met in metric:
+                                            flip=flip, cache=cache, workers=workers, progress=advance)
+            for met in metric or [DEFAULT_METRIC]:
                 dist = evaluate.pair_distances(pair_list, emb, met)
                 result = evaluate.kfold(dist, pair_list, model=m, detector=detector, metric=met,
                                         undetected=len(emb.undetected))
                 results.append(result)
                 curves.append((f"{m} {met} ({result.accuracy * 100:.2f}%)", dist))
         if roc is not None:
-            from ..draw import draw_roc
-
             draw_roc(curves, [p.same for p in pair_list], roc)
     except ProsopoError as exc:
         _fail(exc, json_out)

@@ -11,8 +11,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from ..defaults import DEFAULT_MODEL
-from ..errors import ProsopoError
-from .common import Json, Model, _emit, _fail
+from ..errors import ParameterError, ProsopoError, StoreError
+from .common import Json, Model, _emit, _fail, box_text, progress_bar
 
 T = TypeVar("T")
 
@@ -30,6 +30,12 @@ def _open(db: Path, key_file: Path | None, create: bool = False, **options):
     return Gallery.open(db, create=create, key_file=key_file, **options)
 
 
+def _store_failed(db: Path, exc: OSError) -> StoreError:
+    """A store the system would not let us read or write (no such folder, a
+    file in the way, no permission, disk full), as the error to show."""
+    return StoreError(f"cannot use the gallery store {db}: {exc.strerror or exc}")
+
+
 def _on_gallery(db: Path, key_file: Path | None, json_out: bool, action: Callable[[Any], T]) -> T:
     """Open the existing store ``db``, return ``action(gallery)`` and close
     it; a ProsopoError becomes the command's message and exit code."""
@@ -38,13 +44,8 @@ def _on_gallery(db: Path, key_file: Path | None, json_out: bool, action: Callabl
             return action(gallery)
     except ProsopoError as exc:
         _fail(exc, json_out)
-
-
-def _bar(enabled: bool):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    return Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), disable=not enabled, transient=True)
+    except OSError as exc:
+        _fail(_store_failed(db, exc), json_out)
 
 
 def enroll(
@@ -63,13 +64,15 @@ def enroll(
     already enrolled are skipped, so an interrupted run can simply be rerun)."""
     try:
         with (_open(db, key_file, create=True, model=model, purpose=purpose, legal_basis=legal_basis) as gallery,
-              _bar(not json_out) as bar):
+              progress_bar(not json_out) as bar):
             task = bar.add_task("enrolling", total=None)
             report = gallery.sync_folder(folder, delete_missing=False, workers=workers, consent_ref=consent_ref,
                                          expires=expires, progress=lambda done, total: bar.update(
                                              task, completed=done, total=total))
     except ProsopoError as exc:
         _fail(exc, json_out)
+    except OSError as exc:
+        _fail(_store_failed(db, exc), json_out)
     lines = [(f"{report.added} photo(s) enrolled ({report.faces} faces), {report.unchanged} already there, "
               f"{len(report.skipped)} skipped, in {report.seconds:.1f} s")]
     lines += [f"  skipped {path}: {reason}" for path, reason in report.skipped[:20]]
@@ -94,15 +97,17 @@ def find(
                             lambda g: api.matches_only(g.search(image, k=k, threshold=threshold)))
     else:
         try:
-            with _bar(not json_out) as bar:
+            with progress_bar(not json_out) as bar:
                 task = bar.add_task("updating the folder's gallery", total=None)
                 found = api.find(image, db, model=model, k=k, threshold=threshold, key_file=key_file,
                                  progress=lambda done, total: bar.update(task, completed=done, total=total))
         except ProsopoError as exc:
             _fail(exc, json_out)
+        except OSError as exc:  # the folder's store, db/.prosopo/..., could not be written
+            _fail(_store_failed(db, exc), json_out)
     lines = []
     for i, s in enumerate(found):
-        lines.append(f"face {i} at x={s.face.box.x:.0f} y={s.face.box.y:.0f} w={s.face.box.w:.0f}:"
+        lines.append(f"face {i} at {box_text(s.face.box)}:"
                      + ("" if s.matches else " no match"))
         lines += [f"  {m.identity:<30} distance {m.distance:.4f}  confidence {m.confidence:.4f}  {m.source or ''}"
                   for m in s.matches]
@@ -192,9 +197,10 @@ def keygen(
 
     try:
         fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(new_key() + "\n")
     except FileExistsError:
-        typer.echo(f"error: {output} exists; not overwriting a key", err=True)
-        raise typer.Exit(2) from None
-    with os.fdopen(fd, "w") as handle:
-        handle.write(new_key() + "\n")
+        _fail(ParameterError(f"{output} exists; not overwriting a key"), False)
+    except OSError as exc:
+        _fail(ParameterError(f"cannot write {output}: {exc.strerror or exc}"), False)
     typer.echo(f"key written to {output}; keep it safe: without it the gallery cannot be opened")
