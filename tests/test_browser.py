@@ -6,11 +6,13 @@ folder)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -44,6 +46,14 @@ def site(tmp_path_factory):
     server.stop()
 
 
+def test_no_broken_images_before_any_upload(site):
+    page, _shots, errors = site
+    for thumb in ("#verify-thumb1", "#verify-thumb2"):
+        expect(page.locator(thumb)).to_be_hidden()
+        assert page.evaluate(f"getComputedStyle(document.querySelector('{thumb}')).display") == "none"
+    assert not errors
+
+
 def test_verify_two_photos(site, identification):
     page, shots, errors = site
     (a1, a2, *_), (b1, *_) = list(identification.values())[:2]
@@ -68,6 +78,45 @@ def test_analyze_draws_boxes_and_labels(site, identification):
     assert "y," in text and ("male" in text or "female" in text)
     assert page.evaluate("document.querySelector('#analyze-canvas').width") > 0
     page.screenshot(path=str(shots / "2-analyze.png"), full_page=True)
+    assert not errors
+
+
+def group_photo(identification, path: Path) -> Path:
+    """Three people side by side, cropped so their faces touch the top edge."""
+    people = [paths[0] for paths in list(identification.values())[:3]]
+    group = Image.new("RGB", (750, 190))
+    for i, photo in enumerate(people):
+        group.paste(Image.open(photo).convert("RGB").crop((0, 60, 250, 250)), (250 * i, 0))
+    group.save(path)
+    return path
+
+
+def test_group_photo_labels_are_numbered_inside_and_off_the_faces(site, identification, tmp_path):
+    page, shots, errors = site
+    page.set_input_files("#analyze-img", str(group_photo(identification, tmp_path / "group.jpg")))
+    page.click("#analyze-run")
+    expect(page.locator("#analyze-result li").nth(2)).to_be_visible(timeout=60000)
+    page.screenshot(path=str(shots / "2-analyze-group.png"), full_page=True)
+    width, height = page.evaluate("[document.querySelector('#analyze-canvas').width, "
+                                  "document.querySelector('#analyze-canvas').height]")
+    labels = json.loads(page.get_attribute("#analyze-canvas", "data-labels"))
+    boxes = json.loads(page.get_attribute("#analyze-canvas", "data-boxes"))
+    items = page.locator("#analyze-result li").all_text_contents()
+    assert len(labels) == len(boxes) == len(items) >= 3
+
+    def overlap(a, b):
+        return min(a["x"] + a["w"], b["x"] + b["w"]) > max(a["x"], b["x"]) and \
+            min(a["y"] + a["h"], b["y"] + b["h"]) > max(a["y"], b["y"])
+
+    for i, (label, item) in enumerate(zip(labels, items)):
+        assert label["n"] == i + 1 and label["text"].startswith(f"{i + 1}: ")
+        assert item.startswith(f"Face {i + 1}: {label['text'].split(': ', 1)[1].rstrip('…')}")
+        assert 0 <= label["x"] and label["x"] + label["w"] <= width and 0 <= label["y"]
+        assert label["y"] + label["h"] <= height
+        for j, box in enumerate(boxes):
+            assert j == i or not overlap(label, box), f"label {i + 1} covers face {j + 1}"
+        for other in labels[:i]:
+            assert not overlap(label, other), f"labels {other['n']} and {i + 1} overlap"
     assert not errors
 
 

@@ -135,6 +135,47 @@ function label(face) {
   return parts.join(", ") + (face.reliable ? "" : " (unreliable)");
 }
 
+const LABEL_HEIGHT = 20;
+
+function overlap(a, b) {
+  const w = Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x);
+  const h = Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y);
+  return w > 0 && h > 0 ? w * h : 0;
+}
+
+// A label of width w for the box i: above the box, else below, else inside
+// its top; slid sideways to stay inside the canvas and off other faces and
+// labels. The first place that covers nothing wins, else the one that covers least.
+function placeLabel(i, w, boxes, placed, width, height) {
+  const box = boxes[i];
+  const h = LABEL_HEIGHT;
+  const rows = [box.y - h, box.y + box.h, box.y];
+  const columns = [box.x, box.x + box.w - w, box.x + (box.w - w) / 2];
+  for (const other of boxes) columns.push(other.x + other.w + 1, other.x - w - 1);
+  let best = null;
+  for (const [r, top] of rows.entries()) {
+    for (const left of columns) {
+      const spot = {
+        x: Math.max(0, Math.min(left, width - w)),
+        y: Math.max(0, Math.min(top, height - h)),
+        w, h,
+      };
+      let cost = 0;
+      for (const [j, other] of boxes.entries()) if (j !== i) cost += 4 * overlap(spot, other);
+      for (const label of placed) cost += 8 * overlap(spot, label);
+      cost += overlap(spot, box) + r + Math.abs(spot.x - box.x) / 1000;  // prefer above, then below, near the box
+      if (!best || cost < best.cost) best = { ...spot, cost };
+    }
+  }
+  return best;
+}
+
+function fit(ctx, text, width) {
+  if (ctx.measureText(text).width + 8 <= width) return text;
+  while (text.length > 1 && ctx.measureText(text + "…").width + 8 > width) text = text.slice(0, -1);
+  return text + "…";
+}
+
 async function draw(blob, faces) {
   const bitmap = await createImageBitmap(blob, { imageOrientation: "from-image" });
   const canvas = $("analyze-canvas");
@@ -145,19 +186,23 @@ async function draw(blob, faces) {
   ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
   ctx.lineWidth = 2;
   ctx.font = "14px sans-serif";
-  for (const face of faces) {
-    const { x, y, w, h } = face.box;
-    ctx.strokeStyle = "#00c853";
-    ctx.strokeRect(x * scale, y * scale, w * scale, h * scale);
-    const text = label(face);
-    const width = ctx.measureText(text).width + 8;
-    const top = Math.max(0, y * scale - 20);
-    const left = Math.max(0, Math.min(x * scale, canvas.width - width));
+  const boxes = faces.map((f) => ({ x: f.box.x * scale, y: f.box.y * scale, w: f.box.w * scale, h: f.box.h * scale }));
+  ctx.strokeStyle = "#00c853";
+  for (const b of boxes) ctx.strokeRect(b.x, b.y, b.w, b.h);
+  const placed = [];
+  for (const [i, face] of faces.entries()) {
+    const text = fit(ctx, `${i + 1}: ${label(face)}`, canvas.width);  // the number of the face in the list
+    const spot = placeLabel(i, Math.min(canvas.width, ctx.measureText(text).width + 8), boxes, placed,
+                            canvas.width, canvas.height);
+    placed.push({ n: i + 1, x: spot.x, y: spot.y, w: spot.w, h: spot.h, text });
     ctx.fillStyle = "#00c853";
-    ctx.fillRect(left, top, width, 20);
+    ctx.fillRect(spot.x, spot.y, spot.w, spot.h);
     ctx.fillStyle = "#000";
-    ctx.fillText(text, left + 4, top + 15);
+    ctx.fillText(text, spot.x + 4, spot.y + 15);
   }
+  // where each label went, in canvas pixels, for tests and assistive tools
+  canvas.dataset.labels = JSON.stringify(placed);
+  canvas.dataset.boxes = JSON.stringify(boxes);
 }
 
 $("analyze-run").addEventListener("click", async () => {
