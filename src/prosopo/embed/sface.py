@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from ..align import ARCFACE_112
-from ..models import derived_file, package_file
+from ..models import derived_file
 from ..runtime import prelu
 from ..runtime.onnx_session import session
-from . import SFACE_FILE, CropRecognizer, normalize
+from . import CropRecognizer, normalize, sface_source
 
 
 def dequantize(path: Path) -> bytes:
@@ -41,12 +41,12 @@ def dequantize(path: Path) -> bytes:
     for node in graph.node:
         found = [consts.get(n, folded.get(n)) for n in node.input]
         ins = [v for v in found if v is not None]
-        constant = len(ins) == len(found)  # every input known before running
-        if node.op_type == "DequantizeLinear" and constant:
+        known = len(ins) == len(found)  # every input known before running
+        if node.op_type == "DequantizeLinear" and known:
             attrs = {a.name: a.i for a in node.attribute}
             folded[node.output[0]] = _dequantize(ins[0], ins[1], ins[2] if len(ins) > 2 else None,
                                                  attrs.get("axis", 1), attrs.get("block_size", 0))
-        elif node.op_type == "Reshape" and constant and node.input[0] in folded:
+        elif node.op_type == "Reshape" and known and node.input[0] in folded:
             folded[node.output[0]] = folded[node.input[0]].reshape(ins[1].astype(np.int64))
         else:
             keep.append(node)
@@ -84,9 +84,9 @@ def _dequantize(q: np.ndarray, scale: np.ndarray, zero: np.ndarray | None, axis:
     return (q - zero.reshape(shape)) * scale.reshape(shape)
 
 
-def model_file() -> Path | bytes:
+def model_file() -> bytes:
     """SFace as prosopo runs it: dequantized and PReLU-rewritten, cached."""
-    return derived_file(package_file(*SFACE_FILE), ".fast.onnx", lambda p: prelu.rewrite(dequantize(p)),
+    return derived_file(sface_source(), ".fast.onnx", lambda p: prelu.rewrite(dequantize(p)),
                         code=(prelu.rewrite, dequantize))
 
 

@@ -55,7 +55,7 @@ def rewrite(model_bytes: bytes) -> bytes:
     return model.SerializeToString()
 
 
-def fast_file(path: Path) -> Path | bytes:
+def fast_file(path: Path) -> bytes:
     """The ONNX model at ``path`` rewritten, built once and cached (see
     ``prosopo.models.derived_file``)."""
     from ..models import derived_file
