@@ -104,6 +104,30 @@ def test_bad_parameters(kwargs):
     assert value.strip("[]") in str(info.value)
 
 
+@pytest.mark.parametrize("threshold", ["nan", "inf", "-inf", "NaN", " +Infinity ", float("inf"), float("-inf"),
+                                       float("nan"), np.float32("inf")])
+def test_non_finite_thresholds_are_refused(lfw, threshold):
+    # defect 8: with "nan" identical photos were "different", with "inf" strangers "same"
+    photo = lfw / "images" / "Abel_Pacheco" / "Abel_Pacheco_0001.jpg"
+    with pytest.raises(ParameterError, match="threshold"):
+        prosopo.verify(photo, photo, threshold=threshold)
+
+
+@pytest.mark.parametrize("kwargs", [{"threshold": float("nan")}, {"threshold": 1.5}, {"threshold": -0.1},
+                                    {"threshold": "0.5"}, {"threshold": True}])
+def test_bad_spoof_thresholds_are_refused_before_anything_loads(kwargs):
+    from prosopo import api
+
+    with pytest.raises(ParameterError, match="threshold"):
+        api.check_liveness(np.full((64, 64, 3), 90, np.uint8), **kwargs)
+
+
+@pytest.mark.parametrize("mode", [0.0, 1, "yes", None])
+def test_bad_anti_spoofing_modes_are_refused(mode):
+    with pytest.raises(ParameterError, match="anti_spoofing"):
+        prosopo.represent(np.full((64, 64, 3), 90, np.uint8), enforce_detection=False, anti_spoofing=mode)
+
+
 def test_bad_max_faces():
     with pytest.raises(ParameterError, match="max_faces"):
         prosopo.detect(np.zeros((64, 64, 3), np.uint8), max_faces=0)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from .types import Face
@@ -71,6 +70,8 @@ def align_face(rgb: np.ndarray, face: Face, template: Template, *, use_landmarks
     With ``use_landmarks=False``, or when the face has no landmarks, the box
     is cropped and scaled without rotation.
     """
+    import cv2  # here, so that the registries (which import this module) stay light
+
     if use_landmarks and face.landmarks:
         m = similarity(np.array(face.landmarks), np.array(template.points))
     else:
