@@ -11,15 +11,14 @@ entry per operation.
 
 from __future__ import annotations
 
-import json
 import os
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import numpy as np
 
@@ -28,12 +27,13 @@ from ..defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
 from ..embed import RECOGNIZERS
 from ..errors import ImageError, NoFaceError, NotFoundError, ParameterError, ProsopoError, StoreError
 from ..pipeline import embed_faces, locate
-from ..privacy import audit
+from ..privacy.audit import AuditReport, Entry
 from ..privacy.consent import Consent, current_user, iso, now, parse_expiry, pseudonym
 from ..privacy.crypto import find_key
 from ..thresholds import confidence, identification_threshold, resolve
 from ..types import Box, Face, Identification, Match, Search, SearchResults
-from .store import ANCHOR_FILE, Store
+from .folder import SyncReport, sync
+from .store import AuditEvent, Embedded, SQLiteStore, Store, Transaction
 
 UNSPECIFIED = "unspecified"
 DEFAULT_FPIR = 0.01
@@ -100,16 +100,6 @@ class GalleryStats:
         return dict(self.__dict__)
 
 
-@dataclass(frozen=True)
-class Embedded:
-    """One face ready to store."""
-
-    source: str
-    face: Face
-    vector: np.ndarray
-    crop: bytes | None = None
-
-
 def _is_many(images: Any) -> bool:
     return isinstance(images, (list, tuple)) or (
         isinstance(images, Iterable) and not isinstance(images, (str, bytes, bytearray, os.PathLike, np.ndarray))
@@ -124,17 +114,13 @@ def _check_name(identity: Any) -> str:
     return identity
 
 
-def _box_json(box: Box) -> str:
-    return json.dumps([box.x, box.y, box.w, box.h])
-
-
 class Gallery:
     """Enrolled identities in a local store directory (see
     :mod:`prosopo.gallery.store`). Open with :meth:`open`; safe to share
     between threads; use as a context manager or call :meth:`close`."""
 
     def __init__(self, store: Store, *, detector: str | None, actor: str):
-        self._store = store
+        self._store: Store = store
         self.model = store.meta["model"]
         self.detector = detector or store.meta["detector"]
         self.actor = actor
@@ -186,14 +172,14 @@ class Gallery:
         settings = {
             "model": chosen,
             "detector": detector or DEFAULT_DETECTOR,
-            "dim": str(RECOGNIZERS.backend_class(chosen).dim),
+            "dim": str(cast(Any, RECOGNIZERS.backend_class(chosen)).dim),
             "keep_crops": "1" if keep_crops else "0",
             "default_purpose": purpose or UNSPECIFIED,
             "default_legal_basis": legal_basis or UNSPECIFIED,
             "require_consent": "1" if require_consent else "0",
             "created_at": iso(now()),
         }
-        store = Store(location, create=create, settings=settings, key=find_key(key, key_file), index=index)
+        store = SQLiteStore(location, create=create, settings=settings, key=find_key(key, key_file), index=index)
         if model is not None and store.meta["model"] != model:
             stored = store.meta["model"]
             store.close()
@@ -222,11 +208,18 @@ class Gallery:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Gallery({str(self._store.root)!r}, model={self.model!r})"
+        return f"Gallery({self._store.location!r}, model={self.model!r})"
 
     @property
     def location(self) -> Path:
-        return self._store.root
+        return Path(self._store.location)
+
+    @property
+    def store(self) -> Store:
+        """The storage backend (a :class:`~prosopo.gallery.store.Store`), for
+        code that extends the gallery, such as the folder sync. Writes made
+        through it should log their own audit entries."""
+        return self._check_open()
 
     def _check_open(self) -> Store:
         if self._closed:
@@ -285,43 +278,19 @@ class Gallery:
             expires_at=parse_expiry(expires),
         )
 
-    def _identity_id(self, conn: sqlite3.Connection, name: str, consent: Consent,
-                     metadata: dict[str, Any] | None, explicit: bool) -> int:
-        row = conn.execute("SELECT id FROM identities WHERE name = ?", (name,)).fetchone()
-        c = consent
-        if row is None:
-            cur = conn.execute(
-                "INSERT INTO identities (name, enrolled_by, enrolled_at, purpose, legal_basis, consent_ref,"
-                " expires_at, metadata) VALUES (?,?,?,?,?,?,?,?)",
-                (name, c.enrolled_by, iso(c.enrolled_at), c.purpose, c.legal_basis, c.consent_ref,
-                 iso(c.expires_at), json.dumps(metadata or {}, ensure_ascii=False)))
-            return int(cur.lastrowid)
-        if explicit:  # a new consent record replaces the old one
-            conn.execute("UPDATE identities SET purpose=?, legal_basis=?, consent_ref=?, expires_at=? WHERE id=?",
-                         (c.purpose, c.legal_basis, c.consent_ref, iso(c.expires_at), row[0]))
+    @staticmethod
+    def _identity_id(tx: Transaction, name: str, consent: Consent, metadata: dict[str, Any] | None,
+                     explicit: bool) -> int:
+        """The id of ``name``, creating the identity with ``consent`` if new;
+        an ``explicit`` consent record replaces the old one."""
+        identity_id = tx.identity_id(name)
+        if identity_id is None:
+            return tx.add_identity(name, consent, metadata)
+        if explicit:
+            tx.set_consent(identity_id, consent)
         if metadata:
-            old = json.loads(conn.execute("SELECT metadata FROM identities WHERE id=?", (row[0],)).fetchone()[0])
-            conn.execute("UPDATE identities SET metadata=? WHERE id=?",
-                         (json.dumps({**old, **metadata}, ensure_ascii=False), row[0]))
-        return int(row[0])
-
-    def _insert_faces(self, conn: sqlite3.Connection, faces: list[tuple[int, Embedded]]) -> None:
-        """Store ``(identity id, face)`` pairs inside the caller's write
-        transaction (face ids are given explicitly: each sealed value is
-        bound to its row)."""
-        store = self._store
-        added = iso(now())
-        first = store.next_face_id(conn)
-        for face_id, (identity_id, item) in enumerate(faces, first):
-            vector = np.ascontiguousarray(item.vector, np.float32)
-            if vector.shape != (store.dim,):
-                raise StoreError(f"embedding of size {vector.shape} does not fit this gallery ({store.dim}-D)")
-            crop = store.seal(item.crop, face_id, "crop") if item.crop is not None else None
-            conn.execute(
-                "INSERT INTO faces (id, identity_id, source, box, score, embedding, crop, added_at)"
-                " VALUES (?,?,?,?,?,?,?,?)",
-                (face_id, identity_id, item.source, _box_json(item.face.box), float(item.face.score),
-                 store.seal(vector.tobytes(), face_id, "embedding"), crop, added))
+            tx.merge_metadata(identity_id, metadata)
+        return identity_id
 
     def enroll(
         self,
@@ -363,12 +332,15 @@ class Gallery:
             raise NoFaceError(f"no face found in any of the {len(items)} image(s) given for {name!r}: "
                               + "; ".join(r for _, r in skipped[:3]))
         explicit = any(v is not None for v in (purpose, legal_basis, consent_ref, expires))
-        with store.write() as conn:
-            identity_id = self._identity_id(conn, name, consent, metadata, explicit)
-            self._insert_faces(conn, [(identity_id, face) for face in faces])
-            store.log(conn, "enroll", self.actor, subject=pseudonym(store.salt, name), count=len(faces),
-                      detail={"images": len(items), "skipped": len(skipped)})
-        store.anchor()
+        event = AuditEvent("enroll", self.actor, pseudonym(store.salt, name), len(faces),
+                           {"images": len(items), "skipped": len(skipped)})
+
+        def work(tx: Transaction) -> None:
+            identity_id = self._identity_id(tx, name, consent, metadata, explicit)
+            tx.add_faces([(identity_id, face) for face in faces])
+            tx.log(event)
+
+        store.write(work)
         return Enrollment(name, len(faces), tuple(skipped))
 
     def enroll_embeddings(
@@ -399,22 +371,23 @@ class Gallery:
         for name in set(names):
             _check_name(name)
         vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        sources = sources or [None] * len(vectors)
+        origins: list[str | None] = list(sources) if sources is not None else [None] * len(vectors)
         record = self._consent(purpose, legal_basis, consent_ref, expires, enrolled_by)
         explicit = any(v is not None for v in (purpose, legal_basis, consent_ref, expires))
         dummy = Face(Box(0, 0, 0, 0), 1.0)
+
+        def work(tx: Transaction, rows: range) -> None:
+            ids: dict[str, int] = {}
+            for i in rows:
+                if names[i] not in ids:
+                    ids[names[i]] = self._identity_id(tx, names[i], record, metadata, explicit)
+            tx.add_faces([(ids[names[i]], Embedded(origins[i], dummy, vectors[i])) for i in rows])
+            subject = pseudonym(store.salt, names[rows[0]]) if len(ids) == 1 else None
+            tx.log(AuditEvent("enroll", self.actor, subject, len(rows),
+                              {"embeddings": len(rows), "identities": len(ids)}))
+
         for start in range(0, len(vectors), batch):
-            rows = range(start, min(start + batch, len(vectors)))
-            with store.write() as conn:
-                ids: dict[str, int] = {}
-                for i in rows:
-                    if names[i] not in ids:
-                        ids[names[i]] = self._identity_id(conn, names[i], record, metadata, explicit)
-                self._insert_faces(conn, [(ids[names[i]], Embedded(sources[i], dummy, vectors[i])) for i in rows])
-                subject = pseudonym(store.salt, names[rows[0]]) if len(ids) == 1 else None
-                store.log(conn, "enroll", self.actor, subject=subject, count=len(rows),
-                          detail={"embeddings": len(rows), "identities": len(ids)})
-            store.anchor()
+            store.write(partial(work, rows=range(start, min(start + batch, len(vectors)))))
         return Enrollment(names[0] if len(set(names)) == 1 else f"{len(set(names))} identities", len(vectors))
 
     def remove(self, identity: str) -> int:
@@ -422,39 +395,27 @@ class Gallery:
         returns the number of faces removed. Deleted rows are overwritten on
         disk, but the old bytes may linger in free space until
         :meth:`compact`; :meth:`erase` does both."""
-        store = self._check_open()
-        with store.write() as conn:
-            removed = self._delete(conn, identity)
-            store.log(conn, "remove", self.actor, subject=pseudonym(store.salt, identity), count=removed)
-        store.anchor()
-        return removed
+        return self._delete(identity, "remove")
 
-    def _delete(self, conn: sqlite3.Connection, identity: str) -> int:
-        row = conn.execute("SELECT id FROM identities WHERE name = ?", (identity,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"no identity {identity!r} in this gallery")
-        # photos a folder sync took this identity from are forgotten, path and
-        # all (a path holds the person's name), but their content hashes are
-        # kept so that the next sync does not enroll the same photos again
-        sources = "(SELECT source FROM faces WHERE identity_id = ?)"
-        conn.execute(f"INSERT OR IGNORE INTO tombstones (sha256) SELECT sha256 FROM files WHERE path IN {sources}",
-                     (row[0],))
-        conn.execute(f"DELETE FROM files WHERE path IN {sources}", (row[0],))
-        count = conn.execute("DELETE FROM faces WHERE identity_id = ?", (row[0],)).rowcount
-        conn.execute("DELETE FROM identities WHERE id = ?", (row[0],))
-        return count
+    def _delete(self, identity: str, action: str) -> int:
+        store = self._check_open()
+
+        def work(tx: Transaction) -> int:
+            removed = tx.delete_identity(identity)
+            tx.log(AuditEvent(action, self.actor, pseudonym(store.salt, identity), removed))
+            return removed
+
+        return store.write(work)
 
     def erase(self, identity: str) -> int:
         """Remove every trace of an identity: its consent record, faces,
-        embeddings, crops and index entries, then compact the store so that
-        no copy survives in any of its files (the right to erasure, GDPR
-        Art. 17). The audit log keeps only a pseudonymous entry."""
-        store = self._check_open()
-        with store.write() as conn:
-            removed = self._delete(conn, identity)
-            store.log(conn, "erase", self.actor, subject=pseudonym(store.salt, identity), count=removed)
-        store.anchor()
-        store.compact()
+        embeddings, crops, index entries and the records of the photos a
+        folder sync took it from or skipped in its folder (their paths hold
+        the name), then compact the store so that no copy survives in any of
+        its files (the right to erasure, GDPR Art. 17). The audit log keeps
+        only a pseudonymous entry."""
+        removed = self._delete(identity, "erase")
+        self._store.compact()
         return removed
 
     def purge(self) -> list[str]:
@@ -462,12 +423,12 @@ class Gallery:
         store = self._check_open()
         expired = [i.name for i in self.identities() if i.expired]
         if expired:
-            with store.write() as conn:
+            def work(tx: Transaction) -> None:
                 for name in expired:
-                    removed = self._delete(conn, name)
-                    store.log(conn, "erase", self.actor, subject=pseudonym(store.salt, name), count=removed,
-                              detail={"reason": "expired"})
-            store.anchor()
+                    removed = tx.delete_identity(name)
+                    tx.log(AuditEvent("erase", self.actor, pseudonym(store.salt, name), removed, {"reason": "expired"}))
+
+            store.write(work)
             store.compact()
         return expired
 
@@ -505,34 +466,20 @@ class Gallery:
         store = self._store
         found, faces = store.search(vectors, max(k * OVERSAMPLE, REFINE))
         limit = self._limit(threshold, faces)
-        ids = sorted({int(i) for f in found for i in f[0]})
-        info: dict[int, tuple[str, str | None, str, str | None]] = {}
-        blobs: list[tuple[int, bytes]] = []
+        stored = {f.face_id: f for f in store.faces([int(i) for f in found for i in f[0]])}
         moment = iso(now())
-        with store.read() as conn:
-            for start in range(0, len(ids), 900):
-                chunk = ids[start:start + 900]
-                for row in conn.execute(
-                        "SELECT f.id, i.name, f.source, f.box, i.expires_at, f.embedding FROM faces f"
-                        f" JOIN identities i ON i.id = f.identity_id WHERE f.id IN ({','.join('?' * len(chunk))})",
-                        chunk):
-                    info[row[0]] = row[1:5]
-                    blobs.append((row[0], row[5]))
-        stored_ids, stored = store.vectors(blobs)
-        where = {face_id: row for row, face_id in enumerate(stored_ids.tolist())}
         results = []
         for (face_ids, _), vector in zip(found, vectors):
-            known = [face_id for face_id in face_ids.tolist() if face_id in where]  # not removed meanwhile
-            sims = stored[[where[face_id] for face_id in known]] @ vector  # exact, whatever the index
+            known = [stored[face_id] for face_id in face_ids.tolist() if face_id in stored]  # not removed meanwhile
+            sims = np.array([float(face.vector @ vector) for face in known])  # exact, whatever the index
             best: dict[str, Match] = {}
             for at in np.argsort(-sims, kind="stable").tolist():
-                face_id, sim = known[at], sims[at]
-                name, source, box, expires = info[face_id]
-                if name in best or (expires is not None and expires <= moment):
+                face = known[at]
+                if face.identity in best or (face.expires_at is not None and face.expires_at <= moment):
                     continue
-                distance = max(0.0, 1.0 - float(sim))
-                best[name] = Match(name, distance, confidence(self.model, distance), distance <= limit, source,
-                                   Box(*json.loads(box)) if box else None, face_id)
+                distance = max(0.0, 1.0 - float(sims[at]))
+                best[face.identity] = Match(face.identity, distance, confidence(self.model, distance),
+                                           distance <= limit, face.source, face.box, face.face_id)
             results.append(tuple(sorted(best.values(), key=lambda m: m.distance)[:k]))
         return results, limit
 
@@ -541,10 +488,8 @@ class Gallery:
         """Search and write the audit entry; returns the matches and the limit."""
         store = self._check_open()
         matches, limit = self._matches(vectors, k, threshold)
-        with store.write() as conn:
-            store.log(conn, "search", self.actor, count=sum(len(m) for m in matches),
-                      detail={"faces": len(vectors), "k": k})
-        store.anchor()
+        event = AuditEvent("search", self.actor, None, sum(len(m) for m in matches), {"faces": len(vectors), "k": k})
+        store.write(lambda tx: tx.log(event))
         return matches, limit
 
     @staticmethod
@@ -592,71 +537,47 @@ class Gallery:
             best = found[0] if found and found[0].is_match else None
             results.append(Identification(item.face, best.identity if best else None, best, limit))
         known = sorted({r.identity for r in results if r.identity})
-        with store.write() as conn:
-            store.log(conn, "identify", self.actor, count=len(known),
-                      subject=",".join(pseudonym(store.salt, n) for n in known) or None,
-                      detail={"faces": len(results), "unknown": sum(1 for r in results if not r.known)})
-        store.anchor()
+        event = AuditEvent("identify", self.actor, ",".join(pseudonym(store.salt, n) for n in known) or None,
+                           len(known), {"faces": len(results), "unknown": sum(1 for r in results if not r.known)})
+        store.write(lambda tx: tx.log(event))
         return results
 
     # -- reading ----------------------------------------------------------
 
-    def _identity_rows(self, where: str = "", args: tuple = ()) -> list[Identity]:
-        store = self._check_open()
-        with store.read() as conn:
-            rows = conn.execute(
-                "SELECT i.name, count(f.id), i.enrolled_by, i.enrolled_at, i.purpose, i.legal_basis, i.consent_ref,"
-                " i.expires_at, i.metadata FROM identities i LEFT JOIN faces f ON f.identity_id = i.id"
-                f" {where} GROUP BY i.id ORDER BY i.name", args).fetchall()
-        return [Identity(r[0], r[1], Consent(r[2], r[4], r[5], r[6], parse_expiry(r[3]), parse_expiry(r[7])),
-                         json.loads(r[8])) for r in rows]
-
     def identities(self) -> list[Identity]:
         """Every enrolled identity with its consent record, sorted by name."""
-        return self._identity_rows()
+        return [Identity(i.name, i.faces, i.consent, i.metadata) for i in self._check_open().identities()]
 
     def identity(self, name: str) -> Identity:
-        rows = self._identity_rows("WHERE i.name = ?", (name,))
+        rows = self._check_open().identities(name)
         if not rows:
             raise NotFoundError(f"no identity {name!r} in this gallery")
-        return rows[0]
+        return Identity(rows[0].name, rows[0].faces, rows[0].consent, rows[0].metadata)
 
-    def __contains__(self, name: str) -> bool:
-        with self._check_open().read() as conn:
-            return conn.execute("SELECT 1 FROM identities WHERE name = ?", (name,)).fetchone() is not None
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._check_open().has_identity(name)
 
     def __len__(self) -> int:
-        with self._check_open().read() as conn:
-            return conn.execute("SELECT count(*) FROM identities").fetchone()[0]
+        return self._check_open().count_identities()
 
     def stats(self) -> GalleryStats:
         store = self._check_open()
         index = store.index()
-        moment = iso(now())
-        with store.read() as conn:
-            identities, expired = conn.execute(
-                "SELECT count(*), count(CASE WHEN expires_at <= ? THEN 1 END) FROM identities",
-                (moment,)).fetchone()
-            faces = conn.execute("SELECT count(*) FROM faces").fetchone()[0]
-            files = conn.execute("SELECT count(*) FROM files").fetchone()[0]
-            entries = conn.execute("SELECT count(*) FROM audit").fetchone()[0]
-        disk = sum(p.stat().st_size for p in store.root.iterdir() if p.is_file())
+        counts = store.counts(iso(now()))
         meta = store.meta
-        return GalleryStats(str(store.root), self.model, meta["detector"], identities, faces, expired, index.kind,
-                            meta["encrypted"] == "1", meta.get("keep_crops") == "1", files, disk,
-                            index.memory_bytes(), entries, meta.get("created_at", ""))
+        return GalleryStats(store.location, self.model, meta["detector"], counts.identities, counts.faces,
+                            counts.expired, index.kind, meta["encrypted"] == "1", meta.get("keep_crops") == "1",
+                            counts.files, store.disk_bytes(), index.memory_bytes(), counts.audit_entries,
+                            meta.get("created_at", ""))
 
-    def audit(self, limit: int | None = None) -> list[audit.Entry]:
+    def audit(self, limit: int | None = None) -> list[Entry]:
         """The newest ``limit`` audit entries (all if None), oldest first."""
-        with self._check_open().read() as conn:
-            return audit.entries(conn, limit)
+        return self._check_open().audit_entries(limit)
 
-    def verify_audit(self) -> audit.AuditReport:
+    def verify_audit(self) -> AuditReport:
         """Check the audit log's hash chain and anchor; ``ok`` is False if an
         entry was edited, removed or cut from the end."""
-        store = self._check_open()
-        with store.read() as conn:
-            return audit.verify(conn, audit.read_anchor(store.root / ANCHOR_FILE))
+        return self._check_open().verify_audit()
 
     def pseudonym(self, identity: str) -> str:
         """The pseudonym this gallery's audit log uses for ``identity``."""
@@ -666,17 +587,19 @@ class Gallery:
 
     def sync_folder(self, folder: str | os.PathLike, *, delete_missing: bool = True, workers: int = 2,
                     progress: Callable[[int, int], None] | None = None, purpose: str | None = None,
-                    legal_basis: str | None = None, consent_ref: str | None = None, expires: Any = None):
+                    legal_basis: str | None = None, consent_ref: str | None = None,
+                    expires: Any = None) -> SyncReport:
         """Bring the gallery in line with a folder of photos (identity = the
         sub-folder name, or the file name for loose files): new and changed
         files are embedded, deleted ones removed (``delete_missing``),
         nothing else recomputed. Identities created by the sync get the
         consent record given here (or the gallery's defaults). Returns a
-        :class:`~prosopo.gallery.folder.SyncReport`."""
-        from .folder import sync
-
+        :class:`~prosopo.gallery.folder.SyncReport`: every photo of the
+        folder is added, changed, moved, unchanged, skipped or erased (its
+        person was erased from this gallery, so it is not enrolled again)."""
         start = time.perf_counter()
+        store = self._check_open()
         consent = self._consent(purpose, legal_basis, consent_ref, expires, None)
-        report = sync(self, Path(folder), delete_missing=delete_missing, workers=workers, progress=progress,
-                      consent=consent)
+        report = sync(store, self.embed, self.actor, Path(folder), delete_missing=delete_missing, workers=workers,
+                      progress=progress, consent=consent)
         return report.finished(time.perf_counter() - start)

@@ -1,4 +1,15 @@
-"""The embedded store: one local directory holding
+"""Where a gallery keeps its data: the :class:`Store` protocol, and
+:class:`SQLiteStore`, the embedded default. :class:`~prosopo.Gallery` talks
+to a store only through the protocol and holds no SQL; a second backend
+(PostgreSQL) implements the same protocol.
+
+A store writes through one call, :meth:`Store.write`: the changes, the audit
+entries that record them and the move of the audit anchor happen under the
+store's lock, the first two in one transaction and the anchor only after it
+committed. A failed write leaves nothing behind: no half-written identity, no
+audit entry, no anchor pointing at an entry that was never saved.
+
+The embedded store is one local directory holding
 
 - ``gallery.db``: SQLite in WAL mode with identities (and their consent
   records), faces and embeddings, the files a folder sync has seen, a change
@@ -11,8 +22,9 @@ The database is the truth. Every change is one transaction, so a crash loses
 at most the batch in flight and never leaves a half-written identity; two
 processes can write at once (SQLite serialises them, each waits up to
 ``BUSY_SECONDS`` for the other). Deleted rows are overwritten
-(``secure_delete``), and :meth:`Store.compact` rewrites the files so that no
-copy of an erased embedding survives anywhere in the directory.
+(``secure_delete``), and :meth:`SQLiteStore.compact` rewrites the files so that
+no copy of an erased embedding, name or photo path survives anywhere in the
+directory.
 """
 
 from __future__ import annotations
@@ -26,15 +38,20 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence, Sized
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from ..errors import StoreError
+from ..errors import NotFoundError, StoreError
 from ..privacy import audit
+from ..privacy.audit import AuditReport, Entry
+from ..privacy.consent import Consent, iso, now, parse_expiry
 from ..privacy.crypto import Cipher
+from ..types import Box, Face
 from .ann import AnnIndex
 from .exact import ExactIndex
 
@@ -50,6 +67,207 @@ ANN_FROM = 50_000
 # save the ANN index again when this many changes are not yet in the saved file
 SAVE_AFTER = 20_000
 KEY_CHECK = b"prosopo key check"
+CHUNK = 900  # ids per "IN (...)" list, below SQLite's limit on bound values
+
+T = TypeVar("T")
+
+
+# -- what crosses the protocol: plain records, no backend types -----------------
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """One face ready to store: where it came from, the detected face, its
+    embedding and (if the gallery keeps them) the aligned crop as PNG."""
+
+    source: str | None
+    face: Face
+    vector: np.ndarray
+    crop: bytes | None = None
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One audit entry to write (see :mod:`prosopo.privacy.audit`): never a
+    name, an embedding or a path; identities appear as pseudonyms."""
+
+    action: str
+    actor: str
+    subject: str | None = None
+    count: int = 0
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredIdentity:
+    name: str
+    faces: int
+    consent: Consent
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredFace:
+    """A stored face as a search needs it, with its float32 embedding."""
+
+    face_id: int
+    identity: str
+    source: str | None
+    box: Box | None
+    expires_at: str | None
+    vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """A photo a folder sync has seen: ``status`` is ``"ok"`` (its faces are
+    enrolled) or ``"skipped"`` (``message`` says why); ``identity`` is the
+    name the sync gave it, so that erasing that identity forgets the file."""
+
+    size: int
+    mtime_ns: int
+    sha256: str
+    status: str
+    message: str | None = None
+    identity: str | None = None
+
+
+@dataclass(frozen=True)
+class Counts:
+    identities: int
+    expired: int
+    faces: int
+    files: int
+    audit_entries: int
+
+
+class VectorIndex(Protocol):
+    """Nearest-neighbour search over the stored embeddings (:mod:`.exact`, :mod:`.ann`)."""
+
+    kind: str
+
+    def __len__(self) -> int: ...
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def memory_bytes(self) -> int: ...
+
+
+class Transaction(Protocol):
+    """The changes one :meth:`Store.write` can make, all or nothing."""
+
+    def identity_id(self, name: str) -> int | None:
+        """The id of identity ``name``, or None if it is not enrolled."""
+        ...
+
+    def add_identity(self, name: str, consent: Consent, metadata: Mapping[str, Any] | None) -> int: ...
+
+    def set_consent(self, identity_id: int, consent: Consent) -> None:
+        """Replace the purpose, legal basis, consent reference and expiry."""
+        ...
+
+    def merge_metadata(self, identity_id: int, metadata: Mapping[str, Any]) -> None: ...
+
+    def add_faces(self, faces: Sequence[tuple[int, Embedded]]) -> int:
+        """Store ``(identity id, face)`` pairs; returns how many."""
+        ...
+
+    def delete_identity(self, name: str) -> int:
+        """Delete an identity, its faces and every file record of its photos
+        (a path holds the person's name); their content hashes are kept as
+        tombstones so that a folder sync does not enroll them again. Returns
+        the faces removed; :class:`~prosopo.NotFoundError` if not enrolled."""
+        ...
+
+    def file(self, path: str) -> FileRecord | None: ...
+
+    def put_file(self, path: str, record: FileRecord) -> None: ...
+
+    def move_file(self, old: str, new: str, record: FileRecord) -> None:
+        """A photo renamed: its faces and record follow it."""
+        ...
+
+    def remove_files(self, paths: Sequence[str]) -> int:
+        """Forget photos and delete their faces (and identities left without
+        faces); returns the faces removed."""
+        ...
+
+    def log(self, event: AuditEvent) -> None:
+        """Add an audit entry, written in this same transaction."""
+        ...
+
+
+class Store(Protocol):
+    """A gallery's storage backend: open (the constructor), write in one
+    transaction with its audit entries, search support, erasure and
+    following the changes other processes make."""
+
+    @property
+    def meta(self) -> Mapping[str, str]:
+        """The gallery's settings (model, detector, dim, encrypted, ...)."""
+        ...
+
+    @property
+    def location(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def salt(self) -> bytes: ...
+
+    def close(self) -> None: ...
+
+    def write(self, work: Callable[[Transaction], T]) -> T:
+        """Run ``work`` in one transaction under the store's lock; the audit
+        entries it logs are part of it, and after the commit the audit anchor
+        moves to the newest of them before the lock is released. If
+        ``work`` or the commit fails, nothing is written and the error is
+        raised (a backend failure as :class:`~prosopo.StoreError`)."""
+        ...
+
+    # reading
+    def identities(self, name: str | None = None) -> list[StoredIdentity]: ...
+
+    def has_identity(self, name: str) -> bool: ...
+
+    def count_identities(self) -> int: ...
+
+    def counts(self, moment: str) -> Counts:
+        """Sizes, with the identities whose consent expired at ``moment`` (ISO)."""
+        ...
+
+    def disk_bytes(self) -> int: ...
+
+    def files_under(self, prefix: str) -> dict[str, FileRecord]: ...
+
+    def tombstones(self) -> set[str]: ...
+
+    def audit_entries(self, limit: int | None = None) -> list[Entry]: ...
+
+    def verify_audit(self) -> AuditReport: ...
+
+    # searching, following every committed change (also other processes')
+    def index(self) -> VectorIndex:
+        """The vector index, brought up to date with every committed change."""
+        ...
+
+    def search(self, vectors: np.ndarray, count: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
+        """The ``count`` nearest face ids (and similarities) for each row of
+        ``vectors`` on an up-to-date index, and how many faces it holds."""
+        ...
+
+    def faces(self, face_ids: Sequence[int]) -> list[StoredFace]:
+        """The stored faces with these ids (those still there)."""
+        ...
+
+    # erasure
+    def compact(self) -> None:
+        """Rewrite the store so that nothing deleted survives anywhere in it."""
+        ...
+
+
+# -- the SQLite store -----------------------------------------------------------
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -82,7 +300,8 @@ CREATE TABLE IF NOT EXISTS files (
     mtime_ns INTEGER NOT NULL,
     sha256 TEXT NOT NULL,
     status TEXT NOT NULL,
-    message TEXT
+    message TEXT,
+    identity TEXT
 );
 CREATE TABLE IF NOT EXISTS tombstones (sha256 TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS changes (
@@ -123,6 +342,8 @@ def _connect(path: Path) -> sqlite3.Connection:
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA secure_delete=ON")
             conn.execute("PRAGMA trusted_schema=OFF")
+            if conn.execute("PRAGMA secure_delete").fetchone()[0] != 1:  # compiled out: erasure could not keep its word
+                raise StoreError("this SQLite cannot overwrite deleted data (secure_delete); refusing to store faces")
             return conn
         except sqlite3.DatabaseError as exc:
             if conn is not None:
@@ -146,11 +367,126 @@ def _release_freed_memory() -> None:
         pass
 
 
-class Store:
-    """Low-level access to one store directory. :class:`prosopo.Gallery` is
-    the public face; use that."""
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start:start + CHUNK]
 
-    def __init__(self, location: str | os.PathLike, *, create: bool, settings: dict[str, str],
+
+def _marks(items: Sized) -> str:
+    return ",".join("?" * len(items))
+
+
+class _SQLiteTransaction:
+    """:class:`Transaction` on the store's connection, inside ``BEGIN IMMEDIATE``."""
+
+    def __init__(self, store: SQLiteStore, conn: sqlite3.Connection):
+        self._store = store
+        self._conn = conn
+        self.anchor: tuple[int, str] | None = None  # the newest entry logged here
+
+    def identity_id(self, name: str) -> int | None:
+        row = self._conn.execute("SELECT id FROM identities WHERE name = ?", (name,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def add_identity(self, name: str, consent: Consent, metadata: Mapping[str, Any] | None) -> int:
+        c = consent
+        cur = self._conn.execute(
+            "INSERT INTO identities (name, enrolled_by, enrolled_at, purpose, legal_basis, consent_ref,"
+            " expires_at, metadata) VALUES (?,?,?,?,?,?,?,?)",
+            (name, c.enrolled_by, iso(c.enrolled_at), c.purpose, c.legal_basis, c.consent_ref,
+             iso(c.expires_at), json.dumps(dict(metadata or {}), ensure_ascii=False)))
+        assert cur.lastrowid is not None
+        return int(cur.lastrowid)
+
+    def set_consent(self, identity_id: int, consent: Consent) -> None:
+        c = consent
+        self._conn.execute("UPDATE identities SET purpose=?, legal_basis=?, consent_ref=?, expires_at=? WHERE id=?",
+                           (c.purpose, c.legal_basis, c.consent_ref, iso(c.expires_at), identity_id))
+
+    def merge_metadata(self, identity_id: int, metadata: Mapping[str, Any]) -> None:
+        row = self._conn.execute("SELECT metadata FROM identities WHERE id=?", (identity_id,)).fetchone()
+        old = json.loads(row[0]) if row else {}
+        self._conn.execute("UPDATE identities SET metadata=? WHERE id=?",
+                           (json.dumps({**old, **metadata}, ensure_ascii=False), identity_id))
+
+    def add_faces(self, faces: Sequence[tuple[int, Embedded]]) -> int:
+        """Face ids are given explicitly: each sealed value is bound to its row."""
+        store = self._store
+        added = iso(now())
+        row = self._conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'faces'").fetchone()
+        first = (row[0] if row else 0) + 1
+        for face_id, (identity_id, item) in enumerate(faces, first):
+            vector = np.ascontiguousarray(item.vector, np.float32)
+            if vector.shape != (store.dim,):
+                raise StoreError(f"embedding of size {vector.shape} does not fit this gallery ({store.dim}-D)")
+            crop = store.seal(item.crop, face_id, "crop") if item.crop is not None else None
+            box = item.face.box
+            self._conn.execute(
+                "INSERT INTO faces (id, identity_id, source, box, score, embedding, crop, added_at)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                (face_id, identity_id, item.source, json.dumps([box.x, box.y, box.w, box.h]), float(item.face.score),
+                 store.seal(vector.tobytes(), face_id, "embedding"), crop, added))
+        return len(faces)
+
+    def delete_identity(self, name: str) -> int:
+        identity_id = self.identity_id(name)
+        # the files a folder sync took this identity from, or skipped in its
+        # folder: by the name recorded with them, by the faces' sources, and
+        # (records written before names were kept) skipped photos in a
+        # folder of that name; forgotten, path, message and all
+        sources = "(SELECT source FROM faces WHERE identity_id = :id)"
+        mine = (f"identity = :name OR path IN {sources} OR (identity IS NULL AND status != 'ok'"
+                " AND instr(path, '/' || :name || '/') > 0)")
+        args = {"id": identity_id, "name": name}
+        self._conn.execute(f"INSERT OR IGNORE INTO tombstones (sha256) SELECT sha256 FROM files WHERE {mine}", args)
+        files = self._conn.execute(f"DELETE FROM files WHERE {mine}", args).rowcount
+        if identity_id is None:  # only skipped photos had that name (no face enrolled): forgotten too
+            if not files:
+                raise NotFoundError(f"no identity {name!r} in this gallery")
+            return 0
+        count = self._conn.execute("DELETE FROM faces WHERE identity_id = ?", (identity_id,)).rowcount
+        self._conn.execute("DELETE FROM identities WHERE id = ?", (identity_id,))
+        return count
+
+    def file(self, path: str) -> FileRecord | None:
+        row = self._conn.execute("SELECT size, mtime_ns, sha256, status, message, identity FROM files WHERE path = ?",
+                                 (path,)).fetchone()
+        return None if row is None else FileRecord(*row)
+
+    def put_file(self, path: str, record: FileRecord) -> None:
+        r = record
+        self._conn.execute(
+            "INSERT OR REPLACE INTO files (path, size, mtime_ns, sha256, status, message, identity)"
+            " VALUES (?,?,?,?,?,?,?)", (path, r.size, r.mtime_ns, r.sha256, r.status, r.message, r.identity))
+
+    def move_file(self, old: str, new: str, record: FileRecord) -> None:
+        self._conn.execute("UPDATE faces SET source=? WHERE source=?", (new, old))
+        self._conn.execute("DELETE FROM files WHERE path=?", (old,))
+        self.put_file(new, record)
+
+    def remove_files(self, paths: Sequence[str]) -> int:
+        removed = 0
+        for chunk in _chunks(paths):
+            marks = _marks(chunk)
+            owners = [r[0] for r in self._conn.execute(
+                f"SELECT DISTINCT identity_id FROM faces WHERE source IN ({marks})", chunk)]
+            removed += self._conn.execute(f"DELETE FROM faces WHERE source IN ({marks})", chunk).rowcount
+            self._conn.execute(f"DELETE FROM files WHERE path IN ({marks})", chunk)
+            for owner in owners:  # an identity left without faces goes too
+                self._conn.execute("DELETE FROM identities WHERE id = ? AND NOT EXISTS "
+                                   "(SELECT 1 FROM faces WHERE identity_id = ?)", (owner, owner))
+        return removed
+
+    def log(self, event: AuditEvent) -> None:
+        self.anchor = audit.append(self._conn, event.action, event.actor, subject=event.subject,
+                                   count=event.count, detail=event.detail)
+
+
+class SQLiteStore:
+    """The embedded store (:class:`Store` over SQLite) in one local
+    directory. :class:`prosopo.Gallery` is the public face; use that."""
+
+    def __init__(self, location: str | os.PathLike, *, create: bool, settings: Mapping[str, str],
                  key: bytes | None, index: str = "auto"):
         self.root = Path(location).expanduser()
         self.db_path = self.root / DB_FILE
@@ -163,8 +499,8 @@ class Store:
             # biometric data: readable by the owner only (the WAL files inherit this)
             os.close(os.open(self.db_path, os.O_CREAT | os.O_WRONLY, 0o600))
         self._lock = threading.RLock()
-        self._pending_anchor: tuple[int, str] | None = None  # audit entry logged, not yet anchored
         self.conn = _connect(self.db_path)
+        self.meta: dict[str, str] = {}
         try:
             self._init(settings, key)
         except sqlite3.DatabaseError as exc:
@@ -182,10 +518,13 @@ class Store:
 
     # -- setup ------------------------------------------------------------
 
-    def _init(self, settings: dict[str, str], key: bytes | None) -> None:
-        with self.write() as conn:
+    def _init(self, settings: Mapping[str, str], key: bytes | None) -> None:
+        with self._transaction() as conn:
             for statement in _statements(SCHEMA + audit.SCHEMA):
                 conn.execute(statement)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(files)")}
+            if "identity" not in columns:  # a store made before file records kept their identity
+                conn.execute("ALTER TABLE files ADD COLUMN identity TEXT")
             if conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone() is None:
                 if conn.execute("SELECT count(*) FROM faces").fetchone()[0]:
                     raise StoreError(f"{self.db_path} holds faces but no format record; it is damaged")
@@ -211,6 +550,10 @@ class Store:
                              "refusing to guess whether new data should be encrypted")
 
     @property
+    def location(self) -> str:
+        return str(self.root)
+
+    @property
     def gallery_id(self) -> str:
         return self.meta["gallery_id"]
 
@@ -231,7 +574,7 @@ class Store:
     # -- transactions -----------------------------------------------------
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (``BEGIN IMMEDIATE``): all or nothing."""
         with self._lock:
             try:
@@ -242,17 +585,33 @@ class Store:
                 yield self.conn
             except BaseException:
                 self.conn.execute("ROLLBACK")
-                self._pending_anchor = None
                 raise
             try:
                 self.conn.execute("COMMIT")
             except sqlite3.DatabaseError as exc:
-                self.conn.execute("ROLLBACK")
-                self._pending_anchor = None
-                raise StoreError(f"could not save to the gallery ({exc})") from None
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise StoreError(f"could not save to the gallery ({exc}); nothing was changed") from None
+
+    def write(self, work: Callable[[Transaction], T]) -> T:
+        with self._lock:
+            tx = _SQLiteTransaction(self, self.conn)
+            with self._transaction():
+                try:
+                    result = work(tx)
+                except sqlite3.DatabaseError as exc:
+                    raise StoreError(f"could not save to the gallery ({exc}); nothing was changed") from None
+            if tx.anchor is not None:  # committed: only now may the anchor name the new entry
+                try:
+                    with self._file_lock():
+                        audit.write_anchor(self.root / ANCHOR_FILE, *tx.anchor)
+                except OSError as exc:
+                    raise StoreError(f"the change was saved, but the audit anchor could not be moved "
+                                     f"({exc.strerror})") from None
+            return result
 
     @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
+    def _read(self) -> Iterator[sqlite3.Connection]:
         """A consistent snapshot for several reads."""
         with self._lock:
             self.conn.execute("BEGIN")
@@ -260,18 +619,6 @@ class Store:
                 yield self.conn
             finally:
                 self.conn.execute("COMMIT")
-
-    def log(self, conn: sqlite3.Connection, action: str, actor: str, **fields) -> None:
-        """Append an audit entry inside the current write transaction."""
-        self._pending_anchor = audit.append(conn, action, actor, **fields)
-
-    def anchor(self) -> None:
-        """After a commit that logged, move the anchor file forward."""
-        pending = self._pending_anchor
-        if pending:
-            self._pending_anchor = None
-            with self._file_lock():
-                audit.write_anchor(self.root / ANCHOR_FILE, *pending)
 
     @contextmanager
     def _file_lock(self) -> Iterator[None]:
@@ -282,11 +629,70 @@ class Store:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    # -- embeddings -------------------------------------------------------
+    # -- reading ----------------------------------------------------------
 
-    def next_face_id(self, conn: sqlite3.Connection) -> int:
-        row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'faces'").fetchone()
-        return (row[0] if row else 0) + 1
+    def identities(self, name: str | None = None) -> list[StoredIdentity]:
+        where, args = ("WHERE i.name = ?", (name,)) if name is not None else ("", ())
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT i.name, count(f.id), i.enrolled_by, i.enrolled_at, i.purpose, i.legal_basis, i.consent_ref,"
+                " i.expires_at, i.metadata FROM identities i LEFT JOIN faces f ON f.identity_id = i.id"
+                f" {where} GROUP BY i.id ORDER BY i.name", args).fetchall()
+        return [StoredIdentity(r[0], r[1], Consent(r[2], r[4], r[5], r[6], parse_expiry(r[3]), parse_expiry(r[7])),
+                               json.loads(r[8])) for r in rows]
+
+    def has_identity(self, name: str) -> bool:
+        with self._read() as conn:
+            return conn.execute("SELECT 1 FROM identities WHERE name = ?", (name,)).fetchone() is not None
+
+    def count_identities(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute("SELECT count(*) FROM identities").fetchone()[0])
+
+    def counts(self, moment: str) -> Counts:
+        with self._read() as conn:
+            identities, expired = conn.execute(
+                "SELECT count(*), count(CASE WHEN expires_at <= ? THEN 1 END) FROM identities",
+                (moment,)).fetchone()
+            faces = conn.execute("SELECT count(*) FROM faces").fetchone()[0]
+            files = conn.execute("SELECT count(*) FROM files").fetchone()[0]
+            entries = conn.execute("SELECT count(*) FROM audit").fetchone()[0]
+        return Counts(identities, expired, faces, files, entries)
+
+    def disk_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.root.iterdir() if p.is_file())
+
+    def files_under(self, prefix: str) -> dict[str, FileRecord]:
+        with self._read() as conn:
+            return {row[0]: FileRecord(*row[1:]) for row in conn.execute(
+                "SELECT path, size, mtime_ns, sha256, status, message, identity FROM files"
+                " WHERE substr(path, 1, ?) = ?", (len(prefix), prefix))}
+
+    def tombstones(self) -> set[str]:
+        with self._read() as conn:
+            return {row[0] for row in conn.execute("SELECT sha256 FROM tombstones")}
+
+    def audit_entries(self, limit: int | None = None) -> list[Entry]:
+        with self._read() as conn:
+            return audit.entries(conn, limit)
+
+    def verify_audit(self) -> AuditReport:
+        with self._read() as conn:
+            return audit.verify(conn, audit.read_anchor(self.root / ANCHOR_FILE))
+
+    def faces(self, face_ids: Sequence[int]) -> list[StoredFace]:
+        ids = sorted({int(i) for i in face_ids})
+        rows = []
+        with self._read() as conn:
+            for chunk in _chunks(ids):
+                rows += conn.execute(
+                    "SELECT f.id, i.name, f.source, f.box, i.expires_at, f.embedding FROM faces f"
+                    f" JOIN identities i ON i.id = f.identity_id WHERE f.id IN ({_marks(chunk)})", chunk).fetchall()
+        _, vectors = self.vectors([(r[0], r[5]) for r in rows])
+        return [StoredFace(r[0], r[1], r[2], Box(*json.loads(r[3])) if r[3] else None, r[4], v)
+                for r, v in zip(rows, vectors)]
+
+    # -- embeddings -------------------------------------------------------
 
     def seal(self, data: bytes, face_id: int, what: str) -> bytes:
         if self.cipher is None:
@@ -298,7 +704,7 @@ class Store:
             return data
         return self.cipher.open(data, f"{self.gallery_id}:{what}:{face_id}".encode())
 
-    def vectors(self, rows: list[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray]:
+    def vectors(self, rows: Sequence[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray]:
         dim = self.dim
         ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
         if not rows:
@@ -312,10 +718,8 @@ class Store:
     # -- the vector index -------------------------------------------------
 
     def search(self, vectors: np.ndarray, count: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
-        """The ``count`` nearest stored face ids (and similarities) for each
-        row of ``vectors``, on an up-to-date index, and how many faces that
-        index holds; under the store's lock, so a concurrent change in
-        another thread cannot shift rows mid-search."""
+        """Under the store's lock, so that a concurrent change in another
+        thread cannot shift rows mid-search."""
         with self._lock:
             index = self.index()
             return [index.search(v, count) for v in vectors], len(index)
@@ -324,71 +728,75 @@ class Store:
         """The vector index, brought up to date with every committed change
         (also those made by other processes)."""
         with self._lock:
-            with self.read() as conn:
+            with self._read() as conn:
                 if self._index is None:
                     stored = self.meta.get("index", "exact")
-                    self._load_index(conn, self.index_mode if self.index_mode != "auto" else stored)
+                    current = self._load_index(conn, self.index_mode if self.index_mode != "auto" else stored)
                 else:
-                    self._follow(conn)
+                    current = self._follow(conn, self._index)
             kind = self.index_mode
             if kind == "auto":  # once a gallery has grown to ANN size it stays there
-                kind = "ann" if len(self._index) >= ANN_FROM else self.meta.get("index", "exact")
-            if kind != self._index.kind:
-                with self.read() as conn:
-                    self._load_index(conn, kind)
+                kind = "ann" if len(current) >= ANN_FROM else self.meta.get("index", "exact")
+            if kind != current.kind:
+                with self._read() as conn:
+                    current = self._load_index(conn, kind)
             if self.index_mode == "auto" and kind != self.meta.get("index", "exact"):
-                with self.write() as conn:
+                with self._transaction() as conn:
                     conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('index', ?)", (kind,))
                 self.meta["index"] = kind
-            if isinstance(self._index, AnnIndex):
+            if isinstance(current, AnnIndex):
                 self._save_ann(force=False)
-            return self._index
+            return current
 
     def _last_seq(self, conn: sqlite3.Connection) -> int:
         row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
         return row[0] if row else 0
 
-    def _load_index(self, conn: sqlite3.Connection, kind: str) -> None:
+    def _load_index(self, conn: sqlite3.Connection, kind: str) -> ExactIndex | AnnIndex:
         dim = self.dim
         saved = self._read_ann(dim) if kind == "ann" else None
         floor = int(self.meta.get("changes_floor", "0"))
+        index: ExactIndex | AnnIndex
         if saved is not None and saved[1] >= floor:
-            self._index, self._applied = saved
+            index, self._applied = saved
             self._saved_seq = self._applied
-            self._follow(conn)
+            self._index = index
+            self._follow(conn, index)
         else:
-            self._index = AnnIndex(dim) if kind == "ann" else ExactIndex(dim)
+            index = AnnIndex(dim) if kind == "ann" else ExactIndex(dim)
             self._applied = self._last_seq(conn)
             self._saved_seq = -1
             cursor = conn.execute("SELECT id, embedding FROM faces ORDER BY id")
             while rows := cursor.fetchmany(50_000):
-                self._index.add(*self.vectors(rows))
+                index.add(*self.vectors(rows))
+            self._index = index
         _release_freed_memory()
+        return index
 
-    def _follow(self, conn: sqlite3.Connection) -> None:
+    def _follow(self, conn: sqlite3.Connection, index: ExactIndex | AnnIndex) -> ExactIndex | AnnIndex:
+        """Apply the changes committed since the index was last brought up to
+        date, by this process or another one."""
         floor = int(conn.execute("SELECT coalesce((SELECT value FROM meta WHERE key = 'changes_floor'), 0)")
                     .fetchone()[0])
         if self._applied < floor:  # the log was cut by a compaction elsewhere: start again
-            self._load_index(conn, self._index.kind)
-            return
+            return self._load_index(conn, index.kind)
         rows = conn.execute("SELECT seq, face_id, op FROM changes WHERE seq > ? ORDER BY seq",
                             (self._applied,)).fetchall()
         if not rows:
-            return
+            return index
         final: dict[int, int] = {}
         for _, face_id, op in rows:
             final[face_id] = op
         self._applied = rows[-1][0]
         removed = [f for f, op in final.items() if op < 0]
         if removed:
-            self._index.remove(np.array(removed, np.int64))
+            index.remove(np.array(removed, np.int64))
         added = [f for f, op in final.items() if op > 0]
-        for start in range(0, len(added), 900):
-            chunk = added[start:start + 900]
-            found = conn.execute(f"SELECT id, embedding FROM faces WHERE id IN ({','.join('?' * len(chunk))})",
-                                 chunk).fetchall()
+        for chunk in _chunks(added):
+            found = conn.execute(f"SELECT id, embedding FROM faces WHERE id IN ({_marks(chunk)})", chunk).fetchall()
             if found:
-                self._index.add(*self.vectors(found))
+                index.add(*self.vectors(found))
+        return index
 
     def _read_ann(self, dim: int) -> tuple[AnnIndex, int] | None:
         path = self.root / INDEX_FILE
@@ -432,19 +840,26 @@ class Store:
         survives in any file of the store: VACUUM, then truncate the
         write-ahead log; the approximate index is rebuilt from the remaining faces."""
         with self._lock:
-            with self.write() as conn:
+            with self._transaction() as conn:
                 last = self._last_seq(conn)
                 conn.execute("DELETE FROM changes WHERE seq <= ?", (last,))
                 conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('changes_floor', ?)", (str(last),))
             self.meta["changes_floor"] = str(last)
-            self.conn.execute("VACUUM")
-            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            try:
+                self.conn.execute("VACUUM")
+                busy = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"the gallery could not be compacted ({exc}); the data is deleted, but old "
+                                 "copies may remain in free space until the next compaction") from None
+            if busy:  # another process is reading: its snapshot keeps the log alive
+                raise StoreError("another process holds the gallery open, so its write-ahead log could not be "
+                                 "emptied; the data is deleted, but run compact again once it has closed")
             kind = self._index.kind if self._index is not None else None
             self._index = None
             if kind == "ann" or (self.root / INDEX_FILE).exists():
                 (self.root / INDEX_FILE).unlink(missing_ok=True)
                 if kind == "ann":
-                    with self.read() as conn:
+                    with self._read() as conn:
                         self._load_index(conn, "ann")
                     self._save_ann(force=True)
             for stray in self.root.glob(".index-*"):
