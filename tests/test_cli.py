@@ -12,14 +12,16 @@ import pytest
 
 def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "prosopo.cli", *args], capture_output=True, text=True,
-                          timeout=600, cwd=cwd, stdin=subprocess.DEVNULL)
+                          timeout=600, cwd=cwd, stdin=subprocess.DEVNULL, check=False)
 
 
 @pytest.fixture(scope="module")
 def same_and_different(lfw, lfw_pairs):
     same = next(p for p in lfw_pairs if p.same)
     diff = next(p for p in lfw_pairs if not p.same)
-    img = lambda rel: str(lfw / "images" / rel)  # noqa: E731
+    def img(rel: str) -> str:
+        return str(lfw / "images" / rel)
+
     return (img(same.left), img(same.right)), (img(diff.left), img(diff.right))
 
 

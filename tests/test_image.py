@@ -175,7 +175,9 @@ def test_file_objects(tmp_path):
 
 def test_file_object_is_read_at_most_max_bytes_plus_one():
     class Recorder(io.BytesIO):
-        sizes: list[int] = []
+        def __init__(self, data: bytes):
+            super().__init__(data)
+            self.sizes: list[int] = []
 
         def read(self, size=-1):
             self.sizes.append(size)
