@@ -291,7 +291,9 @@ class AnnIndex:
         codebook = faiss.serialize_index(self._codebook) if self._codebook is not None else np.zeros(0, np.uint8)
         # the packed codes as they lie in memory, read back into place by _restore
         # (faiss.deserialize_index left a copy's worth of heap behind: 30 MB at a million 512-D faces)
-        codes = [faiss.rev_swig_ptr(part.codes.get(), part.codes.size()) for part in self._parts]
+        # (a part emptied by removals has no buffer, which faiss gives back as float32: saved as uint8)
+        codes = [faiss.rev_swig_ptr(part.codes.get(), part.codes.size()) if part.codes.size()
+                 else np.zeros(0, np.uint8) for part in self._parts]
         out = io.BytesIO()
         np.savez(out, ids=self._ids[: self._size], vectors=self._vectors[: self._size],
                  scales=self._scales[: self._size], codebook=codebook, format=np.array([FORMAT, self._trained_on]),
