@@ -143,7 +143,7 @@ def label_style(image_size: tuple[int, int]) -> tuple[float, int]:
     """Font scale and line width for an image of ``image_size`` (width,
     height): text about 1.5% of the longer side high, at least legible."""
     side = max(image_size)
-    scale = min(4.0, max(0.35, side / 1400))
+    scale = min(4.0, max(0.4, side / 1300))
     return scale, max(1, round(side / 600))
 
 

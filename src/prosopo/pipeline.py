@@ -21,7 +21,7 @@ from .align import Template, box_transform, similarity
 from .defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
 from .detectors import DETECTORS
 from .embed import RECOGNIZERS
-from .errors import NoFaceError, ParameterError
+from .errors import ModelError, NoFaceError, ParameterError
 from .types import Box, Face
 
 # A face without landmarks (Haar, dlib HOG) borrows YuNet's landmarks found
@@ -71,8 +71,22 @@ def _detect(detector: str, rgb: np.ndarray, auto_rotate: bool = False) -> list[F
     if hasattr(backend, "fine_side"):
         return frontend.detect(backend, rgb, auto_rotate=auto_rotate)
     if auto_rotate:
-        raise ParameterError(f"auto_rotate needs a detector with landmarks (scrfd, yunet), not {detector!r}")
+        raise ParameterError(f"auto_rotate needs a detector with landmarks ({', '.join(_frontend_detectors())}), "
+                             f"not {detector!r}")
     return backend.detect(rgb)
+
+
+def _frontend_detectors() -> list[str]:
+    """The detectors with landmarks, which see every scale and orientation
+    (their classes are imported, no model is loaded)."""
+    names = []
+    for name in DETECTORS.names():
+        try:
+            if hasattr(DETECTORS.backend_class(name), "fine_side"):
+                names.append(name)
+        except ModelError:  # its package is not installed
+            pass
+    return names
 
 
 def add_landmarks(rgb: np.ndarray, face: Face) -> Face:
