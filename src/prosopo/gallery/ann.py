@@ -51,6 +51,7 @@ from __future__ import annotations
 import io
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -292,13 +293,17 @@ class AnnIndex:
         # the packed codes as they lie in memory, read back into place by _restore
         # (faiss.deserialize_index left a copy's worth of heap behind: 30 MB at a million 512-D faces)
         # (a part emptied by removals has no buffer, which faiss gives back as float32: saved as uint8)
-        codes = [faiss.rev_swig_ptr(part.codes.get(), part.codes.size()) if part.codes.size()
-                 else np.zeros(0, np.uint8) for part in self._parts]
+        arrays: dict[str, np.ndarray] = {
+            "ids": self._ids[: self._size], "vectors": self._vectors[: self._size],
+            "scales": self._scales[: self._size], "codebook": codebook,
+            "format": np.array([FORMAT, self._trained_on]),
+            "parts": np.array([part.ntotal for part in self._parts], np.int64)}
+        for i, part in enumerate(self._parts):
+            size = part.codes.size()
+            arrays[f"codes{i}"] = faiss.rev_swig_ptr(part.codes.get(), size) if size else np.zeros(0, np.uint8)
         out = io.BytesIO()
-        np.savez(out, ids=self._ids[: self._size], vectors=self._vectors[: self._size],
-                 scales=self._scales[: self._size], codebook=codebook, format=np.array([FORMAT, self._trained_on]),
-                 parts=np.array([part.ntotal for part in self._parts], np.int64),
-                 **{f"codes{i}": c for i, c in enumerate(codes)})
+        savez: Any = np.savez  # numpy types its allow_pickle keyword, not the arrays
+        savez(out, **arrays)
         return out.getvalue()
 
     @classmethod
