@@ -23,7 +23,7 @@ from .align import align_face
 from .defaults import DEFAULT_ACTIONS, DEFAULT_DETECTOR, DEFAULT_MODEL
 from .embed import RECOGNIZERS
 from .errors import ParameterError
-from .metrics import check_metric, distances
+from .metrics import DEFAULT_METRIC, check_metric, distances
 from .models import Lazy
 from .pipeline import embed_faces, locate
 from .thresholds import resolve
@@ -151,7 +151,7 @@ def verify(
     *,
     model: str = DEFAULT_MODEL,
     detector: str = DEFAULT_DETECTOR,
-    metric: str = "cosine",
+    metric: str = DEFAULT_METRIC,
     threshold: float | str | None = None,
     align: bool = True,
     enforce_detection: bool = True,

@@ -29,7 +29,7 @@ from . import image as imagelib
 from .defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
 from .embed import RECOGNIZERS
 from .errors import DataError, ImageError, ParameterError
-from .metrics import check_metric, from_cosine
+from .metrics import DEFAULT_METRIC, check_metric, from_cosine
 from .pipeline import embed_faces, find_faces, whole_image
 from .thresholds import resolve
 from .types import Box, Face
@@ -203,7 +203,7 @@ def embed_images(
     return Embeddings({n: vectors[n] for n in names}, undetected)
 
 
-def pair_distances(pairs: list[Pair], emb: Embeddings, metric: str = "cosine") -> np.ndarray:
+def pair_distances(pairs: list[Pair], emb: Embeddings, metric: str = DEFAULT_METRIC) -> np.ndarray:
     """The distance of each pair, in ``metric``."""
     a = np.stack([emb.vectors[p.left] for p in pairs]).astype(np.float64)
     b = np.stack([emb.vectors[p.right] for p in pairs]).astype(np.float64)

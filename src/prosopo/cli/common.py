@@ -17,7 +17,7 @@ from ..defaults import DEFAULT_ACTIONS, DEFAULT_DETECTOR, DEFAULT_MODEL
 from ..detectors import DETECTORS
 from ..embed import RECOGNIZERS
 from ..errors import ParameterError, ProsopoError
-from ..metrics import METRICS
+from ..metrics import DEFAULT_METRIC, METRICS
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -36,8 +36,7 @@ Model = Annotated[str, typer.Option("--model", "-m",
                                     help=f"Recognizer: {choices(RECOGNIZERS.names(), DEFAULT_MODEL)}.")]
 Detector = Annotated[str, typer.Option("--detector", "-d",
                                        help=f"Detector: {choices(DETECTORS.names(), DEFAULT_DETECTOR)}.")]
-METRIC_HELP = f"Distance: {choices(METRICS, METRICS[0])}."
-DEFAULT_METRIC = METRICS[0]
+METRIC_HELP = f"Distance: {choices(METRICS, DEFAULT_METRIC)}."
 ACTIONS_HELP = (f"Comma-separated, from: {', '.join(ACTIONS)}. Race only when named (see README: restricted uses).")
 DEFAULT_ACTIONS_TEXT = ",".join(DEFAULT_ACTIONS)
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
