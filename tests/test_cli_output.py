@@ -83,6 +83,12 @@ def test_keygen_output_that_cannot_be_written(tmp_path):
     clean_failure(run("gallery", "keygen", "-o", str(key)), 2, "exists")
 
 
+def test_a_folder_the_system_refuses_is_one_line(tmp_path):
+    # the last line of defence (cli.main): an OSError no command expected
+    (tmp_path / "file").write_text("x")
+    clean_failure(run("keys", "create", "bob", "--data", str(tmp_path / "file" / "data")), 2, "Not a directory")
+
+
 def test_gallery_store_the_system_refuses(lfw, tmp_path):
     (tmp_path / "file").write_text("x")
     photos = tmp_path / "people" / "Abel_Pacheco"

@@ -382,4 +382,18 @@ app.add_typer(gallery_app, name="gallery")
 
 
 def main() -> None:
-    app()
+    """Run the command line. Each command turns the errors it expects into a
+    message and an exit code; a file or folder the system refuses that one
+    did not expect still ends in one line (exit code 2), not a traceback."""
+    import os
+    import sys
+
+    try:
+        app()
+    except BrokenPipeError:  # the reader went away (``prosopo ... | head``): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(1) from None
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        typer.echo(f"error: {where}{exc.strerror or exc}", err=True)
+        raise SystemExit(2) from None
