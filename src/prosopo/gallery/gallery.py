@@ -311,7 +311,9 @@ class Gallery:
         Images without a usable face are skipped and listed in the result;
         if none gives a face, :class:`~prosopo.NoFaceError` is raised and
         nothing is stored. ``expires`` (a date, datetime, ISO string,
-        timedelta or days) sets when :meth:`purge` removes the identity.
+        duration such as ``"365d"``, ``"12h"``, ``"30m"`` or ``"2w"``,
+        timedelta or days) sets when :meth:`purge` removes the identity;
+        a moment outside the years 1-9999 is a :class:`~prosopo.ParameterError`.
         """
         store = self._check_open()
         name = _check_name(identity)
