@@ -3,11 +3,13 @@ attacks (../shared/data/nuaa-mini)."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from test_cli import run
 
 import prosopo
@@ -126,6 +128,14 @@ def test_server_spoof(nuaa, model_home, tmp_path):
         assert ok.status_code == 200 and ok.json()["faces"][0]["is_real"] is True
         is_problem(server.post("/v1/represent", key, data={"anti_spoofing": "reject"}, files={"img": spoof}),
                    422, "spoof")
+        # a photo without a face: the same answer as `prosopo spoof` (exit 4 / --no-enforce), not an empty list
+        blank = io.BytesIO()
+        Image.new("RGB", (120, 120), (90, 90, 90)).save(blank, "PNG")
+        body = is_problem(server.post("/v1/spoof", key, files={"img": blank.getvalue()}), 422, "no_face")
+        assert '"enforce_detection": false' in body["detail"]
+        whole = server.post("/v1/spoof", key, data={"enforce_detection": "false"}, files={"img": blank.getvalue()})
+        assert whole.status_code == 200
+        assert [f["box"] for f in whole.json()["faces"]] == [{"x": 0, "y": 0, "w": 120, "h": 120}]
     finally:
         server.stop()
 

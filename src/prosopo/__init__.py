@@ -29,25 +29,28 @@ __version__ = "0.7.0"
 
 _LAZY = {
     "verify": "api", "find": "api", "analyze": "api", "represent": "api", "represent_many": "api", "extract_faces": "api", "detect": "api",
+    "check_liveness": "api",
     "distance": "metrics", "distances": "metrics",
     "Box": "types", "Face": "types", "AlignedFace": "types", "Representation": "types", "Verification": "types",
     "Match": "types", "Search": "types", "Analysis": "types", "Identification": "types", "SearchResults": "types",
     "Gallery": "gallery",
     "set_limits": "image", "get_limits": "image", "Limits": "image",
+    "set_licence_policy": "privacy.licence", "licence_policy": "privacy.licence",
 }
 
 __all__ = [
     "AlignedFace", "Analysis", "Box", "DataError", "Face", "Gallery", "Identification", "ImageError", "Limits", "Match",
     "ModelError", "NoFaceError", "NotFoundError", "ParameterError", "ProsopoError", "Representation", "Search",
-    "SearchResults", "SpoofDetected", "StoreError", "Verification", "__version__", "analyze", "detect", "distance",
-    "distances", "extract_faces", "find", "get_limits", "represent", "represent_many", "set_limits", "verify",
+    "SearchResults", "SpoofDetected", "StoreError", "Verification", "__version__", "analyze", "check_liveness", "detect", "distance",
+    "distances", "extract_faces", "find", "get_limits", "licence_policy", "represent", "represent_many", "set_licence_policy", "set_limits", "verify",
 ]
 
 if TYPE_CHECKING:
-    from .api import analyze, detect, extract_faces, find, represent, represent_many, verify
+    from .api import analyze, check_liveness, detect, extract_faces, find, represent, represent_many, verify
     from .gallery import Gallery
     from .image import Limits, get_limits, set_limits
     from .metrics import distance, distances
+    from .privacy.licence import licence_policy, set_licence_policy
     from .types import (
         AlignedFace,
         Analysis,

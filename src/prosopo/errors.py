@@ -9,6 +9,8 @@ SPELLINGS: dict[str, dict[str, str]] = {
     "enforce_detection=False": {"cli": "--no-enforce", "http": '"enforce_detection": false'},
     "auto_rotate=True": {"cli": "--auto-rotate", "http": '"auto_rotate": true'},
     "threshold=<float>": {"cli": "--threshold <number>", "http": '"threshold": <number>'},
+    "detector='yunet'": {"cli": "--detector yunet", "http": '"detector": "yunet"'},
+    "model='sface'": {"cli": "--model sface", "http": '"model": "sface"'},
 }
 
 

@@ -36,7 +36,9 @@ class Box:
         return inter / union if union > 0 else 0.0
 
     def to_dict(self) -> dict[str, float]:
-        return {"x": round(self.x, 2), "y": round(self.y, 2), "w": round(self.w, 2), "h": round(self.h, 2)}
+        # + 0.0 turns a -0.0 (a box at the border, rounded) into 0.0
+        return {"x": round(self.x, 2) + 0.0, "y": round(self.y, 2) + 0.0, "w": round(self.w, 2) + 0.0,
+                "h": round(self.h, 2) + 0.0}
 
 
 @dataclass(frozen=True)
@@ -190,13 +192,17 @@ class Identification:
         return self.identity is not None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"face": self.face.to_dict(), "identity": self.identity if self.known else "unknown",
+        return {"face": self.face.to_dict(), "identity": self.identity,
                 "known": self.known, "match": self.match.to_dict() if self.match else None,
                 "threshold": round(self.threshold, 6)}
 
 
 class SearchResults(list):
-    """A list of :class:`Search`, one per probe face, with :meth:`to_pandas`."""
+    """A list of :class:`Search`, one per probe face, with :meth:`to_pandas`;
+    ``sync`` is what :func:`prosopo.find` did to the folder (a
+    ``SyncReport``), None otherwise."""
+
+    sync: Any = None
 
     def to_dict(self) -> list[dict[str, Any]]:
         return [s.to_dict() for s in self]

@@ -9,13 +9,27 @@ beside it.
 
 from __future__ import annotations
 
-from ..defaults import DEFAULT_ACTIONS
+from typing import get_args
+
+from ..defaults import DEFAULT_ACTIONS, Action
 from ..errors import ParameterError
 
-__all__ = ["ACTIONS", "COMMERCIAL_USE", "DEFAULT_ACTIONS", "EMOTIONS", "GENDERS", "LICENCE", "MODELS", "RACES",
-           "RACE_WARNING", "check_actions", "check_licence"]
+__all__ = [
+    "ACTIONS",
+    "COMMERCIAL_USE",
+    "DEFAULT_ACTIONS",
+    "EMOTIONS",
+    "GENDERS",
+    "LICENCE",
+    "MODELS",
+    "RACES",
+    "RACE_WARNING",
+    "Action",
+    "check_actions",
+    "check_licence",
+]
 
-ACTIONS = ("age", "gender", "emotion", "race")
+ACTIONS: tuple[str, ...] = get_args(Action)
 GENDERS = ("male", "female")
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 RACES = ("white", "black", "asian", "indian", "other")

@@ -18,12 +18,9 @@ Data = Annotated[Path | None, typer.Option(
 
 
 def data_dir(data: Path | None) -> Path:
-    if data is not None:
-        return data.expanduser()
-    if os.environ.get("PROSOPO_DATA"):
-        return Path(os.environ["PROSOPO_DATA"]).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share") / "prosopo"
+    from ..models import user_dir
+
+    return data.expanduser() if data is not None else user_dir("data")
 
 
 def _loopback(host: str) -> bool:

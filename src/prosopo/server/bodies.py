@@ -8,7 +8,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
+from ..attributes import Action
+from ..defaults import DEFAULT_ACTIONS, DEFAULT_DETECTOR, DEFAULT_MODEL
+from ..metrics import DEFAULT_METRIC, Metric
 
 
 class UrlImage(BaseModel):
@@ -43,6 +45,7 @@ SPOOF_DOC = "true or report: mark each face is_real/spoof_score; reject: 422 'sp
 
 class SpoofBody(DetectBody):
     threshold: float | None = Field(None, ge=0, le=1, description="live probability below which a face is a spoof")
+    enforce_detection: bool = Field(True, description="false: a photo without a face is checked whole")
 
 
 class RepresentBody(DetectBody):
@@ -52,7 +55,7 @@ class RepresentBody(DetectBody):
 
 
 class AnalyzeBody(DetectBody):
-    actions: list[Literal["age", "gender", "emotion", "race"]] = ["age", "gender", "emotion"]
+    actions: list[Action] = list(DEFAULT_ACTIONS)
     enforce_detection: bool = True
     anti_spoofing: Spoofing = Field(False, description=SPOOF_DOC)
 
@@ -63,7 +66,7 @@ class VerifyBody(Body):
     img2: Image = Field(description=IMAGE_DOC)
     model: str = DEFAULT_MODEL
     detector: str = DEFAULT_DETECTOR
-    metric: Literal["cosine", "euclidean", "euclidean_l2", "angular"] = "cosine"
+    metric: Metric = DEFAULT_METRIC
     threshold: float | str | None = Field(None, description="a distance, or an operating point like fmr=1e-3")
     enforce_detection: bool = True
     anti_spoofing: Spoofing = Field(False, description=SPOOF_DOC)

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from .. import api
-from ..types import Face
+from ..defaults import DEFAULT_ACTIONS
 from .bodies import AnalyzeBody, DetectBody, RepresentBody, SpoofBody, VerifyBody, body_doc
 from .keys import Key
 from .service import caller, service
@@ -53,7 +53,7 @@ async def analyze(request: Request, key: Key = caller("analyze")) -> dict[str, A
     """Age, gender and emotion of each face; race only when listed in actions."""
     s = service(request)
     b = await s.parse(request, AnalyzeBody)
-    results = await s.work.run(quiet_analyze, b.img, actions=b.actions or ["age", "gender", "emotion"],
+    results = await s.work.run(quiet_analyze, b.img, actions=b.actions or DEFAULT_ACTIONS,
                                detector=b.detector, min_face_size=b.min_face_size, max_faces=b.max_faces,
                                enforce_detection=b.enforce_detection, anti_spoofing=b.anti_spoofing,
                                auto_rotate=b.auto_rotate)
@@ -63,24 +63,13 @@ async def analyze(request: Request, key: Key = caller("analyze")) -> dict[str, A
 @router.post("/spoof", openapi_extra=body_doc(SpoofBody))
 async def spoof(request: Request, key: Key = caller("detect")) -> dict[str, Any]:
     """Is each face live, or a photo of one? (needs the MiniFASNet files on the server: 503 without them,
-    whatever the image)"""
+    whatever the image; 422 no_face for a photo without a face unless enforce_detection is false)"""
     s = service(request)
     b = await s.parse(request, SpoofBody)
-    faces = await s.work.run(spoof_check, b.img, detector=b.detector, min_face_size=b.min_face_size,
-                             max_faces=b.max_faces, threshold=b.threshold, auto_rotate=b.auto_rotate)
+    faces = await s.work.run(api.check_liveness, b.img, detector=b.detector, min_face_size=b.min_face_size,
+                             max_faces=b.max_faces, threshold=b.threshold, auto_rotate=b.auto_rotate,
+                             enforce_detection=b.enforce_detection)
     return {"faces": [f.to_dict() for f in faces]}
-
-
-def spoof_check(img: Any, *, detector: str, min_face_size: float, max_faces: int | None, threshold: float | None,
-                auto_rotate: bool = False) -> list[Face]:
-    """Each face with is_real and spoof_score. The model files are checked
-    first, so a photo without a face cannot hide that they are missing."""
-    from .. import liveness
-    from ..pipeline import locate
-
-    liveness.installed()  # ModelError (503) when the MiniFASNet files are missing or wrong
-    return locate(img, detector, align=False, min_face_size=min_face_size, max_faces=max_faces, empty_ok=True,
-                  auto_rotate=auto_rotate, anti_spoofing=True, spoof_threshold=threshold).faces
 
 
 def quiet_analyze(img: Any, **options: Any) -> Any:

@@ -45,7 +45,7 @@ async def identify(gallery: str, request: Request, key: Key = caller("identify")
     g = s.galleries.get(gallery, key)
     found = await s.work.run(g.identify, b.img, threshold=b.threshold, max_faces=b.max_faces,
                              anti_spoofing=b.anti_spoofing)
-    return {"faces": [{**r.to_dict(), "identity": r.identity} for r in found]}  # null, as Python's None
+    return {"faces": [r.to_dict() for r in found]}
 
 
 @router.get("/identities")
