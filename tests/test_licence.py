@@ -108,6 +108,16 @@ def test_cli_honours_the_environment(photos):
     assert {n for n, r in listed.items() if not r["allowed"]} == NON_COMMERCIAL
 
 
+def test_cli_licence_option(photos, monkeypatch):
+    monkeypatch.delenv("PROSOPO_LICENCE", raising=False)
+    refused = cli("--licence", "commercial", "verify", *photos)
+    assert refused.returncode == 5 and "--detector yunet" in refused.stderr and "--model sface" in refused.stderr
+    ok = cli("--licence", "commercial", "verify", *photos, "--detector", "yunet", "--model", "sface")
+    assert ok.returncode == 0, ok.stderr
+    bad = cli("--licence", "comercial", "models")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
 def test_models_command_shows_terms_and_minifasnet(tmp_path):
     env = {"PROSOPO_MODELS": str(tmp_path / "models")}
     out = cli("models", env=env)

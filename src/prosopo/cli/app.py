@@ -12,6 +12,7 @@ did; ``spoof`` 0 when every face is live and 1 when one is not.
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -62,6 +63,11 @@ app.add_typer(keys_app, name="keys")
 app.command()(serve)
 
 
+class Licence(str, Enum):
+    any = "any"
+    commercial = "commercial"
+
+
 def _print_version(value: bool) -> None:
     if value:
         from .. import __version__
@@ -74,8 +80,16 @@ def _print_version(value: bool) -> None:
 def _options(
     version: Annotated[bool | None, typer.Option("--version", callback=_print_version, is_eager=True,
                                                  help="Print prosopo's version and exit.")] = None,
+    licence: Annotated[Licence | None, typer.Option(
+        help="commercial: refuse every model whose terms forbid commercial use (as PROSOPO_LICENCE does).",
+        case_sensitive=False)] = None,
 ) -> None:
-    pass
+    if licence is not None:
+        import os
+
+        from ..models import LICENCE_ENV
+
+        os.environ[LICENCE_ENV] = licence.value  # the web service's worker processes inherit it
 
 
 @app.command()
