@@ -120,11 +120,12 @@ def test_piped_find_starts_with_its_first_line(lfw, face, tmp_path):
 
 
 def test_box_text_never_prints_negative_zero():
-    from prosopo.cli.common import box_text
     from prosopo.types import Box
 
-    assert box_text(Box(-0.3, -0.49, 50.4, 60.6)) == "x=0 y=0 w=50 h=61"
-    assert box_text(Box(-3.2, 7.5, 10, 10)) == "x=-3 y=8 w=10 h=10"
+    assert Box(-0.3, -0.49, 50.4, 60.6).text() == "x=0 y=0 w=50 h=61"
+    assert Box(-3.2, 7.5, 10, 10).text() == "x=-3 y=8 w=10 h=10"
+    assert Box(-0.004, -0.001, 5, 5).to_dict() == {"x": 0.0, "y": 0.0, "w": 5.0, "h": 5.0}
+    assert "-0" not in str(Box(-0.004, 0, 5, 5).to_dict())
 
 
 def test_a_face_past_the_left_edge_prints_x_0(lfw, tmp_path):

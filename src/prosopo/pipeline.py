@@ -203,7 +203,7 @@ def _check_anti_spoofing(anti_spoofing: bool | str, threshold: float | None) -> 
                                   or not 0.0 <= threshold <= 1.0):
         raise ParameterError(f"the spoof threshold is a live probability between 0 and 1, got {threshold!r}")
     if anti_spoofing is not False:
-        liveness._MODEL.get()  # loads once; a ModelError when the files are missing or wrong
+        liveness.model()  # loads once; a ModelError when the files are missing or wrong
 
 
 def _enlargement(face: Face, template: Template, align: bool) -> float:

@@ -35,6 +35,12 @@ class Box:
         union = self.area + other.area - inter
         return inter / union if union > 0 else 0.0
 
+    def text(self) -> str:
+        """``x=.. y=.. w=.. h=..`` in whole pixels, for messages (a box just
+        past the left or top edge shows ``x=0``, never ``x=-0``: round()
+        gives an int)."""
+        return f"x={round(self.x)} y={round(self.y)} w={round(self.w)} h={round(self.h)}"
+
     def to_dict(self) -> dict[str, float]:
         # + 0.0 turns a -0.0 (a box at the border, rounded) into 0.0
         return {"x": round(self.x, 2) + 0.0, "y": round(self.y, 2) + 0.0, "w": round(self.w, 2) + 0.0,

@@ -37,7 +37,6 @@ from .common import (
     NoAlign,
     _emit,
     _fail,
-    box_text,
     choices,
     progress_bar,
     write_output,
@@ -154,7 +153,7 @@ def represent(
             write_output(output, save)
     except ProsopoError as exc:
         _fail(exc, json_out)
-    lines = [f"face {i}: {box_text(r.face.box)} score {r.face.score:.3f}, {len(r.embedding)}-D {r.model} embedding"
+    lines = [f"face {i}: {r.face.box.text()} score {r.face.score:.3f}, {len(r.embedding)}-D {r.model} embedding"
              for i, r in enumerate(results)]
     if output is not None:
         lines.append(f"saved {len(results)} x {len(results[0].embedding)} array to {output}")
@@ -185,7 +184,7 @@ def detect(
     except ProsopoError as exc:
         _fail(exc, json_out)
     lines = [f"{len(faces)} face(s)"] + [
-        f"face {i}: {box_text(f.box)} score={f.score:.3f}"
+        f"face {i}: {f.box.text()} score={f.score:.3f}"
         for i, f in enumerate(faces)
     ]
     if draw is not None:
@@ -225,7 +224,7 @@ def analyze(
             draw_faces(image, [r.face for r in results], draw, labels=[_label(r) for r in results])
     except ProsopoError as exc:
         _fail(exc, json_out)
-    lines = [f"{len(results)} face(s)"] + [f"face {i}: {_label(r)} at {box_text(r.face.box)}"
+    lines = [f"{len(results)} face(s)"] + [f"face {i}: {_label(r)} at {r.face.box.text()}"
                                            + ("" if r.reliable else " (unreliable: " + "; ".join(r.warnings) + ")")
                                            for i, r in enumerate(results)]
     if draw is not None:
@@ -326,7 +325,7 @@ def spoof(
     except ProsopoError as exc:
         _fail(exc, json_out)
     lines = [f"face {i}: {'live' if f.is_real else 'SPOOF'} (live probability {f.spoof_score:.3f}) at "
-             f"{box_text(f.box)}" for i, f in enumerate(faces)]
+             f"{f.box.text()}" for i, f in enumerate(faces)]
     _emit([f.to_dict() for f in faces], json_out, "\n".join(lines))
     raise typer.Exit(0 if all(f.is_real for f in faces) else 1)
 

@@ -22,7 +22,6 @@ from ..metrics import DEFAULT_METRIC, METRICS
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from ..types import Box
 
 T = TypeVar("T")
 
@@ -60,17 +59,6 @@ def _fail(exc: ProsopoError, as_json: bool) -> NoReturn:
     else:
         typer.echo(f"error: {exc.message_for('cli')}", err=True)
     raise typer.Exit(exc.exit_code)
-
-
-def _px(value: float) -> str:
-    """A pixel coordinate rounded to a whole number, never ``-0``."""
-    return str(round(value))  # an int: round(-0.4) is 0
-
-
-def box_text(box: Box) -> str:
-    """``x=.. y=.. w=.. h=..`` in whole pixels (a box just past the left or
-    top edge shows ``x=0``, not ``x=-0``)."""
-    return f"x={_px(box.x)} y={_px(box.y)} w={_px(box.w)} h={_px(box.h)}"
 
 
 def write_output(path: Path, write: Callable[[Path], T]) -> T:

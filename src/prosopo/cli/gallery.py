@@ -12,7 +12,7 @@ import typer
 
 from ..defaults import DEFAULT_MODEL
 from ..errors import ParameterError, ProsopoError, StoreError
-from .common import Json, Model, _emit, _fail, box_text, progress_bar
+from .common import Json, Model, _emit, _fail, progress_bar
 
 T = TypeVar("T")
 
@@ -107,7 +107,7 @@ def find(
             _fail(_store_failed(db, exc), json_out)
     lines = []
     for i, s in enumerate(found):
-        lines.append(f"face {i} at {box_text(s.face.box)}:"
+        lines.append(f"face {i} at {s.face.box.text()}:"
                      + ("" if s.matches else " no match"))
         lines += [f"  {m.identity:<30} distance {m.distance:.4f}  confidence {m.confidence:.4f}  {m.source or ''}"
                   for m in s.matches]

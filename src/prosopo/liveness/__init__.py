@@ -106,6 +106,12 @@ def _model():
 _MODEL = Lazy(_model)
 
 
+def model():
+    """The MiniFASNet pair, loaded once per process; a ModelError when its
+    files are missing or not the pinned ones."""
+    return _MODEL.get()
+
+
 def check(rgb, faces, anti_spoofing, threshold: float | None = None, source: str = "image", shown=None):
     """``faces`` with ``is_real`` and ``spoof_score`` filled in when
     ``anti_spoofing`` is True or ``"report"``; ``"reject"`` also raises
@@ -119,13 +125,13 @@ def check(rgb, faces, anti_spoofing, threshold: float | None = None, source: str
     if anti_spoofing is False or not faces:
         return faces
     limit = DEFAULT_THRESHOLD if threshold is None else float(threshold)
-    scores = _MODEL.get().live_probability(rgb, faces)
+    scores = model().live_probability(rgb, faces)
     checked = [dataclasses.replace(f, is_real=bool(s >= limit), spoof_score=float(s)) for f, s in zip(faces, scores)]
     if anti_spoofing == "reject":
         for i, f in enumerate(checked):
             if not f.is_real:
                 b = (shown or checked)[i].box
-                raise SpoofDetected(f"face {i} of {source} (box x={b.x:.0f} y={b.y:.0f} w={b.w:.0f} h={b.h:.0f}) "
+                raise SpoofDetected(f"face {i} of {source} (box {b.text()}) "
                                     f"looks like a photo or screen, not a live face (live probability "
                                     f"{f.spoof_score:.3f} < {limit})")
     return checked
