@@ -144,3 +144,13 @@ def test_missing_model_package_gives_model_error(monkeypatch):
 def test_errors_have_codes():
     codes = {cls.code for cls in (ImageError, NoFaceError, ModelError, ParameterError)}
     assert len(codes) == 4
+
+
+def test_messages_spell_options_per_interface():
+    err = prosopo.NoFaceError("no face found in x.jpg (min_face_size=40); try auto_rotate=True, or "
+                              "enforce_detection=False; max_faces must be positive")
+    assert err.message_for("cli") == ("no face found in x.jpg (--min-face-size 40); try --auto-rotate, or "
+                                      "--no-enforce; --max-faces must be positive")
+    assert err.message_for("http") == ('no face found in x.jpg ("min_face_size": 40); try "auto_rotate": true, or '
+                                       '"enforce_detection": false; "max_faces" must be positive')
+    assert str(err).startswith("no face found in x.jpg (min_face_size=40)")

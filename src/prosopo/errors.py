@@ -3,15 +3,30 @@ OpenCV, dlib or ONNX Runtime exception."""
 
 from __future__ import annotations
 
+import re
+
 # Messages name options as Python spells them; the CLI and the web service
-# show their own spelling of the same option instead.
+# show their own spelling of the same option instead: first these phrases,
 SPELLINGS: dict[str, dict[str, str]] = {
     "enforce_detection=False": {"cli": "--no-enforce", "http": '"enforce_detection": false'},
     "auto_rotate=True": {"cli": "--auto-rotate", "http": '"auto_rotate": true'},
     "threshold=<float>": {"cli": "--threshold <number>", "http": '"threshold": <number>'},
     "detector='yunet'": {"cli": "--detector yunet", "http": '"detector": "yunet"'},
     "model='sface'": {"cli": "--model sface", "http": '"model": "sface"'},
+    "threshold must be": {"cli": "--threshold must be", "http": '"threshold" must be'},
 }
+# then every remaining argument name with an underscore (never a common word),
+# alone or as ``name=value``: --max-faces / --max-faces 3, "max_faces" / "max_faces": 3
+# (not one a phrase above has already spelled: "--" or a quote before it)
+_ARGUMENT = re.compile(r'(?<![-"])\b(min_face_size|max_faces|auto_rotate|enforce_detection|legal_basis|consent_ref)\b'
+                       r'(?!")(=)?')
+
+
+def _spell(match: re.Match[str], interface: str) -> str:
+    name, assigned = match.group(1), match.group(2)
+    if interface == "cli":
+        return "--" + name.replace("_", "-") + (" " if assigned else "")
+    return f'"{name}"' + (": " if assigned else "")
 
 
 class ProsopoError(Exception):
@@ -30,7 +45,7 @@ class ProsopoError(Exception):
         text = str(self)
         for python, spelled in SPELLINGS.items():
             text = text.replace(python, spelled[interface])
-        return text
+        return _ARGUMENT.sub(lambda m: _spell(m, interface), text)
 
 
 class ImageError(ProsopoError, ValueError):
