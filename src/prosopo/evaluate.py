@@ -29,7 +29,7 @@ from . import image as imagelib
 from .defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
 from .embed import RECOGNIZERS
 from .errors import DataError, ImageError, ParameterError
-from .metrics import DEFAULT_METRIC, check_metric, from_cosine
+from .metrics import DEFAULT_METRIC, check_metric, from_cosine, normalize
 from .pipeline import embed_faces, find_faces, whole_image
 from .thresholds import resolve
 from .types import Box, Face
@@ -209,7 +209,7 @@ def pair_distances(pairs: list[Pair], emb: Embeddings, metric: str = DEFAULT_MET
     b = np.stack([emb.vectors[p.right] for p in pairs]).astype(np.float64)
     if check_metric(metric) == "euclidean":
         return np.linalg.norm(a - b, axis=1)
-    cos = np.einsum("ij,ij->i", a, b) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+    cos = np.einsum("ij,ij->i", normalize(a, np.float64), normalize(b, np.float64))
     return from_cosine(1.0 - np.clip(cos, -1.0, 1.0), metric)
 
 
