@@ -327,3 +327,14 @@ def test_settings_document_the_timeout_bound():
 
     assert "keeps its slot" in (Settings.__doc__ or "")
     assert Path(sys.modules[serve.__module__].__file__ or "").read_text().count("at most 4 jobs run at once") == 1
+
+
+# -- defect 9: a gallery name with a trailing newline ---------------------------------
+
+def test_gallery_name_with_a_trailing_newline_is_refused(served, photos):
+    face = next(iter(photos.values()))[0]
+    for name in ("staff%0A", "staff%0D%0A", "staff%00", "%0Astaff"):
+        r = served.post(f"/v1/galleries/{name}/enroll", served.token, data={"identity": "a", "legal_basis": "consent"},
+                        files={"img": face})
+        is_problem(r, 422, "bad_parameter")
+    assert not [p for p in served.data.rglob("*") if "\n" in p.name or "\r" in p.name]

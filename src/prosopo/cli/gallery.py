@@ -55,7 +55,7 @@ def enroll(
     purpose: Annotated[str | None, typer.Option(help="Why these faces are enrolled (kept per identity).")] = None,
     legal_basis: Annotated[str | None, typer.Option(help="Legal basis, e.g. consent or contract.")] = None,
     consent_ref: Annotated[str | None, typer.Option(help="Reference to the consent records.")] = None,
-    expires: Annotated[str | None, typer.Option(help="When the identities expire (ISO date).")] = None,
+    expires: Annotated[str | None, typer.Option(help="When the identities expire: an ISO date, or a duration such as 365d, 12h or 2w.")] = None,
     workers: Annotated[int, typer.Option(help="Images processed at once.")] = 2,
     key_file: KeyFile = None,
     json_out: Json = False,
@@ -73,8 +73,7 @@ def enroll(
         _fail(exc, json_out)
     except OSError as exc:
         _fail(_store_failed(db, exc), json_out)
-    lines = [(f"{report.added} photo(s) enrolled ({report.faces} faces), {report.unchanged} already there, "
-              f"{len(report.skipped)} skipped, in {report.seconds:.1f} s")]
+    lines = [report.summary()]
     lines += [f"  skipped {path}: {reason}" for path, reason in report.skipped[:20]]
     _emit(report.to_dict(), json_out, "\n".join(lines))
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ..gallery import Gallery
 
 B = TypeVar("B", bound=Body)
-GALLERY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+GALLERY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # fullmatch: "$" would let "name\n" through
 LOCAL = Key("local", "local development (auth off)", SCOPES, ("*",), "")
 
 
@@ -94,7 +94,7 @@ class Service:
                           {"Retry-After": str(max(1, round(wait)))})
         gallery = request.path_params.get("gallery")
         if gallery is not None:
-            if not GALLERY_NAME.match(gallery):
+            if not GALLERY_NAME.fullmatch(gallery):
                 raise Problem(422, "bad_parameter", "gallery names are 1-64 letters, digits, - or _")
             if not key.may_use(gallery):
                 raise Problem(403, "gallery", f"this key may not use gallery {gallery!r}")
