@@ -128,3 +128,48 @@ def test_models_command_shows_terms_and_minifasnet(tmp_path):
     row = next(r for r in json.loads(cli("models", "--json", env=env).stdout) if r["name"] == "minifasnet")
     assert row["installed"] is False and row["kind"] == "anti-spoofing"
     assert row["location"] == str(tmp_path / "models" / "minifasnet")
+
+
+def test_a_refused_model_stops_a_folder_sync_and_records_nothing(photos, tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.delenv("PROSOPO_LICENCE", raising=False)
+    folder = tmp_path / "photos" / "Some_Person"
+    folder.mkdir(parents=True)
+    shutil.copy(photos[0], folder / "a.jpg")
+    refused = cli("enroll", str(folder.parent), "--db", str(tmp_path / "g"), "--model", "sface",
+                  env={"PROSOPO_LICENCE": "commercial"})
+    assert refused.returncode == 5 and "not licensed" in refused.stderr and "skipped" not in refused.stdout
+    # the photo was not remembered as "skipped": the next sync, with permissive models, enrolls it
+    env = {"PROSOPO_LICENCE": "commercial"}
+    allowed = cli("enroll", str(folder.parent), "--db", str(tmp_path / "g"), "--model", "sface", "--detector", "yunet",
+                  "--json", env=env)
+    assert allowed.returncode == 0, allowed.stderr
+    assert json.loads(allowed.stdout)["added"] == 1
+    found = cli("find", photos[1], "--db", str(tmp_path / "g"), "--detector", "yunet", "--json", env=env)
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)[0]["matches"][0]["identity"] == "Some_Person"
+
+
+def test_a_commercial_service_runs_galleries_on_permissive_models(photos, tmp_path):
+    from test_server import Server
+
+    server = Server(tmp_path / "srv", "--gallery-model", "sface", "--gallery-detector", "yunet",
+                    env={"PROSOPO_LICENCE": "commercial"})
+    try:
+        key = server.key("admin")
+        with open(photos[0], "rb") as a, open(photos[1], "rb") as b:
+            first, second = a.read(), b.read()
+        enrolled = server.post("/v1/galleries/staff/enroll", key, data={"identity": "alice", "legal_basis": "consent"},
+                               files={"img": first})
+        assert enrolled.status_code == 200, enrolled.text
+        who = server.post("/v1/galleries/staff/identify", key, files={"img": second})
+        assert who.status_code == 200 and who.json()["faces"][0]["identity"] == "alice", who.text
+        stats = server.get("/v1/galleries/staff/stats", key).json()
+        assert (stats["model"], stats["detector"]) == ("sface", "yunet")
+        refused = server.post("/v1/verify", key, files={"img1": first, "img2": second})
+        assert refused.status_code == 503 and '"detector": "yunet"' in refused.json()["detail"]
+    finally:
+        server.stop()
+    bad = cli("serve", "--gallery-model", "nope", "--port", "1")
+    assert bad.returncode == 2 and "unknown model 'nope'" in bad.stderr

@@ -10,9 +10,9 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from ..defaults import DEFAULT_MODEL
+from ..defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
 from ..errors import ParameterError, ProsopoError, StoreError
-from .common import Json, Model, _emit, _fail, progress_bar
+from .common import Detector, Json, Model, _emit, _fail, progress_bar
 
 T = TypeVar("T")
 
@@ -36,11 +36,12 @@ def _store_failed(db: Path, exc: OSError) -> StoreError:
     return StoreError(f"cannot use the gallery store {db}: {exc.strerror or exc}")
 
 
-def _on_gallery(db: Path, key_file: Path | None, json_out: bool, action: Callable[[Any], T]) -> T:
+def _on_gallery(db: Path, key_file: Path | None, json_out: bool, action: Callable[[Any], T],
+                detector: str | None = None) -> T:
     """Open the existing store ``db``, return ``action(gallery)`` and close
     it; a ProsopoError becomes the command's message and exit code."""
     try:
-        with _open(db, key_file) as gallery:
+        with _open(db, key_file, detector=detector) as gallery:
             return action(gallery)
     except ProsopoError as exc:
         _fail(exc, json_out)
@@ -52,6 +53,7 @@ def enroll(
     folder: Annotated[Path, typer.Argument(help="Photos: one sub-folder per person, or files named after them.")],
     db: Store,
     model: Model = DEFAULT_MODEL,
+    detector: Detector = DEFAULT_DETECTOR,
     purpose: Annotated[str | None, typer.Option(help="Why these faces are enrolled (kept per identity).")] = None,
     legal_basis: Annotated[str | None, typer.Option(help="Legal basis, e.g. consent or contract.")] = None,
     consent_ref: Annotated[str | None, typer.Option(help="Reference to the consent records.")] = None,
@@ -63,7 +65,8 @@ def enroll(
     """Enroll a folder of photos into a gallery (parallel, resumable: photos
     already enrolled are skipped, so an interrupted run can simply be rerun)."""
     try:
-        with (_open(db, key_file, create=True, model=model, purpose=purpose, legal_basis=legal_basis) as gallery,
+        with (_open(db, key_file, create=True, model=model, detector=detector, purpose=purpose,
+                    legal_basis=legal_basis) as gallery,
               progress_bar(not json_out) as bar):
             task = bar.add_task("enrolling", total=None)
             report = gallery.sync_folder(folder, delete_missing=False, workers=workers, consent_ref=consent_ref,
@@ -84,6 +87,7 @@ def find(
     k: Annotated[int, typer.Option("-k", help="Identities per face.")] = 5,
     threshold: Threshold = None,
     model: Model = DEFAULT_MODEL,
+    detector: Detector = DEFAULT_DETECTOR,
     key_file: KeyFile = None,
     json_out: Json = False,
 ) -> None:
@@ -93,12 +97,12 @@ def find(
 
     if (db / "gallery.db").is_file():
         found = _on_gallery(db, key_file, json_out,
-                            lambda g: api.matches_only(g.search(image, k=k, threshold=threshold)))
+                            lambda g: api.matches_only(g.search(image, k=k, threshold=threshold)), detector=detector)
     else:
         try:
             with progress_bar(not json_out) as bar:
                 task = bar.add_task("updating the folder's gallery", total=None)
-                found = api.find(image, db, model=model, k=k, threshold=threshold, key_file=key_file,
+                found = api.find(image, db, model=model, detector=detector, k=k, threshold=threshold, key_file=key_file,
                                  progress=lambda done, total: bar.update(task, completed=done, total=total))
         except ProsopoError as exc:
             _fail(exc, json_out)

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from ..defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
 from ..errors import ModelError, ParameterError, ProsopoError
 from .common import Json, _emit, _fail
 
@@ -44,6 +45,11 @@ def serve(
     timeout: Annotated[float, typer.Option(
         help="Seconds a request may wait for and run its work, then 504. A timed-out job cannot be stopped: it "
              "keeps its slot until it ends, so at most 4 jobs run at once per worker.")] = 30,
+    gallery_model: Annotated[str, typer.Option(
+        help="Recognizer of the galleries created from now on (existing ones keep theirs); sface for commercial "
+             "use.")] = DEFAULT_MODEL,
+    gallery_detector: Annotated[str, typer.Option(
+        help="Detector of the galleries created from now on; yunet for commercial use.")] = DEFAULT_DETECTOR,
 ) -> None:
     """Run the web service (FastAPI on uvicorn): the API under /v1, docs at /docs.
 
@@ -68,10 +74,18 @@ def serve(
         _fail(ParameterError("--workers must be at least 1"), False)
     if not timeout > 0:
         _fail(ParameterError("--timeout must be a positive number of seconds"), False)
+    from ..detectors import DETECTORS
+    from ..embed import RECOGNIZERS
+
+    try:
+        gallery_model, gallery_detector = RECOGNIZERS.entry(gallery_model).name, DETECTORS.entry(gallery_detector).name
+    except ProsopoError as exc:
+        _fail(exc, False)
     folder = data_dir(data)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     settings = {"data": str(folder), "auth": not no_auth, "allow_urls": allow_urls,
-                "max_body": int(max_body_mb * 2**20), "rate": rate, "burst": max(1, int(rate * 2)), "timeout": timeout}
+                "max_body": int(max_body_mb * 2**20), "rate": rate, "burst": max(1, int(rate * 2)), "timeout": timeout,
+                "gallery_model": gallery_model, "gallery_detector": gallery_detector}
     os.environ[SETTINGS_ENV] = json.dumps(settings)
     limit_malloc_arenas()
     typer.echo(f"prosopo serving on http://{host}:{port} ({'API keys required' if not no_auth else 'NO AUTH'}; "

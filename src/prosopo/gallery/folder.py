@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ..errors import ParameterError, ProsopoError
+from ..errors import ImageError, NoFaceError, ParameterError, ProsopoError
 from ..models import file_digest
 from ..privacy.consent import Consent
 from .store import AuditEvent, Embedded, FileRecord, Store, Transaction
@@ -193,9 +193,12 @@ def _embed_new(store: Store, embed: Callable[[str], list[Embedded]], actor: str,
         progress(0, len(todo))
 
     def attempt(item: tuple[str, str]) -> list[Embedded] | ProsopoError:
+        # a photo's own fault skips the photo (and is remembered until it
+        # changes); anything else (a model missing, refused by the licence
+        # policy or failing) stops the sync, so nothing is recorded wrongly
         try:
             return embed(item[0])
-        except ProsopoError as exc:
+        except (ImageError, NoFaceError) as exc:
             return exc
 
     pool = ThreadPoolExecutor(max(1, workers))

@@ -34,8 +34,8 @@ class GalleryPool:
     """Open galleries, one per name, shared by the requests of a worker; each
     request acts through a view that records its key in the audit log."""
 
-    def __init__(self, root: Path):
-        self.root = root
+    def __init__(self, root: Path, model: str, detector: str):
+        self.root, self.model, self.detector = root, model, detector  # for galleries created from now on
         self._open: dict[str, Gallery] = {}
         self._lock = threading.Lock()
 
@@ -45,9 +45,13 @@ class GalleryPool:
         with self._lock:
             if name not in self._open:
                 location = self.root / name
-                if not create and not (location / "gallery.db").is_file():
+                new = not (location / "gallery.db").is_file()
+                if not create and new:
                     raise Problem(404, "not_found", f"no gallery named {name!r}")
-                self._open[name] = Gallery.open(location, create=create, actor="server")
+                # a gallery keeps the models it was created with
+                self._open[name] = Gallery.open(location, create=create, actor="server",
+                                                model=self.model if new else None,
+                                                detector=self.detector if new else None)
             return self._open[name].acting_as(f"key:{key.id} ({key.name})")
 
     def close(self) -> None:
@@ -65,7 +69,7 @@ class Service:
         self.keys = KeyStore(settings.data / "keys.db")
         self.limiter = RateLimiter(settings.rate, settings.burst)
         self.work = WorkLimiter(settings.concurrency, settings.timeout)
-        self.galleries = GalleryPool(settings.data / "galleries")
+        self.galleries = GalleryPool(settings.data / "galleries", settings.gallery_model, settings.gallery_detector)
 
     def close(self) -> None:
         self.galleries.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
+
 
 @dataclass
 class Settings:
@@ -24,3 +26,5 @@ class Settings:
     burst: int = 100                # requests per key at once
     timeout: float = 30.0           # seconds a request may wait for and run its work
     concurrency: int = 4            # jobs computing at once per worker (timed-out ones included)
+    gallery_model: str = DEFAULT_MODEL        # recognizer of galleries created from now on
+    gallery_detector: str = DEFAULT_DETECTOR  # and their detector (existing galleries keep theirs)
