@@ -154,3 +154,14 @@ def test_messages_spell_options_per_interface():
     assert err.message_for("http") == ('no face found in x.jpg ("min_face_size": 40); try "auto_rotate": true, or '
                                        '"enforce_detection": false; "max_faces" must be positive')
     assert str(err).startswith("no face found in x.jpg (min_face_size=40)")
+
+
+def test_a_gallery_search_without_a_face_suggests_only_what_a_gallery_offers(tmp_path):
+    import numpy as np
+
+    with prosopo.Gallery.open(tmp_path / "g") as gallery:
+        with pytest.raises(prosopo.NoFaceError) as caught:
+            gallery.search(np.full((120, 120, 3), 90, np.uint8))
+    message = caught.value.message_for("cli")
+    assert "a gallery needs a face" in message
+    assert "--no-enforce" not in message and "--auto-rotate" not in message

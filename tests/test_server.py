@@ -181,6 +181,13 @@ def test_gallery_lifecycle_is_audited_with_the_key(server, admin, photos):
     assert {"enroll", "identify", "search", "erase"} <= actions
     is_problem(server.get("/v1/galleries/nosuch/stats", admin), 404, "not_found")
     is_problem(server.get("/v1/galleries/bad%20name/stats", admin), 422)
+    # a name that holds "/" can be erased as it was enrolled (sent as %2F)
+    r = server.post("/v1/galleries/team/enroll", admin, data={"identity": "Dept/Alice Smith", "legal_basis": "consent"},
+                    files={"img": photos[names[2]][0]})
+    assert r.status_code == 200, r.text
+    erased = httpx.delete(f"{server.url}/v1/galleries/team/identities/Dept%2FAlice%20Smith",
+                          headers={"Authorization": f"Bearer {admin}"}, timeout=60)
+    assert erased.status_code == 200 and erased.json() == {"identity": "Dept/Alice Smith", "erased_faces": 1}
 
 
 def test_bad_inputs_are_4xx_problems(server, admin, photos):

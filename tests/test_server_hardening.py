@@ -338,3 +338,12 @@ def test_gallery_name_with_a_trailing_newline_is_refused(served, photos):
                         files={"img": face})
         is_problem(r, 422, "bad_parameter")
     assert not [p for p in served.data.rglob("*") if "\n" in p.name or "\r" in p.name]
+
+
+def test_registered_folders_with_spaces_are_hidden_whole(tmp_path):
+    from prosopo.server import problems
+
+    models = tmp_path / "a b" / "models"
+    problems.hide_paths(models)
+    hidden = problems.redact(f"the MiniFASNet files are missing from {models}/minifasnet; see prosopo models")
+    assert "a b" not in hidden and "models/minifasnet" not in hidden and hidden.endswith("; see prosopo models")

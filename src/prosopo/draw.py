@@ -65,6 +65,9 @@ Rect = tuple[int, int, int, int]  # x, y, width, height, in whole pixels
 # another face, its own face; and what each pixel of distance from its own
 # box costs, per pixel of the label's height.
 _COVER_LABEL, _COVER_FACE, _COVER_OWN, _AWAY = 1000.0, 4.0, 1.0, 0.6
+# Past this many faces (a crowd) labels are not searched for over the whole
+# image, only near their faces: the search grows with the square of the faces.
+_CROWD = 64
 
 
 def place_labels(boxes: Sequence[Box], sizes: Sequence[tuple[int, int]], image_size: tuple[int, int]) -> list[Rect]:
@@ -78,7 +81,9 @@ def place_labels(boxes: Sequence[Box], sizes: Sequence[tuple[int, int]], image_s
     faces' boxes, then its own box, and staying close to its box. Among
     equally good places, above the box comes first, then below, then inside
     its top, then beside it; when nothing near the box is free, places
-    further away are tried. A pure function of its arguments.
+    further away are tried (anywhere in the image when no place near the
+    box is free of labels, except in crowds of more than 64 faces, where
+    labels may then overlap). A pure function of its arguments.
     """
     width, height = image_size
     # the boxes as drawn, in whole pixels
@@ -87,27 +92,39 @@ def place_labels(boxes: Sequence[Box], sizes: Sequence[tuple[int, int]], image_s
     placed: list[Rect] = []
     for i, (tw, th) in enumerate(sizes):
         tw, th = max(1, min(int(tw), width)), max(1, min(int(th), height))
-        cand = _candidates(own[i], tw, th, width, height)
-        x0, y0 = cand[:, 0], cand[:, 1]
-        x1, y1 = x0 + tw, y0 + th
-        cost = _COVER_OWN * _overlap(x0, y0, x1, y1, own[i:i + 1]).sum(1)
         others = np.delete(own, i, axis=0)
-        if len(others):
-            cost += _COVER_FACE * _overlap(x0, y0, x1, y1, others).sum(1)
-        if placed:
-            done = np.array([[x, y, x + w, y + h] for x, y, w, h in placed], dtype=np.float64)
-            cost += _COVER_LABEL * _overlap(x0, y0, x1, y1, done).sum(1)
-        bx0, by0, bx1, by1 = own[i]
-        gap_x = np.maximum(0.0, np.maximum(bx0 - x1, x0 - bx1))
-        gap_y = np.maximum(0.0, np.maximum(by0 - y1, y0 - by1))
-        cost += _AWAY * th * np.hypot(gap_x, gap_y)
+        done = np.array([[x, y, x + w, y + h] for x, y, w, h in placed], dtype=np.float64).reshape(-1, 4)
+        cand = _near(own[i], tw, th, width, height)
+        cost, on_labels = _costs(cand, own[i], others, done, tw, th)
+        if on_labels[int(np.argmin(cost))] and len(boxes) <= _CROWD:  # nothing near is free: look everywhere
+            cand = np.concatenate([cand, _grid(tw, th, width, height)])
+            cost, _ = _costs(cand, own[i], others, done, tw, th)
         best = int(np.argmin(cost))  # the first of equal costs: candidates come in order of preference
-        placed.append((int(x0[best]), int(y0[best]), tw, th))
+        placed.append((int(cand[best, 0]), int(cand[best, 1]), tw, th))
     return placed
 
 
-def _candidates(box: np.ndarray, tw: int, th: int, width: int, height: int) -> np.ndarray:
-    """Top-left corners for a ``tw`` x ``th`` label of ``box``, in order of
+def _costs(cand: np.ndarray, box: np.ndarray, others: np.ndarray, done: np.ndarray, tw: int,
+           th: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each candidate's cost, and whether it covers a placed label."""
+    x0, y0 = cand[:, 0], cand[:, 1]
+    x1, y1 = x0 + tw, y0 + th
+    # only the faces and labels that reach the candidates' area can be covered
+    area = (x0.min(), y0.min(), x1.max(), y1.max())
+    others, done = _reaching(others, area), _reaching(done, area)
+    cost = _COVER_OWN * _overlap(x0, y0, x1, y1, box[None]).sum(1)
+    if len(others):
+        cost += _COVER_FACE * _overlap(x0, y0, x1, y1, others).sum(1)
+    on_labels = _overlap(x0, y0, x1, y1, done).sum(1) if len(done) else np.zeros(len(cand))
+    cost += _COVER_LABEL * on_labels
+    bx0, by0, bx1, by1 = box
+    gap_x = np.maximum(0.0, np.maximum(bx0 - x1, x0 - bx1))
+    gap_y = np.maximum(0.0, np.maximum(by0 - y1, y0 - by1))
+    return cost + _AWAY * th * np.hypot(gap_x, gap_y), on_labels > 0
+
+
+def _near(box: np.ndarray, tw: int, th: int, width: int, height: int) -> np.ndarray:
+    """Top-left corners for a ``tw`` x ``th`` label near ``box``, in order of
     preference, moved inside the image."""
     bx0, by0, bx1, by1 = (float(v) for v in box)
     lefts = (bx0, bx1 - tw)  # aligned with the box's left edge, then its right edge
@@ -116,7 +133,7 @@ def _candidates(box: np.ndarray, tw: int, th: int, width: int, height: int) -> n
     near += [(x, by0) for x in lefts]                          # inside, at the top
     near += [(x, by1 - th) for x in lefts]                     # inside, at the bottom
     near += [(bx0 - tw, by0), (bx1, by0), (bx0 - tw, by1 - th), (bx1, by1 - th)]  # beside
-    # further away: rings of growing distance around the box, then anywhere
+    # further away: rings of growing distance around the box
     far: list[tuple[float, float]] = []
     for step in range(1, 7):
         dy, dx = step * th, step * max(th, tw // 2)
@@ -124,11 +141,24 @@ def _candidates(box: np.ndarray, tw: int, th: int, width: int, height: int) -> n
             far += [(x + sx, y) for x in lefts for sx in (0, -dx, dx)]
         for x in (bx0 - tw - dx, bx1 + dx):
             far += [(x, by0 + sy) for sy in (0, -dy, dy)]
+    return _inside(np.array(near + far, dtype=np.float64), tw, th, width, height)
+
+
+def _grid(tw: int, th: int, width: int, height: int) -> np.ndarray:
+    """Top-left corners for a ``tw`` x ``th`` label anywhere in the image."""
     grid = np.stack(np.meshgrid(np.arange(0, width, max(1, tw // 2)), np.arange(0, height, th)), -1).reshape(-1, 2)
-    cand = np.concatenate([np.array(near + far, dtype=np.float64), grid.astype(np.float64)])
+    return _inside(grid.astype(np.float64), tw, th, width, height)
+
+
+def _inside(cand: np.ndarray, tw: int, th: int, width: int, height: int) -> np.ndarray:
     cand[:, 0] = np.clip(np.round(cand[:, 0]), 0, width - tw)
     cand[:, 1] = np.clip(np.round(cand[:, 1]), 0, height - th)
     return cand
+
+
+def _reaching(rects: np.ndarray, area: tuple[float, float, float, float]) -> np.ndarray:
+    x0, y0, x1, y1 = area
+    return rects[(rects[:, 0] < x1) & (rects[:, 2] > x0) & (rects[:, 1] < y1) & (rects[:, 3] > y0)]
 
 
 def _overlap(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, rects: np.ndarray) -> np.ndarray:

@@ -178,9 +178,12 @@ def _read_checked(target: Path, record: Path, source: Path) -> bytes | None:
     """The cached bytes at ``target`` if they match ``record``; None (with a
     warning when the file was changed) if they must be rebuilt."""
     try:
-        expected = record.read_text(encoding="ascii").strip()
-        data = target.read_bytes()
-        trusted = all(_only_writable_by_us(p) for p in (target, record))
+        # each file's owner is checked on the handle its bytes are read from,
+        # so a file swapped in between cannot pass
+        expected_bytes, record_trusted = _read_trusted(record)
+        data, target_trusted = _read_trusted(target)
+        expected = expected_bytes.decode("ascii").strip()
+        trusted = record_trusted and target_trusted
     except (OSError, UnicodeDecodeError):
         return None  # not cached yet, or cached by a prosopo that kept no record
     if not trusted:
@@ -194,13 +197,16 @@ def _read_checked(target: Path, record: Path, source: Path) -> bytes | None:
     return None
 
 
-def _only_writable_by_us(path: Path) -> bool:
-    """Whether ``path`` is owned by this user (or root) and writable by no
-    group or other user (always True where files have no POSIX owners)."""
+def _read_trusted(path: Path) -> tuple[bytes, bool]:
+    """The bytes of ``path`` and whether the file they came from is owned by
+    this user (or root) and writable by no group or other user (always True
+    where files have no POSIX owners)."""
+    with open(path, "rb") as f:
+        st = os.fstat(f.fileno())
+        data = f.read()
     if os.name != "posix":
-        return True
-    st = path.stat()
-    return st.st_uid in (os.geteuid(), 0) and not st.st_mode & 0o022
+        return data, True
+    return data, st.st_uid in (os.geteuid(), 0) and not st.st_mode & 0o022
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

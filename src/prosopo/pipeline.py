@@ -152,10 +152,13 @@ def locate(
     empty_ok: bool = False,
     anti_spoofing: bool | str = False,
     spoof_threshold: float | None = None,
+    advice: str = "try another detector, auto_rotate=True for a turned photo, or enforce_detection=False to use the "
+                  "whole image",
 ) -> Located:
     """Load ``img`` and find its faces (:func:`find_faces`). With none:
-    :class:`NoFaceError` if ``enforce_detection``, else the whole image as
-    the face (score 0); with ``empty_ok``, an empty list.
+    :class:`NoFaceError` if ``enforce_detection`` (its message ending with
+    ``advice``, the options the caller offers), else the whole image as the
+    face (score 0); with ``empty_ok``, an empty list.
 
     A JPEG larger than the detector's working size is decoded reduced; when
     a face is to be cropped to ``template`` and the reduced pixels hold less
@@ -177,8 +180,7 @@ def locate(
             raise NoFaceError(
                 f"no face found in {picture.name} by detector {detector!r}"
                 + (f" (min_face_size={min_face_size})" if min_face_size else "")
-                + "; try another detector, auto_rotate=True for a turned photo, or enforce_detection=False to "
-                "use the whole image"
+                + "; " + advice
             )
         w, h = picture.size
         found = Located(picture.name, [Face(Box(0.0, 0.0, float(w), float(h)), 0.0)], picture.rgb,

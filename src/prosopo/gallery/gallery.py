@@ -234,7 +234,8 @@ class Gallery:
         (``anti_spoofing`` as in :func:`prosopo.extract_faces`)."""
         template = RECOGNIZERS.get(self.model).template
         found = locate(img, self.detector, template=template, bgr=bgr, max_faces=max_faces,
-                       anti_spoofing=anti_spoofing)
+                       anti_spoofing=anti_spoofing,
+                       advice="a gallery needs a face: try a larger, sharper or upright photo, or another detector")
         vectors = embed_faces(found.rgb, found.local, self.model, align=True)
         crops: list[bytes | None] = [None] * len(found.faces)
         if self._store.meta.get("keep_crops") == "1":

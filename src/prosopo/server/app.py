@@ -43,7 +43,10 @@ ERRORS = (
 def create_app(settings: Settings) -> FastAPI:
     """The app for one worker process."""
     service = Service(settings)
-    problems.hide_paths(settings.data)
+    from ..models import user_dir
+
+    # the folders a message may name, which may hold spaces: data, user-placed models, derived-model cache
+    problems.hide_paths(settings.data, user_dir("models"), user_dir("cache"))
     problem = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
     errors: dict[int | str, dict[str, Any]] = {str(s): {"description": d, **problem} for s, d in ERRORS}
 

@@ -80,7 +80,7 @@ async def audit(gallery: str, request: Request, limit: int = 100, verify: bool =
     return out
 
 
-@router.delete("/identities/{identity}")
+@router.delete("/identities/{identity:path}")  # a name may hold "/" (sent as %2F)
 async def erase(gallery: str, identity: str, request: Request, key: Key = caller("erase")) -> dict[str, Any]:
     """Erase every trace of an identity: rows, vectors, index entries (audited with this key)."""
     s = service(request)
