@@ -4,6 +4,7 @@ defect 1), and a sync accounts for every photo of the folder (issue 17,
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -128,3 +129,19 @@ def test_sync_report_accounts_for_every_photo(tmp_path, lfw):
         assert line.startswith("6 photo(s): 0 enrolled") and "3 already there" in line
         assert "1 skipped" in line and "2 erased" in line
         assert third.to_dict()["photos"] == 6 and len(third.to_dict()["files"]) == 6
+
+
+def test_a_changed_photo_logs_the_faces_it_replaces(tmp_path, lfw):
+    first, second = _faces(lfw, 2)
+    person = tmp_path / "photos" / "Some_Name"
+    person.mkdir(parents=True)
+    shutil.copy(first, person / "a.jpg")
+    with Gallery.open(tmp_path / "g") as gallery:
+        gallery.sync_folder(tmp_path / "photos")
+        shutil.copy(second, person / "a.jpg")  # the same file name, another photo
+        os.utime(person / "a.jpg", ns=(1, 1))
+        report = gallery.sync_folder(tmp_path / "photos")
+        assert report.changed == 1
+        actions = [(e.action, e.count) for e in gallery.audit()]
+        assert ("remove", 1) in actions and actions.count(("enroll", 1)) == 2
+        assert gallery.verify_audit().ok

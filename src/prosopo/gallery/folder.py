@@ -226,7 +226,7 @@ def _store_batch(tx: Transaction, *, batch: list[tuple[str, str]], results: list
                  consent: Consent) -> tuple[int, dict[str, str], dict[str, str]]:
     """Store one batch of embedded photos (one transaction); returns the
     faces added and each photo's category (and reason, if skipped)."""
-    batch_faces = 0
+    batch_faces = replaced = 0
     kinds: dict[str, str] = {}
     reasons: dict[str, str] = {}
     for (path, sha), result in zip(batch, results):
@@ -239,8 +239,8 @@ def _store_batch(tx: Transaction, *, batch: list[tuple[str, str]], results: list
             else:
                 kinds[path], reasons[path] = SKIPPED, record.message or "no usable face"
             continue
-        if record is not None:
-            tx.remove_files([path])
+        if record is not None:  # the photo changed: its old faces go (and are logged)
+            replaced += tx.remove_files([path])
         name = identity_of(folder, path)
         stat = on_disk[path]
         if isinstance(result, ProsopoError):
@@ -253,6 +253,8 @@ def _store_batch(tx: Transaction, *, batch: list[tuple[str, str]], results: list
         batch_faces += tx.add_faces([(identity_id, face) for face in result])
         tx.put_file(path, FileRecord(*stat, sha, "ok", None, name))
         kinds[path] = CHANGED if path in known else ADDED
+    if replaced:
+        tx.log(AuditEvent("remove", actor, None, replaced, {"reason": "photo changed", "folder": True}))
     if batch_faces:
         tx.log(AuditEvent("enroll", actor, None, batch_faces, {"files": len(batch), "folder": True}))
     return batch_faces, kinds, reasons
