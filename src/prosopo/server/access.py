@@ -38,7 +38,8 @@ class AccessLog:
             await self.app(scope, receive, tracked)
         finally:
             if log.isEnabledFor(logging.INFO):
-                route = getattr(scope.get("route"), "path", None)
+                # the template without converters: /identities/{identity}, not {identity:path}
+                route = getattr(scope.get("route"), "path_format", None)
                 path = route or _printable(scope.get("path", ""))
                 log.info("%s %s %d %.1fms key=%s", scope.get("method", "-"), path, status,
                          (time.perf_counter() - start) * 1000, state.get("key_id") or "-")
