@@ -159,9 +159,8 @@ def test_messages_spell_options_per_interface():
 def test_a_gallery_search_without_a_face_suggests_only_what_a_gallery_offers(tmp_path):
     import numpy as np
 
-    with prosopo.Gallery.open(tmp_path / "g") as gallery:
-        with pytest.raises(prosopo.NoFaceError) as caught:
-            gallery.search(np.full((120, 120, 3), 90, np.uint8))
+    with prosopo.Gallery.open(tmp_path / "g") as gallery, pytest.raises(prosopo.NoFaceError) as caught:
+        gallery.search(np.full((120, 120, 3), 90, np.uint8))
     message = caught.value.message_for("cli")
     assert "a gallery needs a face" in message
     assert "--no-enforce" not in message and "--auto-rotate" not in message

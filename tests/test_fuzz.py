@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, settings  # noqa: E402
-from schemathesis.checks import positive_data_acceptance  # noqa: E402
-from test_server import Server  # noqa: E402
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import positive_data_acceptance
+from test_server import Server
 
-from prosopo.server import Settings, create_app  # noqa: E402
+from prosopo.server import Settings, create_app
 
 with tempfile.TemporaryDirectory() as _folder:
     schema = schemathesis.openapi.from_dict(create_app(Settings(data=Path(_folder))).openapi())

@@ -19,7 +19,7 @@ from prosopo import frontend
 from prosopo import image as imagelib
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import scenes  # noqa: E402
+import scenes
 
 
 def jpeg(rgb: np.ndarray, exif: bytes | None = None) -> bytes:
