@@ -227,40 +227,55 @@ def analyze(
 ) -> list[Analysis] | list[list[Analysis]]:
     """Age, gender and emotion of each face, largest face first.
 
-    ``actions`` picks among ``"age"``, ``"gender"``, ``"emotion"`` and
-    ``"race"``. Race is never estimated unless asked for, and asking warns
-    (:data:`prosopo.attributes.RACE_WARNING`): inferring race from faces is
-    restricted or prohibited in some uses. A list (or tuple) of images gives
+    ``actions`` picks among ``"age"``, ``"gender"``, ``"emotion"``,
+    ``"race"``, ``"pose"`` and ``"quality"``. Race is never estimated unless
+    asked for, and asking warns (:data:`prosopo.attributes.RACE_WARNING`):
+    inferring race from faces is restricted or prohibited in some uses.
+    ``"pose"`` (yaw, pitch and roll in degrees, from the landmarks) and
+    ``"quality"`` (a :class:`~prosopo.types.Quality`) need no attribute
+    model (see :mod:`prosopo.quality`). A list (or tuple) of images gives
     one list of results per image, with all their faces run as one batch.
     A face too small or blurred for a trustworthy estimate is still
     estimated but marked ``reliable=False`` with the reason in ``warnings``.
     ``anti_spoofing`` as in :func:`extract_faces`.
+
+    >>> a = prosopo.analyze("photo.jpg", actions=("pose", "quality"))[0]
+    >>> a.pose["yaw"], a.quality.score   # doctest: +SKIP
     """
-    from .attributes import RACE_WARNING, check_actions
-    from .attributes.quality import problems
+    from . import quality as qualitylib
+    from .align import ARCFACE_112
+    from .attributes import GEOMETRY, RACE_WARNING, check_actions
 
     wanted = check_actions(actions)
     if "race" in wanted:
         warnings.warn(RACE_WARNING, UserWarning, stacklevel=2)
+    heads = tuple(a for a in wanted if a not in GEOMETRY)
     many = isinstance(img, (list, tuple))
-    per_image: list[list[tuple[Face, np.ndarray]]] = []
+    per_image: list[list[tuple[Face, Face, np.ndarray, np.ndarray]]] = []
     crops: list[np.ndarray] = []
-    template = _HEADS.get().template
+    template = _HEADS.get().template if heads else ARCFACE_112
     for item in img if many else [img]:
         found = locate(item, detector, template=template, bgr=bgr, enforce_detection=enforce_detection,
                        align=align, min_face_size=min_face_size, max_faces=max_faces, auto_rotate=auto_rotate,
                        anti_spoofing=anti_spoofing)
         aligned = [align_face(found.rgb, g, template, use_landmarks=align) for g in found.local]
-        per_image.append(list(zip(found.faces, aligned)))
+        per_image.append([(f, g, found.rgb, c) for f, g, c in zip(found.faces, found.local, aligned)])
         crops.extend(aligned)
-    values = iter(_HEADS.get().predict(crops, wanted))
+    values = iter(_HEADS.get().predict(crops, heads) if heads else [{} for _ in crops])
     results: list[list[Analysis]] = []
-    for pairs in per_image:
+    for rows in per_image:
         row: list[Analysis] = []
-        for face, crop in pairs:
-            sharp, issues = problems(face, crop)
+        for face, local, rgb, crop in rows:
+            sharp, issues = qualitylib.problems(face, crop)
+            extra: dict[str, Any] = {}
+            if "pose" in wanted or "quality" in wanted:
+                q = qualitylib.assess(rgb, local, crop=crop, size=min(face.box.w, face.box.h))
+                if "pose" in wanted and q.yaw is not None:
+                    extra["pose"] = {"yaw": q.yaw, "pitch": q.pitch, "roll": q.roll}
+                if "quality" in wanted:
+                    extra["quality"] = q
             row.append(Analysis(face=face, sharpness=sharp, reliable=not issues, warnings=tuple(issues),
-                                **next(values)))
+                                **next(values), **extra))
         results.append(row)
     return results if many else results[0]
 

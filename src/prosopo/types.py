@@ -48,6 +48,35 @@ class Box:
 
 
 @dataclass(frozen=True)
+class Quality:
+    """How usable a face is (:func:`prosopo.quality.assess`).
+
+    ``size`` is the shorter side of the face's box in pixels, ``sharpness``
+    the variance of the Laplacian of its aligned 112x112 crop, ``yaw``,
+    ``pitch`` and ``roll`` the head pose in degrees estimated from the five
+    landmarks (None without landmarks; rough, see
+    :func:`prosopo.quality.pose`), ``detector_score`` the detector's
+    confidence and ``score`` all of them in one number in [0, 1] (higher
+    is better; see :func:`prosopo.quality.score`).
+    """
+
+    size: float
+    sharpness: float
+    yaw: float | None
+    pitch: float | None
+    roll: float | None
+    score: float
+    detector_score: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        def angle(v: float | None) -> float | None:
+            return None if v is None else round(v, 1) + 0.0
+
+        return {"size": round(self.size, 1), "sharpness": round(self.sharpness, 1), "yaw": angle(self.yaw),
+                "pitch": angle(self.pitch), "roll": angle(self.roll), "score": round(self.score, 4)}
+
+
+@dataclass(frozen=True)
 class Face:
     """One detected face.
 
@@ -56,6 +85,8 @@ class Face:
     or ``None`` when the detector gives none. With ``anti_spoofing``,
     ``spoof_score`` is the probability that the face is live (not a photo or
     a screen of one) and ``is_real`` whether it passed the threshold.
+    ``quality`` is filled only where asked for (see
+    :func:`prosopo.quality.assess`).
     """
 
     box: Box
@@ -63,6 +94,7 @@ class Face:
     landmarks: tuple[Point, ...] | None = None
     is_real: bool | None = None
     spoof_score: float | None = None
+    quality: Quality | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -72,6 +104,8 @@ class Face:
         }
         if self.spoof_score is not None:
             out.update(is_real=self.is_real, spoof_score=round(float(self.spoof_score), 4))
+        if self.quality is not None:
+            out["quality"] = self.quality.to_dict()
         return out
 
 
@@ -249,7 +283,10 @@ class Analysis:
     ``age`` is the expected age in years and ``age_range`` the central 80%
     of the model's distribution. ``gender``, ``emotion`` and ``race`` map each
     label to its probability. ``reliable`` is False when the face is too small
-    or blurred for a trustworthy estimate; ``warnings`` say why.
+    or blurred for a trustworthy estimate; ``warnings`` say why. With the
+    actions ``"pose"`` and ``"quality"``, ``pose`` maps ``yaw``, ``pitch``
+    and ``roll`` to degrees and ``quality`` is the face's
+    :class:`Quality` (see :mod:`prosopo.quality`).
     """
 
     face: Face
@@ -258,6 +295,8 @@ class Analysis:
     gender: dict[str, float] | None = None
     emotion: dict[str, float] | None = None
     race: dict[str, float] | None = None
+    pose: dict[str, float] | None = None
+    quality: Quality | None = None
     sharpness: float = 0.0
     reliable: bool = True
     warnings: tuple[str, ...] = ()
@@ -284,5 +323,9 @@ class Analysis:
             if probs is not None:
                 out[name] = {k: round(float(v), 4) for k, v in probs.items()}
                 out[f"dominant_{name}"] = getattr(self, f"dominant_{name}")
+        if self.pose is not None:
+            out["pose"] = {k: round(float(v), 1) + 0.0 for k, v in self.pose.items()}
+        if self.quality is not None:
+            out["quality"] = self.quality.to_dict()
         out.update({"sharpness": round(self.sharpness, 1), "reliable": self.reliable, "warnings": list(self.warnings)})
         return out

@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_ACTIONS",
     "EMOTIONS",
     "GENDERS",
+    "GEOMETRY",
     "LICENCE",
     "MODELS",
     "RACES",
@@ -30,6 +31,9 @@ __all__ = [
 ]
 
 ACTIONS: tuple[str, ...] = get_args(Action)
+# actions measured from the landmarks and the crop (prosopo.quality), with no
+# attribute model and so no licence terms
+GEOMETRY: tuple[str, ...] = ("pose", "quality")
 GENDERS = ("male", "female")
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 RACES = ("white", "black", "asian", "indian", "other")

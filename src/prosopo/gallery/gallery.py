@@ -65,6 +65,28 @@ class Identity:
                 "metadata": self.metadata}
 
 
+def _check_min_quality(value: Any) -> float | None:
+    """``min_quality`` as a float in [0, 1] (None: no floor)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value) or not 0.0 <= float(value) <= 1.0:
+        raise ParameterError(f"min_quality must be a number from 0 to 1 (a quality score), or None; got {value!r}")
+    return float(value)
+
+
+def _poor_quality(faces: list[Embedded], floor: float) -> str | None:
+    """Why the face of a photo is below ``floor`` (None when it is not)."""
+    from ..quality import weaknesses
+
+    for item in faces:
+        q = item.face.quality
+        if q is not None and q.score < floor:
+            why = "; ".join(weaknesses(q)) or "several middling factors"
+            return f"face quality {q.score:.2f} is below min_quality {floor:g}: {why}"
+    return None
+
+
 @dataclass(frozen=True)
 class Enrollment:
     """What :meth:`Gallery.enroll` stored: faces added, and the images that
@@ -229,13 +251,23 @@ class Gallery:
     # -- embedding --------------------------------------------------------
 
     def embed(self, img: Any, *, max_faces: int | None = 1, bgr: bool = False,
-              anti_spoofing: bool | str = False) -> list[Embedded]:
+              anti_spoofing: bool | str = False, quality: bool = False) -> list[Embedded]:
         """Detect and embed the faces of one image as this gallery does
-        (``anti_spoofing`` as in :func:`prosopo.extract_faces`)."""
+        (``anti_spoofing`` as in :func:`prosopo.extract_faces`); with
+        ``quality``, each face's :class:`~prosopo.types.Quality` is filled in
+        (see :func:`prosopo.quality.assess`)."""
         template = RECOGNIZERS.get(self.model).template
         found = locate(img, self.detector, template=template, bgr=bgr, max_faces=max_faces,
                        anti_spoofing=anti_spoofing,
                        advice="a gallery needs a face: try a larger, sharper or upright photo, or another detector")
+        faces = found.faces
+        if quality:
+            from dataclasses import replace
+
+            from ..quality import assess
+
+            faces = [replace(f, quality=assess(found.rgb, g, size=min(f.box.w, f.box.h)))
+                     for f, g in zip(found.faces, found.local)]
         vectors = embed_faces(found.rgb, found.local, self.model, align=True)
         crops: list[bytes | None] = [None] * len(found.faces)
         if self._store.meta.get("keep_crops") == "1":
@@ -245,13 +277,13 @@ class Gallery:
 
             crops = [cv2.imencode(".png", align_face(found.rgb, f, template)[:, :, ::-1])[1].tobytes()
                      for f in found.local]
-        return [Embedded(found.name, f, v, c) for f, v, c in zip(found.faces, vectors, crops)]
+        return [Embedded(found.name, f, v, c) for f, v, c in zip(faces, vectors, crops)]
 
-    def _embed_many(self, images: list[Any], workers: int,
-                    progress: Callable[[int], None] | None = None) -> list[list[Embedded] | ProsopoError]:
+    def _embed_many(self, images: list[Any], workers: int, progress: Callable[[int], None] | None = None,
+                    quality: bool = False) -> list[list[Embedded] | ProsopoError]:
         def one(img: Any) -> list[Embedded] | ProsopoError:
             try:
-                return self.embed(img)
+                return self.embed(img, quality=quality)
             except (ImageError, NoFaceError) as exc:
                 return exc
             finally:
@@ -305,6 +337,7 @@ class Gallery:
         expires: Any = None,
         enrolled_by: str | None = None,
         workers: int = 2,
+        min_quality: float | None = None,
     ) -> Enrollment:
         """Add the largest face of each image (one image or a list) to
         ``identity``, creating it with a consent record if new.
@@ -315,20 +348,27 @@ class Gallery:
         duration such as ``"365d"``, ``"12h"``, ``"30m"`` or ``"2w"``,
         timedelta or days) sets when :meth:`purge` removes the identity;
         a moment outside the years 1-9999 is a :class:`~prosopo.ParameterError`.
+        With ``min_quality`` (0 to 1), a photo whose face's quality score
+        (:func:`prosopo.quality.assess`: size, sharpness, pose and detector
+        confidence) is below it is skipped too, the reason naming the score
+        and what lowered it.
         """
         store = self._check_open()
         name = _check_name(identity)
+        floor = _check_min_quality(min_quality)
         if metadata is not None and not isinstance(metadata, dict):
             raise ParameterError(f"metadata must be a dict, got {type(metadata).__name__}")
         consent = self._consent(purpose, legal_basis, consent_ref, expires, enrolled_by)
         items = list(images) if _is_many(images) else [images]
         if not items:
             raise ParameterError("no images given to enroll")
-        results = self._embed_many(items, workers)
+        results = self._embed_many(items, workers, quality=floor is not None)
         faces, skipped = [], []
         for img, result in zip(items, results):
             if isinstance(result, ProsopoError):
                 skipped.append((imagelib.describe(img), str(result)))
+            elif floor is not None and (poor := _poor_quality(result, floor)):
+                skipped.append((imagelib.describe(img), poor))
             else:
                 faces.extend(result)
         if not faces:
