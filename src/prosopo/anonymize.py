@@ -1,0 +1,400 @@
+"""Anonymisation of images and folders: find every face, at a high-recall
+operating point, and mask it (blur, pixelate, a solid box or a blurred
+ellipse), optionally leaving enrolled, consenting people visible.
+
+>>> result = anonymize("crowd.jpg", mode="pixelate")      # doctest: +SKIP
+>>> result.image.shape, len(result.boxes)                  # doctest: +SKIP
+((768, 1024, 3), 12)
+>>> anonymize_file("crowd.jpg", "crowd-anon.jpg")          # doctest: +SKIP
+
+Choices, and why (figures from ``benchmarks/anonymize.py`` on WIDER-mini):
+
+* **High recall.** A missed face is a privacy failure, an extra blurred patch
+  is not, so ``recall=True`` lowers the detector's score threshold (SCRFD
+  0.5 -> :data:`RECALL_THRESHOLDS`) and lets the front end's fine pass see
+  the image at up to :data:`RECALL_FINE_SIDE` pixels (SCRFD's default is 960),
+  on top of its coarse pass for faces that fill the frame.
+* **Enlarged boxes.** A detector's box runs from the brows to the chin and
+  from cheek to cheek: hair, forehead, ears and the chin's edge, which help a
+  person recognise someone, lie outside it, and WIDER's annotated boxes
+  are themselves larger. Each box grows by :data:`EXPAND` (fractions of its
+  width on each side, of its height above and below); ``expand`` scales
+  these margins (0: the detector's box).
+* **Strength that scales with the face.** Blur and pixelation are defined
+  relative to the masked box, not in pixels, so a 400-pixel face is as
+  unrecognisable as a 40-pixel one: the blur's Gaussian has a standard
+  deviation of 1/:data:`BLUR_DIVISOR` of the box's longer side; pixelation
+  leaves :data:`PIXEL_BLOCKS` blocks across it. The tests check that the
+  masked face no longer verifies against another photo of the person.
+* **Metadata.** :func:`anonymize_file` writes the pixels only, with Pillow:
+  no EXIF (GPS, camera, time), XMP, IPTC, comments or ICC profile. EXIF
+  orientation is applied to the pixels first, so the output is upright.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from . import frontend
+from . import image as imagelib
+from .defaults import DEFAULT_DETECTOR
+from .detectors import DETECTORS
+from .errors import ImageError, ParameterError, ProsopoError
+from .types import Box, Face
+
+MODES = ("blur", "pixelate", "solid", "ellipse")
+KEEP_MODES = ("except", "only")
+# Score thresholds of the high-recall operating point, per detector with a
+# front end. SCRFD on WIDER-mini (faces >= 16 px, >= 80% of the box masked):
+# 0.5 (its default) covers 114 of 132 faces, 0.3 123, 0.2 128, 0.15 130,
+# while the boxes matching no annotated face cover 0.2%, 1.2% and 2.1% of
+# an image at 0.3, 0.2 and 0.15 (0.1: 6.4%). YuNet's value is not tuned yet.
+RECALL_THRESHOLDS = {"scrfd": 0.15, "yunet": 0.3}
+RECALL_FINE_SIDE = 1280
+# Margins added to each detector box: (each side, above, below), as fractions
+# of its width (sides) and height (above, below). The forehead and hair are
+# above the box, so the top margin is the largest. On WIDER-mini (SCRFD at
+# 0.15) the margins raise the faces covered from 123 to 130 of 132; smaller
+# ones (0.10, 0.30, 0.10) cover as many, larger ones no more.
+EXPAND = (0.15, 0.40, 0.15)
+ELLIPSE_GROWTH = 1.2  # the ellipse's axes are the enlarged box's, times this
+BLUR_DIVISOR = 8  # Gaussian sigma = longer side of the masked box / this
+PIXEL_BLOCKS = 8  # pixelation blocks across the longer side of the masked box
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+_SAVE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".webp": "WEBP",
+                 ".tif": "TIFF", ".tiff": "TIFF"}
+
+
+@dataclass(frozen=True, eq=False)
+class Anonymized:
+    """An anonymised image: ``image`` (RGB uint8, the input's EXIF-upright
+    pixels with the faces masked), the ``boxes`` masked (enlarged, clipped to
+    the image), the ``faces`` they came from, the faces left visible
+    (``kept``, with the identity that kept or exposed them in ``identities``)
+    and ``mask``, True where pixels were replaced."""
+
+    image: np.ndarray
+    boxes: tuple[Box, ...]
+    faces: tuple[Face, ...]
+    kept: tuple[Face, ...] = ()
+    identities: tuple[str | None, ...] = ()
+    mask: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))
+    mode: str = "blur"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (no pixels)."""
+        return {"mode": self.mode, "masked": len(self.boxes), "boxes": [b.to_dict() for b in self.boxes],
+                "kept": len(self.kept), "width": int(self.image.shape[1]), "height": int(self.image.shape[0])}
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    """A file of a folder that could not be anonymised, and why."""
+
+    path: str
+    error: str
+    message: str
+    exit_code: int = 1
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "error": self.error, "message": self.message}
+
+
+@dataclass(frozen=True)
+class FolderReport:
+    """What :func:`anonymize_folder` did: files written (relative path ->
+    faces masked) and files that failed."""
+
+    written: dict[str, int]
+    failed: tuple[FileFailure, ...]
+
+    @property
+    def faces(self) -> int:
+        return sum(self.written.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"written": len(self.written), "faces_masked": self.faces,
+                "files": [{"path": p, "masked": n} for p, n in self.written.items()],
+                "failed": [f.to_dict() for f in self.failed]}
+
+
+# -- detection ---------------------------------------------------------------
+
+_recall_backends: dict[str, Any] = {}
+_recall_lock = threading.Lock()
+
+
+def _high_recall(detector: str) -> Any:
+    """The detector's backend at the high-recall operating point: a copy of
+    the loaded backend (sharing its model) with a lower score threshold and a
+    larger fine pass; the backend itself for detectors without a front end."""
+    backend = DETECTORS.get(detector)
+    threshold = RECALL_THRESHOLDS.get(DETECTORS.entry(detector).name)
+    if threshold is None or not hasattr(backend, "fine_side"):
+        return backend
+    with _recall_lock:
+        found = _recall_backends.get(detector)
+        if found is None:
+            found = copy.copy(backend)
+            found.score_threshold = threshold
+            found.fine_side = max(backend.fine_side, RECALL_FINE_SIDE)
+            if isinstance(getattr(backend, "_local", None), threading.local):
+                found._local = threading.local()  # per-thread nets are built with the threshold
+            _recall_backends[detector] = found
+        return found
+
+
+def find_faces(rgb: np.ndarray, detector: str = DEFAULT_DETECTOR, *, recall: bool = True) -> list[Face]:
+    """Every face in ``rgb`` (RGB uint8) the detector finds, at the
+    high-recall operating point when ``recall``."""
+    if not recall:
+        from .pipeline import find_faces as normal
+
+        return normal(rgb, detector)
+    backend = _high_recall(detector)
+    if hasattr(backend, "fine_side"):
+        return frontend.detect(backend, rgb)
+    return list(backend.detect(rgb))
+
+
+def enlarge(box: Box, expand: float, width: int, height: int) -> tuple[int, int, int, int]:
+    """``box`` grown by :data:`EXPAND` times ``expand`` and clipped to the
+    image: integer (x0, y0, x1, y1), x1 and y1 exclusive."""
+    side, above, below = (m * expand for m in EXPAND)
+    x0 = int(np.floor(box.x - side * box.w))
+    x1 = int(np.ceil(box.x + box.w * (1 + side)))
+    y0 = int(np.floor(box.y - above * box.h))
+    y1 = int(np.ceil(box.y + box.h * (1 + below)))
+    return max(0, x0), max(0, y0), min(width, x1), min(height, y1)
+
+
+# -- masking -----------------------------------------------------------------
+
+def _blurred(region: np.ndarray) -> np.ndarray:
+    """``region`` blurred by a Gaussian of sigma = its longer side /
+    BLUR_DIVISOR, computed at a reduced size (the same blur, cheaper) and
+    brought back with bilinear interpolation."""
+    h, w = region.shape[:2]
+    work = 48 / max(h, w)  # the blur's sigma is 6 px at this size
+    if work < 1:
+        small = cv2.resize(region, (max(1, round(w * work)), max(1, round(h * work))), interpolation=cv2.INTER_AREA)
+    else:
+        small, work = region, 1.0
+    sigma = max(h, w) * work / BLUR_DIVISOR
+    small = cv2.GaussianBlur(small, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)
+    if small.shape[:2] != (h, w):
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    return small
+
+
+def _pixelated(region: np.ndarray) -> np.ndarray:
+    h, w = region.shape[:2]
+    block = max(1.0, max(h, w) / PIXEL_BLOCKS)
+    small = cv2.resize(region, (max(1, round(w / block)), max(1, round(h / block))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
+
+
+def _mask_box(out: np.ndarray, mask: np.ndarray, rect: tuple[int, int, int, int], mode: str) -> None:
+    """Mask one rectangle of ``out`` in place, marking ``mask``."""
+    x0, y0, x1, y1 = rect
+    if x1 <= x0 or y1 <= y0:
+        return
+    if mode == "ellipse":
+        h, w = out.shape[:2]
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        ax, ay = (x1 - x0) / 2 * ELLIPSE_GROWTH, (y1 - y0) / 2 * ELLIPSE_GROWTH
+        ex0, ey0 = max(0, int(cx - ax)), max(0, int(cy - ay))
+        ex1, ey1 = min(w, int(np.ceil(cx + ax))), min(h, int(np.ceil(cy + ay)))
+        ys, xs = np.ogrid[ey0:ey1, ex0:ex1]
+        inside = ((xs + 0.5 - cx) / ax) ** 2 + ((ys + 0.5 - cy) / ay) ** 2 <= 1.0
+        region = out[ey0:ey1, ex0:ex1]
+        region[inside] = _blurred(region)[inside]
+        mask[ey0:ey1, ex0:ex1] |= inside
+        return
+    region = out[y0:y1, x0:x1]
+    if mode == "solid":
+        region[:] = 0
+    elif mode == "pixelate":
+        region[:] = _pixelated(region)
+    else:
+        region[:] = _blurred(region)
+    mask[y0:y1, x0:x1] = True
+
+
+def _check_options(mode: Any, expand: Any, keep: Any, keep_mode: Any) -> None:
+    if mode not in MODES:
+        raise ParameterError(f"unknown anonymisation mode {mode!r}; use one of {', '.join(MODES)}")
+    if isinstance(expand, bool) or not isinstance(expand, (int, float)) or not 0 <= expand <= 10:
+        raise ParameterError(f"expand must be a number from 0 (the detector's box) to 10, got {expand!r}")
+    if keep_mode not in KEEP_MODES:
+        raise ParameterError(f"keep_mode must be one of {', '.join(KEEP_MODES)}, got {keep_mode!r}")
+    if keep is not None and not (hasattr(keep, "search_embeddings") and hasattr(keep, "model")):
+        raise ParameterError(f"keep must be a prosopo Gallery or None, got {type(keep).__name__}")
+
+
+def _identities(rgb: np.ndarray, faces: list[Face], gallery: Any,
+                threshold: float | str | None) -> list[str | None]:
+    """The enrolled identity of each face (None: nobody in ``gallery``)."""
+    if not faces:
+        return []
+    from .pipeline import embed_faces
+
+    vectors = embed_faces(rgb, faces, gallery.model, align=True)
+    found = gallery.search_embeddings(vectors, k=1, threshold=threshold)
+    return [m[0].identity if m and m[0].is_match else None for m in found]
+
+
+def anonymize(
+    img: Any,
+    *,
+    mode: str = "blur",
+    detector: str = DEFAULT_DETECTOR,
+    recall: bool = True,
+    expand: float = 1.0,
+    keep: Any = None,
+    keep_mode: str = "except",
+    threshold: float | str | None = None,
+    bgr: bool = False,
+) -> Anonymized:
+    """Mask every face of ``img`` (any input :func:`prosopo.image.load`
+    takes) and return the anonymised RGB array with the boxes masked.
+
+    ``mode``: ``"blur"`` (default), ``"pixelate"``, ``"solid"`` (black) or
+    ``"ellipse"`` (a blurred ellipse around the face). ``recall=True``
+    detects at the high-recall operating point (more faces, and some
+    non-faces, masked); ``expand`` scales the margins :data:`EXPAND` added
+    around each box to cover hair and chin (0: the detector's box).
+
+    ``keep``: a :class:`~prosopo.Gallery`. With ``keep_mode="except"`` the
+    faces identified as enrolled people (within ``threshold``, as in
+    :meth:`Gallery.identify`) stay visible and everyone else is masked; with
+    ``keep_mode="only"`` only the enrolled people are masked.
+    """
+    _check_options(mode, expand, keep, keep_mode)
+    rgb = imagelib.load(img, bgr=bgr)
+    h, w = rgb.shape[:2]
+    faces = find_faces(rgb, detector, recall=recall)
+    identities: list[str | None] = [None] * len(faces)
+    if keep is not None:
+        identities = _identities(rgb, faces, keep, threshold)
+    masked, kept, kept_ids = [], [], []
+    for face, who in zip(faces, identities):
+        hide = who is None if keep_mode == "except" else who is not None
+        if keep is None or hide:
+            masked.append(face)
+        else:
+            kept.append(face)
+            kept_ids.append(who)
+    out = rgb.copy()
+    mask = np.zeros((h, w), bool)
+    boxes = []
+    for face in masked:
+        rect = enlarge(face.box, expand, w, h)
+        _mask_box(out, mask, rect, mode)
+        x0, y0, x1, y1 = rect
+        boxes.append(Box(float(x0), float(y0), float(x1 - x0), float(y1 - y0)))
+    return Anonymized(out, tuple(boxes), tuple(masked), tuple(kept), tuple(kept_ids), mask, mode)
+
+
+# -- files and folders -------------------------------------------------------
+
+def _format_of(path: Path) -> str:
+    fmt = _SAVE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ParameterError(f"cannot tell the image format of output {str(path)!r} from its suffix; "
+                             f"use one of {', '.join(IMAGE_SUFFIXES)}")
+    return fmt
+
+
+def save(rgb: np.ndarray, dst: str | os.PathLike[str], *, quality: int = 95) -> Path:
+    """Write ``rgb`` to ``dst`` in the format its suffix names, pixels only
+    (no EXIF, XMP, IPTC, comment or ICC profile), replacing any file there
+    only once the new one is complete. A failure to write is a
+    :class:`ParameterError` naming the path."""
+    from PIL import Image
+
+    path = Path(dst)
+    fmt = _format_of(path)
+    options: dict[str, Any] = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        Image.fromarray(np.ascontiguousarray(rgb), "RGB").save(tmp, format=fmt, **options)
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise ParameterError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return path
+
+
+def anonymize_file(src: Any, dst: str | os.PathLike[str], **options: Any) -> Anonymized:
+    """Anonymise the image ``src`` (see :func:`anonymize` for ``options``)
+    and write it to ``dst`` without metadata (see :func:`save`)."""
+    target = Path(dst)
+    _format_of(target)  # a bad output name or folder fails before the work
+    if not target.parent.is_dir():
+        raise ParameterError(f"cannot write {target}: {target.parent} is not a folder")
+    result = anonymize(src, **options)
+    save(result.image, dst)
+    return result
+
+
+def images_in(folder: Path) -> Iterator[Path]:
+    """The image files under ``folder`` (by suffix), in a stable order."""
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            if Path(name).suffix.lower() in IMAGE_SUFFIXES and not name.startswith("."):
+                yield Path(root) / name
+
+
+def anonymize_folder(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
+                     progress: Callable[[Path, int, int], None] | None = None,
+                     **options: Any) -> FolderReport:
+    """Anonymise every image under ``src`` into ``dst``, mirroring the tree
+    (same relative paths and names). A file that fails (unreadable, too
+    large) is reported in the result and the others go on; options and the
+    output folder are checked before any file is read. ``progress(path,
+    done, total)`` is called after each file."""
+    source, target = Path(src), Path(dst)
+    if not source.is_dir():
+        raise ImageError(f"{source} is not a folder")
+    _check_options(options.get("mode", "blur"), options.get("expand", 1.0), options.get("keep"),
+                   options.get("keep_mode", "except"))
+    if target.resolve() == source.resolve() or source.resolve() in target.resolve().parents:
+        raise ParameterError(f"the output folder {target} must not be inside the input folder {source}")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParameterError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    if not os.access(target, os.W_OK):
+        raise ParameterError(f"cannot write {target}: permission denied")
+    files = list(images_in(source))
+    written: dict[str, int] = {}
+    failed: list[FileFailure] = []
+    for done, path in enumerate(files, 1):
+        rel = path.relative_to(source)
+        out = target / rel
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            result = anonymize_file(path, out, **options)
+            written[rel.as_posix()] = len(result.boxes)
+        except ProsopoError as exc:
+            failed.append(FileFailure(rel.as_posix(), exc.code, str(exc), exc.exit_code))
+        except OSError as exc:
+            failed.append(FileFailure(rel.as_posix(), ParameterError.code, f"cannot write {out}: {exc.strerror or exc}",
+                                      ParameterError.exit_code))
+        if progress is not None:
+            progress(path, done, len(files))
+    return FolderReport(written, tuple(failed))

@@ -1,0 +1,96 @@
+"""``prosopo anonymize``: mask the faces of an image, or of every image in a
+folder (the output folder mirrors the input tree). Output images carry no
+metadata.
+
+Exit codes: 0 every file written; otherwise the exit code of the error (2
+bad option or output not writable, 3 unreadable image, 5 model, 7 gallery
+store). In folder mode the files that can be done are written, the failures
+are listed, and the exit code is that of the first failure.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..defaults import DEFAULT_DETECTOR
+from ..errors import ProsopoError
+from .common import Detector, Json, _emit, _fail, progress_bar
+
+MODES_HELP = "blur (default), pixelate, solid (black box) or ellipse (a blurred ellipse)."
+
+
+def anonymize(
+    input: Annotated[Path, typer.Argument(help="An image, or a folder of images.")],
+    output: Annotated[Path, typer.Argument(help="The output image (its suffix names the format), or folder.")],
+    mode: Annotated[str, typer.Option("--mode", help=MODES_HELP)] = "blur",
+    keep: Annotated[Path | None, typer.Option(
+        "--keep", help="Gallery store: its enrolled people stay visible (with --only: only they are masked).")] = None,
+    only: Annotated[bool, typer.Option("--only", help="With --keep: mask only the enrolled people.")] = False,
+    key_file: Annotated[Path | None, typer.Option("--key-file", help="Key of an encrypted --keep store.")] = None,
+    detector: Detector = DEFAULT_DETECTOR,
+    expand: Annotated[float, typer.Option(help="Scale of the margins added around each face for hair and chin "
+                                               "(0: the detector's box).")] = 1.0,
+    no_recall: Annotated[bool, typer.Option("--no-recall", help="Use the detector's usual score threshold instead "
+                                                                "of the high-recall one (fewer false masks).")] = False,
+    json_out: Json = False,
+) -> None:
+    """Blur, pixelate or black out every face; metadata is stripped from the output."""
+    from .. import anonymize as anon
+    from ..errors import ImageError, ParameterError
+
+    options: dict[str, Any] = {"mode": mode, "detector": detector, "expand": expand, "recall": not no_recall,
+                               "keep_mode": "only" if only else "except"}
+    try:
+        if only and keep is None:
+            raise ParameterError("--only needs --keep GALLERY")
+        if not input.exists():
+            raise ImageError(f"{input} does not exist")
+        with ExitStack() as stack:
+            if keep is not None:
+                options["keep"] = stack.enter_context(_gallery(keep, key_file))
+            if input.is_dir():
+                report = _folder(anon, input, output, options, json_out)
+            else:
+                result = anon.anonymize_file(input, output, **options)
+                _emit({"input": str(input), "output": str(output), **result.to_dict()}, json_out,
+                      f"{output}: {len(result.boxes)} face(s) masked ({mode})"
+                      + (f", {len(result.kept)} kept" if result.kept else ""))
+                return
+    except ProsopoError as exc:
+        _fail(exc, json_out)
+    if report.failed:
+        raise typer.Exit(report.failed[0].exit_code)
+
+
+def _gallery(db: Path, key_file: Path | None):
+    from .gallery import _open, _store_failed
+
+    try:
+        return _open(db, key_file)
+    except OSError as exc:
+        raise _store_failed(db, exc) from exc
+
+
+def _folder(anon, source: Path, target: Path, options: dict[str, Any], json_out: bool):
+    with progress_bar(not json_out) as bar:
+        task = bar.add_task("anonymising", total=None)
+
+        def step(path: Path, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=path.name[:30])
+
+        report = anon.anonymize_folder(source, target, progress=step, **options)
+    summary = (f"{target}: {len(report.written)} image(s) written, {report.faces} face(s) masked, "
+               f"{len(report.failed)} failed")
+    lines = [summary]
+    lines += [f"failed: {f.path}: {f.message}" for f in report.failed]
+    if json_out:
+        _emit({"input": str(source), "output": str(target), **report.to_dict()}, True, "")
+    else:
+        typer.echo(lines[0])
+        for line in lines[1:]:
+            typer.echo(line, err=True)
+    return report

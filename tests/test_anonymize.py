@@ -1,0 +1,204 @@
+"""Anonymisation of images and folders (prosopo.anonymize, `prosopo anonymize`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+from PIL import Image
+from typer.testing import CliRunner
+
+import prosopo
+from prosopo.anonymize import MODES, anonymize, anonymize_file, anonymize_folder
+from prosopo.cli.anonymize import anonymize as anonymize_command
+from prosopo.errors import ImageError, NoFaceError, ParameterError
+from prosopo.evaluate import read_wider
+
+# Measured by benchmarks/anonymize.py: 130 of 132 faces >= 16 px (0.985) with
+# SCRFD at the high-recall point; the floor leaves a margin of 3 faces.
+COVERAGE_FLOOR = 0.96
+
+
+@pytest.fixture(scope="module")
+def person(identification) -> tuple[str, list[Path]]:
+    name = min(identification)
+    return name, identification[name]
+
+
+@pytest.fixture(scope="module")
+def stranger(identification) -> tuple[str, list[Path]]:
+    name = sorted(identification)[1]
+    return name, identification[name]
+
+
+def cli() -> typer.Typer:
+    app = typer.Typer()
+    app.command()(anonymize_command)
+    return app
+
+
+def _still_recognised(img: np.ndarray, other: Path) -> bool:
+    try:
+        return prosopo.verify(img, other).verified
+    except NoFaceError:
+        return False
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_mode_masks_the_face(person, mode):
+    _, photos = person
+    assert prosopo.verify(photos[0], photos[1]).verified  # so the test can fail
+    result = anonymize(photos[0], mode=mode)
+    assert len(result.boxes) >= 1
+    assert not _still_recognised(result.image, photos[1])
+    # the whole image (no detection) no longer verifies either
+    assert not prosopo.verify(result.image, photos[1], enforce_detection=False).verified
+    # no face at the default operating point where the face was
+    face = prosopo.detect(photos[0])[0]
+    assert all(f.box.iou(face.box) < 0.3 for f in prosopo.detect(result.image))
+    assert result.mask[int(face.box.center[1]), int(face.box.center[0])]
+    assert result.image.shape == prosopo.image.load(photos[0]).shape
+
+
+def test_blur_scales_with_face_size(person):
+    _, photos = person
+    small = prosopo.image.load(photos[0])[::2, ::2].copy()  # half-size face: still masked
+    big = np.repeat(np.repeat(prosopo.image.load(photos[0]), 3, 0), 3, 1)  # a 3x larger face too
+    for img in (small, big):
+        result = anonymize(img)
+        assert result.boxes
+        assert not _still_recognised(result.image, photos[1])
+
+
+def test_coverage_on_wider(wider):
+    truth = read_wider(wider / "wider_face_train_bbx_gt.txt")
+    covered = counted = 0
+    for name, faces in truth.items():
+        mask = anonymize(wider / "images" / name).mask
+        for box, valid in faces:
+            if not valid or min(box.w, box.h) < 16:
+                continue
+            counted += 1
+            x0, y0, x1, y1 = int(box.x), int(box.y), int(box.x + box.w), int(box.y + box.h)
+            covered += mask[y0:y1, x0:x1].sum() >= 0.8 * (x1 - x0) * (y1 - y0)
+    assert counted > 100
+    assert covered / counted >= COVERAGE_FLOOR, f"{covered}/{counted}"
+
+
+def test_metadata_stripped_and_orientation_applied(person, tmp_path):
+    _, photos = person
+    src = tmp_path / "with-exif.jpg"
+    upright = Image.open(photos[0]).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: turn 90 degrees clockwise to view
+    exif[0x010F] = "CameraMaker"
+    exif[0x0132] = "2024:01:01 12:00:00"
+    gps = exif.get_ifd(0x8825)
+    gps[1], gps[2], gps[3], gps[4] = "N", (48.0, 51.0, 29.0), "E", (2.0, 17.0, 40.0)
+    # stored turned the other way, so that applying the orientation makes it upright
+    upright.transpose(Image.Transpose.ROTATE_90).save(src, exif=exif.tobytes(), comment=b"secret place")
+    assert Image.open(src).getexif().get_ifd(0x8825)  # the input does carry GPS
+    for suffix in (".jpg", ".png", ".webp"):
+        dst = tmp_path / f"out{suffix}"
+        result = anonymize_file(src, dst)
+        assert result.boxes
+        with Image.open(dst) as out:
+            assert not out.getexif()
+            assert not {"exif", "xmp", "XML:com.adobe.xmp", "icc_profile", "comment", "photoshop"} & set(out.info)
+            assert out.size == upright.size  # orientation applied to the pixels
+        assert b"CameraMaker" not in dst.read_bytes() and b"secret" not in dst.read_bytes()
+
+
+def test_keep_leaves_enrolled_visible(person, stranger, tmp_path):
+    name, photos = person
+    _, others = stranger
+    a, b = prosopo.image.load(photos[0]), prosopo.image.load(others[0])
+    scene = np.hstack([a, b])
+    with prosopo.Gallery.open(tmp_path / "g", purpose="tests", legal_basis="consent") as gallery:
+        gallery.enroll(name, photos[1:3])
+        kept = anonymize(scene, keep=gallery)
+        only = anonymize(scene, keep=gallery, keep_mode="only")
+    width = a.shape[1]
+    assert kept.identities == (name,) and len(kept.boxes) == 1
+    assert np.array_equal(kept.image[:, : width - 40], scene[:, : width - 40])  # the enrolled person untouched
+    assert kept.mask[:, width:].any() and not kept.mask[:, : width - 40].any()
+    assert not only.mask[:, width + 40:].any() and only.mask[:, :width].any()
+    assert not _still_recognised(only.image[:, :width].copy(), photos[3])
+
+
+def test_folder_mirrors_tree_and_reports_broken_file(person, tmp_path):
+    _, photos = person
+    src, dst = tmp_path / "in", tmp_path / "out"
+    (src / "sub" / "deeper").mkdir(parents=True)
+    Image.open(photos[0]).save(src / "a.jpg")
+    Image.open(photos[1]).save(src / "sub" / "b.png")
+    Image.open(photos[2]).save(src / "sub" / "deeper" / "c.jpeg")
+    (src / "sub" / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    (src / "notes.txt").write_text("not an image")
+    result = CliRunner().invoke(cli(), [str(src), str(dst), "--mode", "pixelate", "--json"])
+    assert result.exit_code == 3, result.output
+    report = json.loads(result.stdout)
+    assert report["written"] == 3 and report["faces_masked"] >= 3
+    assert [f["path"] for f in report["failed"]] == ["sub/broken.jpg"]
+    assert report["failed"][0]["error"] == "bad_image"
+    for rel in ("a.jpg", "sub/b.png", "sub/deeper/c.jpeg"):
+        assert (dst / rel).is_file()
+        assert not _still_recognised(prosopo.image.load(dst / rel), photos[3])
+    assert not (dst / "notes.txt").exists() and not (dst / "sub" / "broken.jpg").exists()
+    # the library call reports the same, without stopping
+    lib = anonymize_folder(src, tmp_path / "out2", mode="solid")
+    assert len(lib.written) == 3 and [f.path for f in lib.failed] == ["sub/broken.jpg"]
+
+
+def test_cli_single_image_text_and_json(person, tmp_path):
+    _, photos = person
+    out = tmp_path / "x.png"
+    result = CliRunner().invoke(cli(), [str(photos[0]), str(out), "--mode", "ellipse", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["masked"] >= 1 and data["mode"] == "ellipse" and out.is_file()
+    text = CliRunner().invoke(cli(), [str(photos[0]), str(tmp_path / "y.jpg")])
+    assert text.exit_code == 0 and "masked" in text.stdout
+
+
+def test_bad_inputs_are_clean_errors(person, tmp_path):
+    _, photos = person
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"garbage")
+    with pytest.raises(ImageError):
+        anonymize(broken)
+    with pytest.raises(ParameterError, match="mode"):
+        anonymize(photos[0], mode="smudge")
+    with pytest.raises(ParameterError, match="expand"):
+        anonymize(photos[0], expand=-1)
+    with pytest.raises(ParameterError, match="keep"):
+        anonymize(photos[0], keep="not a gallery")
+    with pytest.raises(ParameterError, match="suffix"):
+        anonymize_file(photos[0], tmp_path / "out.xyz")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ParameterError, match="cannot write"):
+        anonymize_file(photos[0], blocker / "out.jpg")
+    with pytest.raises(ParameterError, match="inside"):
+        anonymize_folder(tmp_path, tmp_path / "out")
+
+    runner, app = CliRunner(), cli()
+    cases = [
+        ([str(broken), str(tmp_path / "o.jpg")], 3, "bad_image"),
+        ([str(tmp_path / "missing.jpg"), str(tmp_path / "o.jpg")], 3, "bad_image"),
+        ([str(photos[0]), str(tmp_path / "o.jpg"), "--mode", "smudge"], 2, "bad_parameter"),
+        ([str(photos[0]), str(blocker / "o.jpg")], 2, "bad_parameter"),
+        ([str(photos[0]), str(tmp_path / "o.jpg"), "--only"], 2, "bad_parameter"),
+        ([str(photos[0].parent), str(blocker / "sub")], 2, "bad_parameter"),
+        ([str(photos[0]), str(tmp_path / "o.jpg"), "--keep", str(tmp_path / "no-gallery")], 7, "bad_store"),
+    ]
+    for args, code, error in cases:
+        result = runner.invoke(app, [*args, "--json"])
+        assert result.exit_code == code, (args, result.output)
+        assert json.loads(result.stdout)["error"] == error
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+    text = runner.invoke(app, [str(broken), str(tmp_path / "o.jpg")])
+    assert text.exit_code == 3 and "error:" in text.stderr and "Traceback" not in text.output
