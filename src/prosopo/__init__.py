@@ -33,6 +33,7 @@ _LAZY = {
     "distance": "metrics", "distances": "metrics",
     "Box": "types", "Face": "types", "AlignedFace": "types", "Representation": "types", "Verification": "types",
     "Match": "types", "Search": "types", "Analysis": "types", "Identification": "types", "SearchResults": "types",
+    "Quality": "types",
     "Gallery": "gallery",
     "set_limits": "image", "get_limits": "image", "Limits": "image",
     "set_licence_policy": "privacy.licence", "licence_policy": "privacy.licence",
@@ -40,7 +41,7 @@ _LAZY = {
 
 __all__ = [
     "AlignedFace", "Analysis", "Box", "DataError", "Face", "Gallery", "Identification", "ImageError", "Limits", "Match",
-    "ModelError", "NoFaceError", "NotFoundError", "ParameterError", "ProsopoError", "Representation", "Search",
+    "ModelError", "NoFaceError", "NotFoundError", "ParameterError", "ProsopoError", "Quality", "Representation", "Search",
     "SearchResults", "SpoofDetected", "StoreError", "Verification", "__version__", "analyze", "check_liveness", "detect", "distance",
     "distances", "extract_faces", "find", "get_limits", "licence_policy", "represent", "represent_many", "set_licence_policy", "set_limits", "verify",
 ]
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
         Face,
         Identification,
         Match,
+        Quality,
         Representation,
         Search,
         SearchResults,

@@ -240,6 +240,10 @@ def _label(r: Analysis) -> str:
         top = getattr(r, f"dominant_{name}")
         if top is not None:
             parts.append(f"{top} {getattr(r, name)[top]:.0%}")
+    if r.pose is not None:
+        parts.append("yaw {yaw:+.0f} pitch {pitch:+.0f} roll {roll:+.0f}".format(**r.pose))
+    if r.quality is not None:
+        parts.append(f"quality {r.quality.score:.2f}")
     return ", ".join(parts)
 
 
