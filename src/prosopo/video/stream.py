@@ -1,0 +1,409 @@
+"""``video()``: faces followed through a stream of frames, each track named
+by votes over its best views.
+
+Per frame: detection every ``every`` frames (the tracker predicts between),
+tracking, and recognition only when it can change something: a track is
+embedded when it is confirmed and again when a clearly better view of it
+arrives (larger, sharper, a higher detector score), at most ``max_views``
+times. Each view votes for the gallery identity it matches (or for
+"unknown"), weighted by its quality; the track's identity is the heaviest
+vote, re-decided after each new view.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Self
+
+import numpy as np
+
+from ..defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
+from ..errors import ParameterError
+from ..pipeline import embed_faces, find_faces
+from ..types import Box, Face, Point
+from .sources import FrameSource, open_source
+from .tracker import Track, Tracker
+
+if TYPE_CHECKING:
+    from ..gallery import Gallery
+
+Event = dict[str, Any]
+# a new view is embedded when its quality beats the track's best by this factor
+BETTER_VIEW = 1.25
+# faces smaller than this (pixels, shorter side) are tracked but not recognised
+MIN_RECOGNITION_SIZE = 24.0
+
+
+@dataclass(frozen=True)
+class TrackedFace:
+    """One track in one frame. ``detected`` is False when the box is the
+    tracker's prediction (no detection matched this frame, or the frame was
+    not detected); ``identity`` is None until decided, and for a face the
+    gallery does not know; ``confidence`` goes with it."""
+
+    track_id: int
+    box: Box
+    score: float
+    landmarks: tuple[Point, ...] | None
+    detected: bool
+    quality: float
+    identity: str | None = None
+    confidence: float | None = None
+    attributes: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"track_id": self.track_id, "box": self.box.to_dict(), "score": round(float(self.score), 4),
+                "landmarks": [[round(x, 2), round(y, 2)] for x, y in self.landmarks] if self.landmarks else None,
+                "detected": self.detected, "quality": round(self.quality, 4), "identity": self.identity,
+                "confidence": None if self.confidence is None else round(self.confidence, 6),
+                "attributes": self.attributes}
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """The tracks of one frame (confirmed tracks, alive), with the events it
+    raised. ``detected``: whether the detector ran on this frame."""
+
+    index: int
+    timestamp: float
+    tracks: tuple[TrackedFace, ...]
+    detected: bool
+    events: tuple[Event, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"frame": self.index, "timestamp": round(self.timestamp, 4), "detected": self.detected,
+                "tracks": [t.to_dict() for t in self.tracks]}
+
+
+@dataclass
+class VideoStats:
+    """What a stream did so far: frames read and skipped (``skipped``:
+    ``(frame index, reason)``), detector runs, embeddings computed, tracks
+    started, seconds spent."""
+
+    frames: int = 0
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    detections: int = 0
+    embeddings: int = 0
+    tracks: int = 0
+    seconds: float = 0.0
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"frames": self.frames, "skipped": [{"frame": i, "reason": r} for i, r in self.skipped],
+                "detections": self.detections, "embeddings": self.embeddings, "tracks": self.tracks,
+                "seconds": round(self.seconds, 4), "fps": round(self.fps, 2)}
+
+
+@dataclass
+class _Record:
+    """Per-track decisions: views embedded, votes, the identity."""
+
+    first_timestamp: float
+    last_timestamp: float
+    best_quality: float = 0.0
+    best_box: Box | None = None
+    best_frame: int = -1
+    views: int = 0
+    last_view_frame: int = -10**9
+    votes: dict[str | None, float] = field(default_factory=dict)
+    confidences: dict[str, float] = field(default_factory=dict)
+    identity: str | None = None
+    started: bool = False
+
+
+_assess: Callable[[np.ndarray, Face], Any] | None = None
+_looked_for_assess = False
+
+
+def view_quality(rgb: np.ndarray, face: Face) -> float:
+    """How good a view of a face is for recognition, higher is better.
+
+    Uses :func:`prosopo.quality.assess` when that module exists (its
+    ``score``); else the seam's fallback: the square root of the box area
+    times the detector score."""
+    global _assess, _looked_for_assess
+    if not _looked_for_assess:
+        _looked_for_assess = True
+        try:
+            from .. import quality  # written alongside this module; may be absent
+
+            _assess = quality.assess
+        except (ImportError, AttributeError):
+            _assess = None
+    if _assess is not None:
+        result: Any = _assess(rgb, face)
+        return float(result.score if hasattr(result, "score") else result)
+    return math.sqrt(max(face.box.area, 0.0)) * float(face.score)
+
+
+class VideoStream(Iterator[FrameResult]):
+    """The iterator :func:`video` returns: :class:`FrameResult` per usable
+    frame; :attr:`stats` as it goes; the ``track_ended`` events of the tracks
+    still alive at the end are passed to ``on_event`` and kept in
+    :attr:`final_events`. Close it (or use ``with``) to release a camera
+    before the end."""
+
+    def __init__(self, source: FrameSource, gallery: Gallery | None, *, detector: str, model: str, every: int,
+                 max_faces: int | None, min_face_size: float, threshold: float | str | None,
+                 tracker: Tracker, reid: bool, max_views: int,
+                 on_event: Callable[[Event], None] | None):
+        self.source = source
+        self.gallery = gallery
+        self.detector = detector
+        self.model = model
+        self.every = every
+        self.max_faces = max_faces
+        self.min_face_size = min_face_size
+        self.threshold = threshold
+        self.tracker = tracker
+        self.reid = reid
+        self.max_views = max_views
+        self.on_event = on_event
+        self.stats = VideoStats()
+        self.final_events: list[Event] = []
+        self._records: dict[int, _Record] = {}
+        self._lost_records: dict[int, _Record] = {}
+        self._frames = iter(source)
+        self._done = False
+        self._processed = 0
+        self._last_timestamp = 0.0
+
+    def __iter__(self) -> VideoStream:
+        return self
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.source.close()
+        self._done = True
+
+    def __next__(self) -> FrameResult:
+        if self._done:
+            raise StopIteration
+        started = time.perf_counter()
+        try:
+            while True:
+                try:
+                    raw = next(self._frames)
+                except StopIteration:
+                    self._finish()
+                    raise
+                self.stats.frames = self.source.frames
+                self.stats.skipped = self.source.skipped
+                if raw.rgb is not None:
+                    return self._process(raw.index, raw.timestamp, raw.rgb)
+        finally:
+            self.stats.seconds += time.perf_counter() - started
+
+    # -- one frame ------------------------------------------------------------
+
+    def _process(self, index: int, timestamp: float, rgb: np.ndarray) -> FrameResult:
+        detect = self._processed % self.every == 0
+        self._processed += 1
+        self._last_timestamp = timestamp
+        faces: list[Face] | None = None
+        if detect:
+            faces = find_faces(rgb, self.detector, min_face_size=self.min_face_size, max_faces=self.max_faces)
+            self.stats.detections += 1
+        alive, ended = self.tracker.step(faces)
+        events: list[Event] = [self._ended(t, index, timestamp) for t in ended]
+        self._recognise(rgb, alive, index, timestamp, events)
+        alive = [t for t in self.tracker.tracks if t.confirmed]
+        out = []
+        for t in alive:
+            record = self._records.get(t.id)
+            if record is None:
+                record = self._records[t.id] = _Record(timestamp, timestamp)
+            if not record.started:
+                record.started = True
+                self.stats.tracks += 1
+                events.append({"event": "track_started", "frame": index, "timestamp": round(timestamp, 4),
+                               "track": t.id, "box": t.face.box.to_dict(), "score": round(float(t.face.score), 4)})
+            if t.detected:
+                record.last_timestamp = timestamp
+            out.append(self._tracked(t, record))
+        # an identity decided in this frame is announced after the track's start
+        events.sort(key=lambda e: {"track_ended": 0, "track_started": 1}.get(e["event"], 2))
+        for event in events:
+            if self.on_event is not None:
+                self.on_event(event)
+        return FrameResult(index, timestamp, tuple(out), detect, tuple(events))
+
+    def _tracked(self, t: Track, record: _Record) -> TrackedFace:
+        face = t.face
+        box = face.box if t.detected else t.box
+        confidence = record.confidences.get(record.identity) if record.identity else None
+        return TrackedFace(t.id, box, float(face.score), face.landmarks if t.detected else None, t.detected,
+                           record.best_quality, record.identity, confidence)
+
+    def _recognise(self, rgb: np.ndarray, alive: list[Track], index: int, timestamp: float,
+                   events: list[Event]) -> None:
+        """Embed the tracks whose view is new or clearly better; vote."""
+        if self.gallery is None and not self.reid:
+            return
+        chosen: list[tuple[Track, float]] = []
+        for t in alive:
+            if not t.detected or min(t.face.box.w, t.face.box.h) < MIN_RECOGNITION_SIZE:
+                continue
+            record = self._records.get(t.id)
+            quality = view_quality(rgb, t.face)
+            better = (record is not None and record.views < self.max_views
+                      and quality > record.best_quality * BETTER_VIEW and index - record.last_view_frame >= 2)
+            if record is None or record.views == 0 or better:
+                chosen.append((t, quality))
+        if not chosen:
+            return
+        vectors = embed_faces(rgb, [t.face for t, _ in chosen], self.model, align=True)
+        self.stats.embeddings += len(chosen)
+        for (t, _), vector in zip(chosen, vectors):
+            before = t.id
+            revived = self.tracker.add_embedding(t, vector) if self.reid else None
+            if revived is not None:
+                self._merge(before, t.id, timestamp, index, events)
+        matches = (self.gallery.search_embeddings(vectors, k=1, threshold=self.threshold)
+                   if self.gallery is not None else [()] * len(chosen))
+        for (t, quality), found in zip(chosen, matches):
+            record = self._records.get(t.id)
+            if record is None:
+                record = self._records[t.id] = _Record(timestamp, timestamp)
+            record.views += 1
+            record.last_view_frame = index
+            if quality > record.best_quality:
+                record.best_quality, record.best_box, record.best_frame = quality, t.face.box, index
+            if self.gallery is None:
+                continue
+            best = found[0] if found and found[0].is_match else None
+            name = best.identity if best else None
+            record.votes[name] = record.votes.get(name, 0.0) + max(quality, 1e-6)
+            if best is not None:
+                record.confidences[best.identity] = max(record.confidences.get(best.identity, 0.0), best.confidence)
+            decided = max(record.votes.items(), key=lambda kv: kv[1])[0]
+            if decided != record.identity or (decided is not None and record.views == 1):
+                record.identity = decided
+                if decided is not None or record.views > 1:
+                    events.append({"event": "identified", "frame": index, "timestamp": round(timestamp, 4),
+                                   "track": t.id, "identity": decided,
+                                   "confidence": round(record.confidences[decided], 6) if decided else None,
+                                   "votes": _votes(record)})
+
+    def _merge(self, temporary: int, kept: int, timestamp: float, index: int, events: list[Event]) -> None:
+        """A new track turned out to be an earlier one (re-identified)."""
+        fresh = self._records.pop(temporary, None)
+        old = self._lost_records.pop(kept, None)
+        if old is not None:  # it had ended: it resumes
+            old.started = True
+            self._records[kept] = old
+            events.append({"event": "track_started", "frame": index, "timestamp": round(timestamp, 4),
+                           "track": kept, "resumed": True})
+        elif kept not in self._records and fresh is not None:
+            self._records[kept] = fresh
+
+    def _ended(self, t: Track, index: int, timestamp: float) -> Event:
+        record = self._records.pop(t.id, None) or _Record(timestamp, timestamp)
+        self._lost_records[t.id] = record
+        # forget records of tracks the tracker can no longer bring back
+        kept = {lost.id for lost in self.tracker.lost}
+        for old in [k for k in self._lost_records if k not in kept]:
+            del self._lost_records[old]
+        return {"event": "track_ended", "frame": index, "timestamp": round(timestamp, 4), "track": t.id,
+                "first_timestamp": round(record.first_timestamp, 4),
+                "last_timestamp": round(record.last_timestamp, 4),
+                "identity": record.identity,
+                "best_shot": {"frame": record.best_frame,
+                              "box": record.best_box.to_dict() if record.best_box else None,
+                              "quality": round(record.best_quality, 4)},
+                "views": record.views, "votes": _votes(record)}
+
+    def _finish(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        for t in self.tracker.tracks:
+            if t.confirmed:
+                event = self._ended(t, self.source.frames - 1, self._last_timestamp)
+                self.final_events.append(event)
+                if self.on_event is not None:
+                    self.on_event(event)
+        self.stats.frames = self.source.frames
+        self.stats.skipped = self.source.skipped
+
+
+def _votes(record: _Record) -> dict[str, float]:
+    return {(name if name is not None else "unknown"): round(weight, 4) for name, weight in record.votes.items()}
+
+
+def video(
+    source: Any,
+    gallery: Gallery | None = None,
+    *,
+    detector: str | None = None,
+    model: str | None = None,
+    every: int = 1,
+    max_faces: int | None = None,
+    min_face_size: float = 0,
+    threshold: float | str | None = None,
+    bgr: bool = False,
+    allow_urls: bool = False,
+    read_timeout: float = 10.0,
+    fps: float | None = None,
+    min_hits: int = 2,
+    max_missed: int | None = None,
+    reid: bool = True,
+    max_views: int = 6,
+    on_event: Callable[[Event], None] | None = None,
+) -> VideoStream:
+    """Follow the faces of a video: an iterator of :class:`FrameResult`.
+
+    ``source``: a video file path, a camera index, an ``rtsp://`` or
+    ``http(s)://`` URL (only with ``allow_urls=True``), or any iterable of
+    numpy frames (RGB; BGR with ``bgr=True``), timestamped at ``fps`` (the
+    file's own rate for a file). With a ``gallery``, each track is named by
+    votes of its best views (``threshold`` as in
+    :meth:`~prosopo.gallery.Gallery.search`); unknown faces stay ``None``.
+    ``every``: run the detector on every n-th frame (the tracker predicts
+    between). ``min_hits``: detections before a track is reported;
+    ``max_missed``: detection frames a track survives without a detection
+    (default: 0.6 s worth). ``reid``: embed each new track once to give back
+    the id of a face that left and came back. ``on_event`` receives each
+    event dict as it happens (see :class:`~prosopo.video.JsonLinesWriter`).
+
+    Example::
+
+        for frame in prosopo.video("clip.mp4", gallery):
+            for t in frame.tracks:
+                print(frame.timestamp, t.track_id, t.identity)
+    """
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ParameterError(f"every must be a positive integer, got {every!r}")
+    if max_faces is not None and (isinstance(max_faces, bool) or not isinstance(max_faces, int) or max_faces < 1):
+        raise ParameterError(f"max_faces must be a positive integer or None, got {max_faces!r}")
+    if isinstance(max_views, bool) or not isinstance(max_views, int) or max_views < 1:
+        raise ParameterError(f"max_views must be a positive integer, got {max_views!r}")
+    if on_event is not None and not callable(on_event):
+        raise ParameterError(f"on_event must be a callable or None, got {type(on_event).__name__}")
+    if gallery is not None:
+        if not hasattr(gallery, "search_embeddings"):
+            raise ParameterError(f"gallery must be a prosopo Gallery or None, got {type(gallery).__name__}")
+        if model is not None and model != gallery.model:
+            raise ParameterError(f"the gallery was built with model {gallery.model!r}, not {model!r}")
+        gallery.threshold(threshold)  # a bad threshold fails before the video is opened
+    chosen_detector = detector or (gallery.detector if gallery is not None else DEFAULT_DETECTOR)
+    chosen_model = gallery.model if gallery is not None else (model or DEFAULT_MODEL)
+    frames = open_source(source, bgr=bgr, allow_urls=allow_urls, read_timeout=read_timeout, fps=fps)
+    if max_missed is None:
+        max_missed = max(5, round(0.6 * frames.fps / every))
+    tracker = Tracker(min_hits=min_hits, max_missed=max_missed, reid_frames=max(1, round(10 * frames.fps)))
+    return VideoStream(frames, gallery, detector=chosen_detector, model=chosen_model, every=every,
+                       max_faces=max_faces, min_face_size=min_face_size, threshold=threshold, tracker=tracker,
+                       reid=reid, max_views=max_views, on_event=on_event)

@@ -1,0 +1,250 @@
+"""A multi-face tracker in numpy, written for prosopo.
+
+Each track holds its box as centre, width and height, with a velocity per
+frame (an alpha-beta filter: constant-velocity prediction, corrected by each
+matched detection). On every detection frame the predicted boxes are paired
+with the detections at the least cost (:func:`~prosopo.video.assign.assign`)
+over their overlap (IoU), with the cosine similarity of their embeddings
+added when both have one. A track is born *tentative* and is *confirmed*
+after ``min_hits`` matched detection frames; a confirmed track survives
+``max_missed`` detection frames without a match (an occlusion, a missed
+detection), coasting on its prediction, then is *lost*. A lost track keeps
+its embedding for ``reid_frames`` frames: a new track whose first embedding
+is close to it (``reid_similarity``) takes its id back, so a face that leaves
+and comes back, or reappears away from where it was predicted, keeps its id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import ParameterError
+from ..types import Box, Face
+from .assign import assign
+
+_NO_MATCH = 1e6
+
+
+@dataclass(eq=False)
+class Track:
+    """One tracked face (mutable: the tracker updates it each frame)."""
+
+    id: int
+    state: np.ndarray  # centre x, centre y, width, height
+    velocity: np.ndarray  # the same, per frame
+    face: Face  # the last matched detection
+    first_frame: int
+    last_frame: int  # the last frame with a matched detection
+    hits: int = 1
+    missed: int = 0  # detection frames without a match since the last one
+    since_update: int = 0  # frames since the last matched detection
+    confirmed: bool = False
+    embedding: np.ndarray | None = None
+    lost_at: int = -1
+    revived_from: int | None = field(default=None)
+
+    @property
+    def box(self) -> Box:
+        cx, cy, w, h = (float(v) for v in self.state)
+        return Box(cx - w / 2, cy - h / 2, w, h)
+
+    @property
+    def detected(self) -> bool:
+        """Whether the box is this frame's detection, not a prediction."""
+        return self.since_update == 0
+
+
+def _state(box: Box) -> np.ndarray:
+    return np.array([box.x + box.w / 2, box.y + box.h / 2, box.w, box.h], dtype=np.float64)
+
+
+def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in ``a`` with every box in ``b`` (rows cx, cy, w, h)."""
+    ax0, ay0 = a[:, 0] - a[:, 2] / 2, a[:, 1] - a[:, 3] / 2
+    bx0, by0 = b[:, 0] - b[:, 2] / 2, b[:, 1] - b[:, 3] / 2
+    ix = np.clip(np.minimum((ax0 + a[:, 2])[:, None], (bx0 + b[:, 2])[None]) - np.maximum(ax0[:, None], bx0[None]), 0,
+                 None)
+    iy = np.clip(np.minimum((ay0 + a[:, 3])[:, None], (by0 + b[:, 3])[None]) - np.maximum(ay0[:, None], by0[None]), 0,
+                 None)
+    inter = ix * iy
+    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+
+
+class Tracker:
+    """Tracks faces from frame to frame; see the module docstring.
+
+    Call :meth:`step` once per frame, with that frame's detections or None
+    on a frame that was not detected (the tracks are only predicted). Track
+    ids start at 1 and are never reused.
+    """
+
+    def __init__(self, *, min_hits: int = 2, max_missed: int = 15, min_iou: float = 0.2,
+                 appearance_weight: float = 0.5, alpha: float = 0.6, beta: float = 0.2,
+                 reid_frames: int = 250, reid_similarity: float = 0.4):
+        for name, value in (("min_hits", min_hits), ("max_missed", max_missed), ("reid_frames", reid_frames)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "min_hits" else 0):
+                raise ParameterError(f"{name} must be a {'positive' if name == 'min_hits' else 'non-negative'} "
+                                     f"integer, got {value!r}")
+        ratios: tuple[tuple[str, float], ...] = (("min_iou", min_iou), ("alpha", alpha), ("beta", beta),
+                                                 ("reid_similarity", reid_similarity))
+        for name, ratio in ratios:
+            if not 0.0 <= ratio <= 1.0:
+                raise ParameterError(f"{name} must lie in [0, 1], got {ratio!r}")
+        self.min_hits = min_hits
+        self.max_missed = max_missed
+        self.min_iou = min_iou
+        self.appearance_weight = appearance_weight
+        self.alpha = alpha
+        self.beta = beta
+        self.reid_frames = reid_frames
+        self.reid_similarity = reid_similarity
+        self.tracks: list[Track] = []  # alive: tentative and confirmed
+        self.lost: list[Track] = []  # confirmed tracks lost, kept for re-identification
+        self.frame = -1
+        self._next_id = 1
+
+    # -- per frame ----------------------------------------------------------
+
+    def step(self, faces: list[Face] | None, embeddings: list[np.ndarray | None] | None = None
+             ) -> tuple[list[Track], list[Track]]:
+        """Advance one frame. ``faces``: this frame's detections (None: not
+        detected this frame); ``embeddings``: optional unit vectors, one per
+        face or None. Returns the tracks that are alive and confirmed, and the
+        confirmed tracks lost at this frame."""
+        self.frame += 1
+        for t in self.tracks:
+            t.state = t.state + t.velocity
+            t.state[2:] = np.maximum(t.state[2:], 1.0)
+            t.since_update += 1
+        ended: list[Track] = []
+        if faces is not None:
+            ended = self._associate(faces, embeddings or [None] * len(faces))
+        self.lost = [t for t in self.lost if self.frame - t.lost_at <= self.reid_frames]
+        return [t for t in self.tracks if t.confirmed], ended
+
+    def _associate(self, faces: list[Face], embeddings: list[np.ndarray | None]) -> list[Track]:
+        dets = np.array([_state(f.box) for f in faces]).reshape(-1, 4)
+        unmatched = set(range(len(faces)))
+        if self.tracks and faces:
+            preds = np.array([t.state for t in self.tracks])
+            score = _iou_matrix(preds, dets)
+            gate = score >= self.min_iou
+            # a track that coasted a while may have drifted: accept a detection
+            # of about its size near its prediction too
+            dist = np.hypot(preds[:, None, 0] - dets[None, :, 0], preds[:, None, 1] - dets[None, :, 1])
+            size = np.maximum(preds[:, None, 2], dets[None, :, 2])
+            ratio = preds[:, None, 2] / np.maximum(dets[None, :, 2], 1e-9)
+            reach = np.minimum(0.6 + 0.1 * np.array([t.missed for t in self.tracks]), 1.2)[:, None]
+            near = (dist < reach * size) & (ratio > 0.67) & (ratio < 1.5)
+            gate |= near
+            score = np.maximum(score, np.where(near, 0.3 * (1 - dist / size), 0.0))
+            for i, t in enumerate(self.tracks):
+                if t.embedding is None:
+                    continue
+                for j, e in enumerate(embeddings):
+                    if e is not None:
+                        sim = float(t.embedding @ e)
+                        score[i, j] += self.appearance_weight * sim
+                        if sim < 0.1:  # clearly another person
+                            gate[i, j] = False
+            # recently seen tracks first: a small penalty per missed frame
+            score -= 0.01 * np.array([t.missed for t in self.tracks])[:, None]
+            cost = np.where(gate, -score, _NO_MATCH)
+            for i, j in assign(cost):
+                if cost[i, j] >= _NO_MATCH:
+                    continue
+                self._update(self.tracks[i], faces[j], dets[j], embeddings[j])
+                unmatched.discard(j)
+        ended: list[Track] = []
+        alive: list[Track] = []
+        for t in self.tracks:
+            if t.last_frame != self.frame:
+                t.missed += 1
+                if not t.confirmed or t.missed > self.max_missed:
+                    if t.confirmed:
+                        t.lost_at = self.frame
+                        self.lost.append(t)
+                        ended.append(t)
+                    continue
+            alive.append(t)
+        for j in sorted(unmatched):
+            alive.append(self._birth(faces[j], dets[j], embeddings[j]))
+        self.tracks = alive
+        return ended
+
+    def _update(self, t: Track, face: Face, det: np.ndarray, embedding: np.ndarray | None) -> None:
+        residual = det - t.state
+        if t.hits == 1:  # the second detection gives the first velocity
+            t.velocity = residual / max(t.since_update, 1)
+            t.state = det.copy()
+        else:
+            t.state = t.state + self.alpha * residual
+            t.velocity = t.velocity + self.beta * residual / max(t.since_update, 1)
+        t.face = face
+        t.hits += 1
+        t.missed = 0
+        t.since_update = 0
+        t.last_frame = self.frame
+        if not t.confirmed and t.hits >= self.min_hits:
+            t.confirmed = True
+        if embedding is not None:
+            self._blend(t, embedding)
+
+    def _birth(self, face: Face, det: np.ndarray, embedding: np.ndarray | None) -> Track:
+        t = Track(self._next_id, det.copy(), np.zeros(4), face, self.frame, self.frame,
+                  confirmed=self.min_hits <= 1)
+        self._next_id += 1
+        if embedding is not None:
+            self._blend(t, embedding)
+        return t
+
+    # -- appearance -----------------------------------------------------------
+
+    def add_embedding(self, track: Track, embedding: np.ndarray, weight: float = 0.5) -> Track | None:
+        """Blend a new unit ``embedding`` of ``track``'s face into its
+        appearance. On its first embedding, a lost track (or a confirmed one
+        that is not matched at this frame) that looks like the same person
+        gives ``track`` its id; that earlier track is returned (else None)."""
+        first = track.embedding is None
+        self._blend(track, embedding, weight)
+        if not first or track.revived_from is not None:
+            return None
+        return self._reidentify(track)
+
+    @staticmethod
+    def _blend(track: Track, embedding: np.ndarray, weight: float = 0.5) -> None:
+        vector = np.asarray(embedding, dtype=np.float64).ravel()
+        vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
+        if track.embedding is None:
+            track.embedding = vector
+        else:
+            mixed = (1 - weight) * track.embedding + weight * vector
+            track.embedding = mixed / max(float(np.linalg.norm(mixed)), 1e-12)
+
+    def _reidentify(self, track: Track) -> Track | None:
+        assert track.embedding is not None
+        candidates = [t for t in self.lost if t.embedding is not None]
+        candidates += [t for t in self.tracks if t is not track and t.confirmed and t.embedding is not None
+                       and t.since_update > 0 and t.first_frame < track.first_frame]
+        best, best_sim = None, self.reid_similarity
+        for t in candidates:
+            assert t.embedding is not None
+            sim = float(t.embedding @ track.embedding)
+            if sim > best_sim:
+                best, best_sim = t, sim
+        if best is None:
+            return None
+        if best in self.lost:
+            self.lost.remove(best)
+        else:
+            self.tracks.remove(best)
+        track.revived_from = track.id
+        track.id = best.id
+        track.first_frame = best.first_frame
+        track.confirmed = track.confirmed or best.confirmed
+        mixed = track.embedding + (best.embedding if best.embedding is not None else 0)
+        track.embedding = mixed / max(float(np.linalg.norm(mixed)), 1e-12)
+        return best
