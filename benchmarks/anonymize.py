@@ -82,7 +82,7 @@ def coverage(truth, mask: np.ndarray, min_size: float, cover: float) -> tuple[in
 
 
 def run_prosopo(paths, truth, args, *, recall: bool, expand: float, mode: str) -> dict:
-    from prosopo.anonymize import anonymize
+    from prosopo.anonymizer import anonymize
 
     anonymize(paths[0], mode=mode, detector=args.detector, recall=recall, expand=expand)  # load the model
     times, covered, counted, boxes = [], 0, 0, 0

@@ -12,7 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import prosopo
-from prosopo.anonymize import MODES, anonymize, anonymize_file, anonymize_folder
+from prosopo.anonymizer import MODES, anonymize, anonymize_file, anonymize_folder
 from prosopo.cli.anonymize import anonymize as anonymize_command
 from prosopo.errors import ImageError, NoFaceError, ParameterError
 from prosopo.evaluate import read_wider
@@ -202,3 +202,16 @@ def test_bad_inputs_are_clean_errors(person, tmp_path):
         assert result.exception is None or isinstance(result.exception, SystemExit)
     text = runner.invoke(app, [str(broken), str(tmp_path / "o.jpg")])
     assert text.exit_code == 3 and "error:" in text.stderr and "Traceback" not in text.output
+
+
+def test_the_installed_command_and_the_top_level_function(person, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "masked.png"
+    done = subprocess.run([sys.executable, "-m", "prosopo.cli", "anonymize", str(person[1][0]), str(out), "--json"],
+                          capture_output=True, text=True, timeout=300, check=False, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    assert out.is_file() and json.loads(done.stdout)
+    result = prosopo.anonymize(str(person[1][0]))
+    assert isinstance(result, prosopo.Anonymized) and len(result.boxes) >= 1

@@ -34,19 +34,22 @@ _LAZY = {
     "Box": "types", "Face": "types", "AlignedFace": "types", "Representation": "types", "Verification": "types",
     "Match": "types", "Search": "types", "Analysis": "types", "Identification": "types", "SearchResults": "types",
     "Quality": "types",
+    "anonymize": "anonymizer", "Anonymized": "anonymizer",
     "Gallery": "gallery",
     "set_limits": "image", "get_limits": "image", "Limits": "image",
     "set_licence_policy": "privacy.licence", "licence_policy": "privacy.licence",
 }
 
 __all__ = [
-    "AlignedFace", "Analysis", "Box", "DataError", "Face", "Gallery", "Identification", "ImageError", "Limits", "Match",
-    "ModelError", "NoFaceError", "NotFoundError", "ParameterError", "ProsopoError", "Quality", "Representation", "Search",
-    "SearchResults", "SpoofDetected", "StoreError", "Verification", "__version__", "analyze", "check_liveness", "detect", "distance",
-    "distances", "extract_faces", "find", "get_limits", "licence_policy", "represent", "represent_many", "set_licence_policy", "set_limits", "verify",
+    "AlignedFace", "Analysis", "Anonymized", "Box", "DataError", "Face", "Gallery", "Identification", "ImageError",
+    "Limits", "Match", "ModelError", "NoFaceError", "NotFoundError", "ParameterError", "ProsopoError", "Quality",
+    "Representation", "Search", "SearchResults", "SpoofDetected", "StoreError", "Verification", "__version__",
+    "analyze", "anonymize", "check_liveness", "detect", "distance", "distances", "extract_faces", "find",
+    "get_limits", "licence_policy", "represent", "represent_many", "set_licence_policy", "set_limits", "verify",
 ]
 
 if TYPE_CHECKING:
+    from .anonymizer import Anonymized, anonymize
     from .api import analyze, check_liveness, detect, extract_faces, find, represent, represent_many, verify
     from .gallery import Gallery
     from .image import Limits, get_limits, set_limits

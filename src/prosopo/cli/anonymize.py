@@ -39,7 +39,7 @@ def anonymize(
     json_out: Json = False,
 ) -> None:
     """Blur, pixelate or black out every face; metadata is stripped from the output."""
-    from .. import anonymize as anon
+    from .. import anonymizer as anon
     from ..errors import ImageError, ParameterError
 
     options: dict[str, Any] = {"mode": mode, "detector": detector, "expand": expand, "recall": not no_recall,

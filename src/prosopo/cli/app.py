@@ -23,6 +23,7 @@ from ..embed import RECOGNIZERS
 from ..errors import ParameterError, ProsopoError
 from ..liveness import DEFAULT_THRESHOLD as SPOOF_THRESHOLD
 from ..metrics import METRICS
+from .anonymize import anonymize as anonymize_command
 from .common import (
     ACTIONS_HELP,
     DEFAULT_ACTIONS_TEXT,
@@ -396,6 +397,7 @@ def evaluate_lfw(
 app.command()(enroll)
 app.command()(find)
 app.add_typer(gallery_app, name="gallery")
+app.command(name="anonymize")(anonymize_command)
 
 
 def main() -> None:
