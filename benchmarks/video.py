@@ -3,14 +3,14 @@
     python benchmarks/video.py [--runs 3] [--gallery-size 1000] [--every 1] \
         [--out benchmarks/results/video.json]
 
-1. FPS of ``prosopo.video.video`` (decode -> detect -> track -> identify;
+1. FPS of ``prosopo.streams.video`` (decode -> detect -> track -> identify;
    no drawing or encoding yet) on ``../shared/data/video/crowd.mp4`` (1080p,
    105 frames) and on the same clip resized to 640x360 (written once as an
    MPEG-4 part 2 file, so decoding is counted), against a gallery of
    ``--gallery-size`` identities (the 40 people of lfw-mini's 1:N set, three
    photos each, and random unit vectors for the rest); median over ``--runs``.
 2. MOTA, IDF1 and ID switches on the synthetic clip
-   (:func:`prosopo.video.synthetic.synthetic_clip`, 100 frames at 640x360),
+   (:func:`prosopo.streams.synthetic.synthetic_clip`, 100 frames at 640x360),
    and how long after its track started each enrolled person was named.
 
 Nothing else should run on the machine meanwhile; the table says how many
@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from prosopo.gallery import Gallery
-from prosopo.video import video
-from prosopo.video.metrics import tracking_scores
-from prosopo.video.synthetic import synthetic_clip
+from prosopo.streams import video
+from prosopo.streams.metrics import tracking_scores
+from prosopo.streams.synthetic import synthetic_clip
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"

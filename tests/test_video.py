@@ -11,17 +11,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import absent
 
 from prosopo.errors import ImageError, ParameterError
 from prosopo.gallery import Gallery
+from prosopo.streams.assign import assign
+from prosopo.streams.events import JsonLinesWriter, read_events
+from prosopo.streams.metrics import tracking_scores
+from prosopo.streams.sources import _bounded, open_source
+from prosopo.streams.stream import video
+from prosopo.streams.synthetic import synthetic_clip
+from prosopo.streams.tracker import Tracker
 from prosopo.types import Box, Face
-from prosopo.video.assign import assign
-from prosopo.video.events import JsonLinesWriter, read_events
-from prosopo.video.metrics import tracking_scores
-from prosopo.video.sources import _bounded, open_source
-from prosopo.video.stream import video
-from prosopo.video.synthetic import synthetic_clip
-from prosopo.video.tracker import Tracker
 
 CROWD = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "video" / "crowd.mp4"
 
@@ -281,10 +282,39 @@ def test_bad_parameters(bad):
 
 def test_crowd_smoke():
     if not CROWD.is_file():
-        pytest.skip(f"{CROWD} is absent (see ../shared/data/README.md)")
+        absent(f"{CROWD} is absent (see ../shared/data/README.md)")
     stream = video(CROWD, every=2)
     results = list(itertools.islice(stream, 24))
     stream.close()
     assert results[0].timestamp == 0 and results[1].timestamp == pytest.approx(1 / 25)
     assert max(len(r.tracks) for r in results) > 0
     assert all(t.box.w > 0 for r in results for t in r.tracks)
+
+
+def test_command_line(clip, gallery, tmp_path):
+    import subprocess
+    import sys
+
+    import cv2
+
+    path = tmp_path / "clip.avi"  # OpenCV's wheel writes MJPG (not H.264)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), clip.fps,
+                             (clip.frames[0].shape[1], clip.frames[0].shape[0]))
+    for frame in clip.frames:
+        writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
+    writer.release()
+
+    def prosopo_video(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "prosopo.cli", "video", *args], capture_output=True, text=True,
+                              timeout=300, check=False, stdin=subprocess.DEVNULL)
+
+    done = prosopo_video(str(path), "--gallery", str(gallery), "--events", str(tmp_path / "ev.jsonl"), "--json")
+    assert done.returncode == 0, done.stderr
+    named = {t["identity"] for t in json.loads(done.stdout)["tracks"]} - {None}
+    assert named == set(clip.people[:3])
+    kinds = [e["event"] for e in read_events(tmp_path / "ev.jsonl")]
+    assert kinds[0] == "track_started" and "identified" in kinds and "track_ended" in kinds
+    for args, code in ((("--camera", "97"), 3), ((), 2), (("rtsp://127.0.0.1/x",), 2), ((str(tmp_path),), 3)):
+        bad = prosopo_video(*args, "--read-timeout", "2")
+        assert bad.returncode == code and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr, args
+    assert "--allow-urls" in prosopo_video("rtsp://127.0.0.1/x").stderr

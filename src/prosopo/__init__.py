@@ -35,17 +35,19 @@ _LAZY = {
     "Match": "types", "Search": "types", "Analysis": "types", "Identification": "types", "SearchResults": "types",
     "Quality": "types",
     "anonymize": "anonymizer", "Anonymized": "anonymizer",
+    "video": "streams", "VideoStream": "streams", "FrameResult": "streams", "TrackedFace": "streams",
     "Gallery": "gallery",
     "set_limits": "image", "get_limits": "image", "Limits": "image",
     "set_licence_policy": "privacy.licence", "licence_policy": "privacy.licence",
 }
 
 __all__ = [
-    "AlignedFace", "Analysis", "Anonymized", "Box", "DataError", "Face", "Gallery", "Identification", "ImageError",
-    "Limits", "Match", "ModelError", "NoFaceError", "NotFoundError", "ParameterError", "ProsopoError", "Quality",
-    "Representation", "Search", "SearchResults", "SpoofDetected", "StoreError", "Verification", "__version__",
-    "analyze", "anonymize", "check_liveness", "detect", "distance", "distances", "extract_faces", "find",
-    "get_limits", "licence_policy", "represent", "represent_many", "set_licence_policy", "set_limits", "verify",
+    "AlignedFace", "Analysis", "Anonymized", "Box", "DataError", "Face", "FrameResult", "Gallery", "Identification",
+    "ImageError", "Limits", "Match", "ModelError", "NoFaceError", "NotFoundError", "ParameterError", "ProsopoError",
+    "Quality", "Representation", "Search", "SearchResults", "SpoofDetected", "StoreError", "TrackedFace",
+    "Verification", "VideoStream", "__version__", "analyze", "anonymize", "check_liveness", "detect", "distance",
+    "distances", "extract_faces", "find", "get_limits", "licence_policy", "represent", "represent_many",
+    "set_licence_policy", "set_limits", "verify", "video",
 ]
 
 if TYPE_CHECKING:
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
     from .image import Limits, get_limits, set_limits
     from .metrics import distance, distances
     from .privacy.licence import licence_policy, set_licence_policy
+    from .streams import FrameResult, TrackedFace, VideoStream, video
     from .types import (
         AlignedFace,
         Analysis,

@@ -18,8 +18,8 @@ SPELLINGS: dict[str, dict[str, str]] = {
 # then every remaining argument name with an underscore (never a common word),
 # alone or as ``name=value``: --max-faces / --max-faces 3, "max_faces" / "max_faces": 3
 # (not one a phrase above has already spelled: "--" or a quote before it)
-_ARGUMENT = re.compile(r'(?<![-"])\b(min_face_size|max_faces|auto_rotate|enforce_detection|legal_basis|consent_ref)\b'
-                       r'(?!")(=)?')
+_ARGUMENT = re.compile(r'(?<![-"])\b(min_face_size|max_faces|auto_rotate|enforce_detection|legal_basis|consent_ref|'
+                       r'allow_urls|read_timeout|min_quality)\b(?!")(=)?')
 
 
 def _spell(match: re.Match[str], interface: str) -> str:

@@ -44,6 +44,7 @@ from .common import (
 )
 from .gallery import enroll, find, gallery_app
 from .server import keys_app, serve
+from .video import video as video_command
 
 if TYPE_CHECKING:
     import numpy as np
@@ -398,6 +399,7 @@ app.command()(enroll)
 app.command()(find)
 app.add_typer(gallery_app, name="gallery")
 app.command(name="anonymize")(anonymize_command)
+app.command(name="video")(video_command)
 
 
 def main() -> None:

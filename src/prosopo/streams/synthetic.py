@@ -1,7 +1,7 @@
 """A synthetic clip whose truth is known: photographs of faces pasted on a
 background, moving across it, crossing, one passing behind another, one
 leaving the frame and coming back. For tracking metrics (see
-:mod:`prosopo.video.metrics`) and identification latency.
+:mod:`prosopo.streams.metrics`) and identification latency.
 
 The true face box of each photograph is found once by the detector on the
 photograph alone, then moved with the photograph; a face partly hidden (by

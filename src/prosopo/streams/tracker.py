@@ -3,7 +3,7 @@
 Each track holds its box as centre, width and height, with a velocity per
 frame (an alpha-beta filter: constant-velocity prediction, corrected by each
 matched detection). On every detection frame the predicted boxes are paired
-with the detections at the least cost (:func:`~prosopo.video.assign.assign`)
+with the detections at the least cost (:func:`~prosopo.streams.assign.assign`)
 over their overlap (IoU), with the cosine similarity of their embeddings
 added when both have one. A track is born *tentative* and is *confirmed*
 after ``min_hits`` matched detection frames; a confirmed track survives

@@ -1,4 +1,5 @@
-"""Video: faces followed through a stream of frames (a file, a camera, a
+"""Video streams (``prosopo.video`` is the function; this package is its
+machinery): faces followed through a stream of frames (a file, a camera, a
 network stream or any iterable of numpy frames), each track named by votes
 over its best views, with events as they happen.
 

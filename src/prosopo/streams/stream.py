@@ -376,7 +376,7 @@ def video(
     ``max_missed``: detection frames a track survives without a detection
     (default: 0.6 s worth). ``reid``: embed each new track once to give back
     the id of a face that left and came back. ``on_event`` receives each
-    event dict as it happens (see :class:`~prosopo.video.JsonLinesWriter`).
+    event dict as it happens (see :class:`~prosopo.streams.JsonLinesWriter`).
 
     Example::
 

@@ -17,7 +17,7 @@ from ..errors import ParameterError
 
 class JsonLinesWriter:
     """Writes each event as one JSON line, flushed as it happens. Use as the
-    ``on_event`` callback of :func:`prosopo.video.video`; a path is opened
+    ``on_event`` callback of :func:`prosopo.streams.video`; a path is opened
     (and closed by :meth:`close` or ``with``), a file object is left open."""
 
     def __init__(self, target: str | os.PathLike[str] | IO[str]):
