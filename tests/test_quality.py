@@ -15,6 +15,7 @@ from prosopo import quality
 from prosopo.errors import ParameterError
 from prosopo.pipeline import locate
 
+
 def photos(lfw: Path, n: int) -> list[Path]:
     return sorted((lfw / "images").glob("*/*.jpg"))[:: 7][:n]
 
