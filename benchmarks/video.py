@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from prosopo.evaluate import read_identification
 from prosopo.gallery import Gallery
 from prosopo.streams import video
 from prosopo.streams.metrics import tracking_scores
@@ -36,16 +37,6 @@ from prosopo.streams.synthetic import synthetic_clip
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"
-
-
-def people(lfw: Path) -> dict[str, list[Path]]:
-    found: dict[str, list[Path]] = {}
-    for line in (lfw / "identification.txt").read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 2 and not line.startswith("#"):
-            name, number = parts
-            found.setdefault(name, []).append(lfw / "images" / name / f"{name}_{int(number):04d}.jpg")
-    return found
 
 
 def build_gallery(location: Path, photos: dict[str, list[Path]], size: int, exclude: set[str]) -> None:
@@ -92,7 +83,7 @@ def speed(path: Path, gallery: Path, runs: int, every: int) -> dict:
 
 
 def synthetic(lfw: Path, gallery: Path) -> dict:
-    photos = people(lfw)
+    photos = read_identification(lfw)
     names = sorted(photos)[:4]
     clip = synthetic_clip([(n, photos[n][0]) for n in names])
     with Gallery.open(gallery) as g:
@@ -131,7 +122,7 @@ def main() -> None:
     crowd, lfw = DATA / "video" / "crowd.mp4", DATA / "lfw-mini"
     if not crowd.is_file() or not lfw.is_dir():
         raise SystemExit(f"needs {crowd} and {lfw} (see ../shared/data/README.md)")
-    photos = people(lfw)
+    photos = read_identification(lfw)
     stranger = sorted(photos)[3]  # the synthetic clip's fourth person is not enrolled
     with tempfile.TemporaryDirectory() as tmp:
         gallery = Path(tmp) / "gallery"

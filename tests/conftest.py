@@ -58,11 +58,8 @@ def lfw_pairs(lfw):
 @pytest.fixture(scope="session")
 def identification(lfw) -> dict[str, list[Path]]:
     """lfw-mini's 1:N set: 40 people x 4 photos (name -> photo paths)."""
-    people: dict[str, list[Path]] = {}
-    for line in (lfw / "identification.txt").read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 2 and not line.startswith("#"):
-            name, number = parts
-            people.setdefault(name, []).append(lfw / "images" / name / f"{name}_{int(number):04d}.jpg")
+    from prosopo.evaluate import read_identification
+
+    people = read_identification(lfw)
     assert len(people) == 40 and all(len(v) == 4 for v in people.values())
     return people

@@ -27,28 +27,17 @@ from prosopo.types import Box, Face
 CROWD = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "video" / "crowd.mp4"
 
 
-def _people(lfw: Path) -> dict[str, list[Path]]:
-    people: dict[str, list[Path]] = {}
-    for line in (lfw / "identification.txt").read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 2 and not line.startswith("#"):
-            name, number = parts
-            people.setdefault(name, []).append(lfw / "images" / name / f"{name}_{int(number):04d}.jpg")
-    return people
+@pytest.fixture(scope="module")
+def clip(identification):
+    names = sorted(identification)[:4]
+    return synthetic_clip([(name, identification[name][0]) for name in names])
 
 
 @pytest.fixture(scope="module")
-def clip(lfw):
-    people = _people(lfw)
-    names = sorted(people)[:4]
-    return synthetic_clip([(name, people[name][0]) for name in names])
-
-
-@pytest.fixture(scope="module")
-def gallery(lfw, clip, tmp_path_factory):
+def gallery(identification, clip, tmp_path_factory):
     """The clip's first three people (other photos of them) and ten others;
     the fourth person of the clip is a stranger."""
-    people = _people(lfw)
+    people = identification
     others = [n for n in sorted(people) if n not in clip.people][:10]
     location = tmp_path_factory.mktemp("video-gallery")
     with Gallery.open(location, purpose="tests", legal_basis="consent") as g:

@@ -43,6 +43,24 @@ class Pair:
     fold: int
 
 
+def read_identification(folder: str | Path) -> dict[str, list[Path]]:
+    """A 1:N set: ``identification.txt`` in ``folder`` lists ``name number``
+    per line (``#`` starts a comment); returns each name's photo paths,
+    ``folder/images/<name>/<name>_NNNN.jpg``, in the file's order."""
+    folder = Path(folder)
+    try:
+        text = (folder / "identification.txt").read_text()
+    except OSError as exc:
+        raise DataError(f"cannot read {folder / 'identification.txt'}: {exc.strerror or exc}") from exc
+    people: dict[str, list[Path]] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and not line.startswith("#"):
+            name, number = parts
+            people.setdefault(name, []).append(folder / "images" / name / f"{name}_{int(number):04d}.jpg")
+    return people
+
+
 def read_pairs(path: str | Path) -> list[Pair]:
     """Parse an official LFW ``pairs.txt`` (header ``folds n``, then per fold
     ``n`` same pairs ``name i j`` and ``n`` different pairs ``name i name j``)."""
