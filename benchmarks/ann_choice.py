@@ -76,7 +76,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 DIM = 128
 K = 10
-DEFAULT_REAL = Path("/root/lfwcache/emb-yunet-sface-a.npz")
+# where benchmarks/identification.py caches the embeddings (prosopo.models.cache_dir() / "lfw")
+DEFAULT_REAL = Path(os.environ.get("PROSOPO_HOME", Path.home() / ".cache" / "prosopo")) / "lfw" / "emb-yunet-sface-a.npz"
 
 TARGET_P50_MS = 5.0
 TARGET_P99_MS = 20.0

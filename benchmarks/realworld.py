@@ -3,7 +3,7 @@ face sizes, image sizes, degradations, crowds and real portraits, beside the
 peers run on the same files in the same run.
 
     python benchmarks/realworld.py [--lfw DIR --pairs FILE] [--n 100] \
-        [--peers-python /work/peers-venv/bin/python] [--peer-n 30] \
+        [--peers-python ~/peers-venv/bin/python] [--peer-n 30] \
         [--wider DIR] [--london DIR] [--sections sweep,typical,degrade,wider,portraits,speed] \
         [--cells plain,id,selfie,phone] [--out benchmarks/results/realworld.json]
     python benchmarks/realworld.py --report RESULT.json [MORE.json ...]   # the tables again

@@ -1,7 +1,7 @@
 """Speed of prosopo on this machine, beside its peers, in one run.
 
     python benchmarks/speed.py [--images DIR] [--n 200] [--model M] [--detector D] \
-        [--peers-python /work/peers-venv/bin/python] [--out benchmarks/results/speed.json]
+        [--peers-python ~/peers-venv/bin/python] [--out benchmarks/results/speed.json]
 
 Measures, on the same 250x250 LFW images (one face each):
 

@@ -2,18 +2,18 @@
 # Full peer benchmark on LFW: embeddings for every image pairs.txt needs (accuracy runs) and a
 # clean timing run on a fixed random 200-image subset (nothing else running).
 #
-#   bash benchmarks/peers/run_lfw.sh [OUTDIR]          (default /root/bench-out)
+#   bash benchmarks/peers/run_lfw.sh [OUTDIR]          (default ~/bench-out)
 #
-# Env: PEERS_VENV (default /work/peers-venv), LFW_DIR, LFW_PAIRS, PEERS (space-separated list),
+# Env: PEERS_VENV (default ~/peers-venv), LFW_DIR, LFW_PAIRS, PEERS (space-separated list),
 #      TIMING_THREADS (space-separated --threads values for the timing runs, default "0 1"),
 #      PARALLEL=1 to run the accuracy passes two at a time, one per CPU (faster, but their
 #      per-image times are then not clean: the cores share caches/memory bandwidth).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-OUT="${1:-/root/bench-out}"
-PEERS_VENV="${PEERS_VENV:-/work/peers-venv}"
-LFW_DIR="${LFW_DIR:-/root/datasets/lfw/data/lfw-deepfunneled}"
-LFW_PAIRS="${LFW_PAIRS:-/root/datasets/lfw/pairs.txt}"
+OUT="${1:-$HOME/bench-out}"
+PEERS_VENV="${PEERS_VENV:-$HOME/peers-venv}"
+LFW_DIR="${LFW_DIR:-$HOME/datasets/lfw/data/lfw-deepfunneled}"
+LFW_PAIRS="${LFW_PAIRS:-$HOME/datasets/lfw/pairs.txt}"
 PEERS="${PEERS:-face_recognition deepface-sface deepface-dlib}"
 TIMING_THREADS="${TIMING_THREADS:-0 1}"
 PARALLEL="${PARALLEL:-0}"

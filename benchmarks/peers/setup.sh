@@ -10,7 +10,7 @@
 # and are placed where DeepFace looks for them: $DEEPFACE_HOME/.deepface/weights/.
 #
 # Env:
-#   PEERS_VENV     venv path                 (default /work/peers-venv)
+#   PEERS_VENV     venv path                 (default ~/peers-venv)
 #   DEEPFACE_HOME  DeepFace weights home     (default $PEERS_VENV/deepface-home; worker.py uses
 #                                             the same default when DEEPFACE_HOME is unset)
 #   PEERS_WITH_TF  1 = also install tensorflow-cpu + tf-keras (default 0). deepface 0.0.103 does
@@ -24,7 +24,7 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-PEERS_VENV="${PEERS_VENV:-/work/peers-venv}"
+PEERS_VENV="${PEERS_VENV:-$HOME/peers-venv}"
 DEEPFACE_HOME="${DEEPFACE_HOME:-$PEERS_VENV/deepface-home}"
 PEERS_WITH_TF="${PEERS_WITH_TF:-0}"
 PYTHON="${PYTHON:-python3}"

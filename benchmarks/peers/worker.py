@@ -3,7 +3,7 @@
 
 Run with the peers venv built by benchmarks/peers/setup.sh:
 
-    /work/peers-venv/bin/python benchmarks/peers/worker.py \
+    ~/peers-venv/bin/python benchmarks/peers/worker.py \
         --peer {face_recognition,deepface-sface,deepface-dlib} \
         --images LIST.txt --out OUT.json [--repeat 1] [--warmup 3] [--threads 0] [--limit N]
 
