@@ -12,7 +12,6 @@ vote, re-decided after each new view.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import numpy as np
 from ..defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
 from ..errors import ParameterError
 from ..pipeline import embed_faces, find_faces
+from ..quality import assess
 from ..types import Box, Face, Point
 from .sources import FrameSource, open_source
 from .tracker import Track, Tracker
@@ -116,31 +116,6 @@ class _Record:
     confidences: dict[str, float] = field(default_factory=dict)
     identity: str | None = None
     started: bool = False
-
-
-_assess: Callable[[np.ndarray, Face], Any] | None = None
-_looked_for_assess = False
-
-
-def view_quality(rgb: np.ndarray, face: Face) -> float:
-    """How good a view of a face is for recognition, higher is better.
-
-    Uses :func:`prosopo.quality.assess` when that module exists (its
-    ``score``); else the seam's fallback: the square root of the box area
-    times the detector score."""
-    global _assess, _looked_for_assess
-    if not _looked_for_assess:
-        _looked_for_assess = True
-        try:
-            from .. import quality  # written alongside this module; may be absent
-
-            _assess = quality.assess
-        except (ImportError, AttributeError):
-            _assess = None
-    if _assess is not None:
-        result: Any = _assess(rgb, face)
-        return float(result.score if hasattr(result, "score") else result)
-    return math.sqrt(max(face.box.area, 0.0)) * float(face.score)
 
 
 class VideoStream(Iterator[FrameResult]):
@@ -257,7 +232,7 @@ class VideoStream(Iterator[FrameResult]):
             if not t.detected or min(t.face.box.w, t.face.box.h) < MIN_RECOGNITION_SIZE:
                 continue
             record = self._records.get(t.id)
-            quality = view_quality(rgb, t.face)
+            quality = assess(rgb, t.face).score
             better = (record is not None and record.views < self.max_views
                       and quality > record.best_quality * BETTER_VIEW and index - record.last_view_frame >= 2)
             if record is None or record.views == 0 or better:
