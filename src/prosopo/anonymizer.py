@@ -36,7 +36,7 @@ from __future__ import annotations
 import copy
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,6 +230,24 @@ def _mask_box(out: np.ndarray, mask: np.ndarray, rect: tuple[int, int, int, int]
     mask[y0:y1, x0:x1] = True
 
 
+def mask_boxes(rgb: np.ndarray, boxes: Sequence[Box], *, mode: str = "blur",
+               expand: float = 1.0) -> tuple[np.ndarray, np.ndarray, tuple[Box, ...]]:
+    """A copy of ``rgb`` with each face box enlarged (:func:`enlarge`) and
+    masked in ``mode``; with the mask (True where pixels were replaced) and
+    the rectangles masked: what :func:`anonymize` does once the faces are
+    found, and what :func:`prosopo.video` does to its tracked boxes."""
+    h, w = rgb.shape[:2]
+    out = rgb.copy()
+    mask = np.zeros((h, w), bool)
+    rects = []
+    for box in boxes:
+        rect = enlarge(box, expand, w, h)
+        _mask_box(out, mask, rect, mode)
+        x0, y0, x1, y1 = rect
+        rects.append(Box(float(x0), float(y0), float(x1 - x0), float(y1 - y0)))
+    return out, mask, tuple(rects)
+
+
 def _check_options(mode: Any, expand: Any, keep: Any, keep_mode: Any) -> None:
     if mode not in MODES:
         raise ParameterError(f"unknown anonymisation mode {mode!r}; use one of {', '.join(MODES)}")
@@ -281,7 +299,6 @@ def anonymize(
     """
     _check_options(mode, expand, keep, keep_mode)
     rgb = imagelib.load(img, bgr=bgr)
-    h, w = rgb.shape[:2]
     faces = find_faces(rgb, detector, recall=recall)
     identities: list[str | None] = [None] * len(faces)
     if keep is not None:
@@ -294,15 +311,8 @@ def anonymize(
         else:
             kept.append(face)
             kept_ids.append(who)
-    out = rgb.copy()
-    mask = np.zeros((h, w), bool)
-    boxes = []
-    for face in masked:
-        rect = enlarge(face.box, expand, w, h)
-        _mask_box(out, mask, rect, mode)
-        x0, y0, x1, y1 = rect
-        boxes.append(Box(float(x0), float(y0), float(x1 - x0), float(y1 - y0)))
-    return Anonymized(out, tuple(boxes), tuple(masked), tuple(kept), tuple(kept_ids), mask, mode)
+    out, mask, boxes = mask_boxes(rgb, [face.box for face in masked], mode=mode, expand=expand)
+    return Anonymized(out, boxes, tuple(masked), tuple(kept), tuple(kept_ids), mask, mode)
 
 
 # -- files and folders -------------------------------------------------------
