@@ -8,8 +8,8 @@ process and shared; the work runs in threads, off the event loop, a bounded
 number at a time, each under a time limit (see :mod:`.work`).
 
 The endpoints live in routers: :mod:`.routes_service` (page, health),
-:mod:`.routes_faces` and :mod:`.routes_galleries`; :mod:`.service` holds
-what they share.
+:mod:`.routes_faces`, :mod:`.routes_galleries` and :mod:`.routes_live` (the
+live camera, a WebSocket); :mod:`.service` holds what they share.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from .. import __version__
-from . import problems, routes_faces, routes_galleries, routes_service
+from . import problems, routes_faces, routes_galleries, routes_live, routes_service
 from .access import AccessLog, configure
 from .bodies import UrlImage
 from .limits import BodyLimit
@@ -62,7 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
     problems.install(app)
     app.state.settings = settings
     app.state.service = service
-    for router in (routes_service.router, routes_faces.router, routes_galleries.router):
+    for router in (routes_service.router, routes_faces.router, routes_galleries.router, routes_live.router):
         app.include_router(router)
 
     def openapi() -> dict[str, Any]:

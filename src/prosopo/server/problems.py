@@ -74,11 +74,15 @@ def redact(text: str) -> str:
     return _paths.sub(hide, text)
 
 
+def document(status: int, code: str, detail: str) -> dict[str, Any]:
+    """The problem document's fields; its detail never names a path on the server."""
+    return {"type": f"/problems/{code}", "title": TITLES.get(status, "Error"), "status": status, "code": code,
+            "detail": redact(detail)}
+
+
 def response(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    """A problem document; its detail never names a path on the server."""
-    body: dict[str, Any] = {"type": f"/problems/{code}", "title": TITLES.get(status, "Error"), "status": status,
-                            "code": code, "detail": redact(detail)}
-    return JSONResponse(body, status_code=status, headers=headers, media_type=MEDIA_TYPE)
+    """A problem document as an HTTP answer."""
+    return JSONResponse(document(status, code, detail), status_code=status, headers=headers, media_type=MEDIA_TYPE)
 
 
 def from_prosopo(exc: ProsopoError) -> Problem:

@@ -40,8 +40,11 @@ async def static(name: str) -> FileResponse:
 @router.get("/health", tags=["service"])
 async def health(request: Request) -> dict[str, Any]:
     """Is the process up? ``work`` counts this worker's jobs: running now
-    (timed-out ones included until they end), the most ever at once, and the limit."""
-    return {"status": "ok", "version": __version__, "work": service(request).work.counts()}
+    (timed-out ones included until they end), the most ever at once, and the limit;
+    ``live``, its live camera sessions open now and their limit."""
+    s = service(request)
+    return {"status": "ok", "version": __version__, "work": s.work.counts(),
+            "live": {"sessions": s.live.open, "limit": s.live.limit}}
 
 
 @router.get("/ready", tags=["service"])

@@ -18,6 +18,7 @@ from .bodies import Body, Image, UrlImage
 from .inputs import decode, fetch
 from .keys import SCOPES, Key, KeyStore
 from .limits import RateLimiter
+from .live import SessionCount
 from .problems import Problem
 from .settings import Settings
 from .work import WorkLimiter
@@ -70,6 +71,7 @@ class Service:
         self.limiter = RateLimiter(settings.rate, settings.burst)
         self.work = WorkLimiter(settings.concurrency, settings.timeout)
         self.galleries = GalleryPool(settings.data / "galleries", settings.gallery_model, settings.gallery_detector)
+        self.live = SessionCount(settings.live_sessions)
 
     def close(self) -> None:
         self.galleries.close()
@@ -77,32 +79,38 @@ class Service:
 
     async def authenticate(self, request: Request, scope: str) -> Key:
         """The request's key, allowed ``scope`` and the path's gallery, within its rate."""
-        if not self.settings.auth:
-            key = LOCAL
-        else:
-            header = request.headers.get("authorization", "")
-            token = header[7:].strip() if header[:7].lower() == "bearer " else request.headers.get("x-api-key", "")
-            if not token:
-                raise Problem(401, "no_key", "send an API key: Authorization: Bearer <key>",
-                              {"WWW-Authenticate": "Bearer"})
-            found = await anyio.to_thread.run_sync(self.keys.check, token)
-            if found is None:
-                raise Problem(401, "bad_key", "the API key is unknown or revoked", {"WWW-Authenticate": "Bearer"})
-            key = found
+        header = request.headers.get("authorization", "")
+        token = header[7:].strip() if header[:7].lower() == "bearer " else request.headers.get("x-api-key", "")
+        key = await self.key(token)
         request.state.key_id = key.id  # for the access log
+        self.admit(key, scope, request.path_params.get("gallery"))
+        return key
+
+    async def key(self, token: str) -> Key:
+        """The active key of ``token`` (any key when auth is off); 401 problems."""
+        if not self.settings.auth:
+            return LOCAL
+        if not token:
+            raise Problem(401, "no_key", "send an API key: Authorization: Bearer <key>",
+                          {"WWW-Authenticate": "Bearer"})
+        found = await anyio.to_thread.run_sync(self.keys.check, token)
+        if found is None:
+            raise Problem(401, "bad_key", "the API key is unknown or revoked", {"WWW-Authenticate": "Bearer"})
+        return found
+
+    def admit(self, key: Key, scope: str, gallery: str | None) -> None:
+        """Refuse ``key`` unless it has ``scope``, is within its rate and may use ``gallery``."""
         if not key.allows(scope):
             raise Problem(403, "scope", f"this key may not {scope}; its scopes: {', '.join(key.scopes)}")
         wait = self.limiter.take(key.id)
         if wait:
             raise Problem(429, "rate_limited", f"too many requests for this key; retry in {wait:.1f} s",
                           {"Retry-After": str(max(1, round(wait)))})
-        gallery = request.path_params.get("gallery")
         if gallery is not None:
             if not GALLERY_NAME.fullmatch(gallery):
                 raise Problem(422, "bad_parameter", "gallery names are 1-64 letters, digits, - or _")
             if not key.may_use(gallery):
                 raise Problem(403, "gallery", f"this key may not use gallery {gallery!r}")
-        return key
 
     async def parse(self, request: Request, model: type[B]) -> B:
         """The body as ``model``, its images as bytes (decoded or fetched)."""

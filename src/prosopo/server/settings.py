@@ -16,6 +16,7 @@ class Settings:
     it; past it the request is answered 504. Python cannot stop a thread, so
     a job that times out keeps its slot until it really finishes: at most
     ``concurrency`` jobs compute at once per worker, whatever the timeouts.
+    The ``live_*`` settings bound the live camera sessions (see :mod:`.live`).
     """
 
     data: Path                      # keys.db and galleries/ live here
@@ -28,3 +29,8 @@ class Settings:
     concurrency: int = 4            # jobs computing at once per worker (timed-out ones included)
     gallery_model: str = DEFAULT_MODEL        # recognizer of galleries created from now on
     gallery_detector: str = DEFAULT_DETECTOR  # and their detector (existing galleries keep theirs)
+    live_sessions: int = 4          # live camera sessions at once per worker
+    live_fps: float = 10.0          # frames per second a live session may send; more are dropped
+    live_max_bytes: int = 2 * 2**20  # bytes per live frame (an encoded image)
+    live_max_pixels: int = 1920 * 1080  # pixels per live frame
+    live_idle: float = 30.0         # seconds a live session may stay silent before it is closed

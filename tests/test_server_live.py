@@ -1,0 +1,213 @@
+"""The live camera WebSocket (/v1/live, /v1/galleries/{g}/live) against a
+real server process: frames of the synthetic clip (LFW faces moving on a
+background) tracked and named; keys, scopes, revocation, bad messages,
+limits and the audit log."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+client = pytest.importorskip("websockets.sync.client", reason="websockets (the [server] extra) is not installed")
+from test_server import Server, cli
+from websockets.exceptions import ConnectionClosed
+
+from prosopo.streams.synthetic import synthetic_clip
+
+
+@pytest.fixture(scope="module")
+def clip(identification):
+    names = sorted(identification)[:4]
+    return synthetic_clip([(name, identification[name][0]) for name in names])
+
+
+@pytest.fixture(scope="module")
+def jpegs(clip) -> list[bytes]:
+    return [cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR))[1].tobytes() for f in clip.frames]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, identification, clip):
+    """A server whose gallery "staff" holds the clip's first three people
+    (from other photos of them); the fourth is a stranger."""
+    s = Server(tmp_path_factory.mktemp("live"))
+    s.admin = s.key("admin")
+    for name in clip.people[:3]:
+        r = s.post("/v1/galleries/staff/enroll", s.admin, data={"identity": name, "legal_basis": "consent"},
+                   files={"img": identification[name][1].read_bytes()})
+        assert r.status_code == 200, r.text
+    yield s
+    s.stop()
+
+
+@contextlib.contextmanager
+def connect(server: Server, path: str, key: str | None = None, **options) -> Iterator[client.ClientConnection]:
+    """A connection, started with ``key`` unless it is None."""
+    with client.connect(server.url.replace("http://", "ws://") + path, open_timeout=30) as ws:
+        if key is not None:
+            ws.send(json.dumps({"type": "start", "key": key, **options}))
+        yield ws
+
+
+def ready(ws) -> dict:
+    message = json.loads(ws.recv(timeout=60))
+    assert message["type"] == "ready", message
+    return message
+
+
+def problem(message: dict, status: int, code: str) -> dict:
+    assert message["type"] == "error", message
+    error = message["error"]
+    assert (error["status"], error["code"]) == (status, code), message
+    assert error["title"] and error["detail"] and "Traceback" not in error["detail"]
+    return error
+
+
+def refused(ws, close: int, code: str) -> dict:
+    """The error before the close, checked against the close code (4000 + status) and reason (the code)."""
+    error = problem(json.loads(ws.recv(timeout=60)), close - 4000, code)
+    with pytest.raises(ConnectionClosed) as closed:
+        ws.recv(timeout=30)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (close, code)
+    return error
+
+
+def refusal(server: Server, path: str, key: str, close: int, code: str, **options) -> dict:
+    with connect(server, path, key, **options) as ws:
+        return refused(ws, close, code)
+
+
+def ask(ws, data: bytes) -> dict:
+    """One frame, one answer (pacing within the session's 10 frames a second)."""
+    time.sleep(0.1)
+    ws.send(data)
+    return json.loads(ws.recv(timeout=60))
+
+
+def test_gallery_session_names_the_known_people(server, clip, jpegs):
+    known, stranger = set(clip.people[:3]), clip.people[3]
+    with connect(server, "/v1/galleries/staff/live", server.admin) as ws:
+        limits = ready(ws)["limits"]
+        assert limits["max_fps"] == 10 and limits["max_bytes"] > 0 and limits["idle_seconds"] > 0
+        named: set[str] = set()
+        events: list[dict] = []
+        for seq, data in enumerate(jpegs[::2], start=1):
+            reply = ask(ws, data)
+            assert reply["type"] == "result" and reply["seq"] == seq, reply
+            assert (reply["width"], reply["height"]) == (640, 360)
+            named |= {t["identity"] for t in reply["tracks"] if t["identity"]}
+            events += reply["events"]
+        ws.send(json.dumps({"type": "stop"}))
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=30)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
+    assert named and named <= known and stranger not in named
+    assert {"track_started", "identified"} <= {e["event"] for e in events}
+    audit = server.get("/v1/galleries/staff/audit?verify=true", server.admin).json()
+    assert audit["verify"]["ok"] is True
+    key_id = server.admin.split("_")[1]
+    live = [e for e in audit["entries"] if e["action"] == "identify" and e["detail"].get("live")]
+    assert live and all(e["actor"].startswith(f"key:{key_id}") for e in live)
+    assert sum(e["count"] for e in live) >= len(named)
+    assert any(e["action"] == "search" and e["actor"].startswith(f"key:{key_id}") for e in audit["entries"])
+    assert not any(name in json.dumps(audit) for name in clip.people)  # pseudonyms only
+    assert "WS /v1/galleries/{gallery}/live 1000" in server.log()
+
+
+def test_detect_session_tracks_without_names(server, jpegs):
+    detector = server.key("detector", "--scope", "detect")
+    with connect(server, "/v1/live", detector) as ws:
+        assert ready(ws)["gallery"] is None
+        replies = [ask(ws, data) for data in jpegs[:6]]
+    tracks = [t for r in replies for t in r["tracks"]]
+    assert tracks and all(t["identity"] is None for t in tracks)
+    assert len({t["track_id"] for t in tracks}) >= 3
+
+
+def test_keys_and_scopes(server):
+    refusal(server, "/v1/live", "", 4401, "no_key")
+    refusal(server, "/v1/live", "pk_nothere_wrong", 4401, "bad_key")
+    detector = server.key("detect-only", "--scope", "detect")
+    refusal(server, "/v1/galleries/staff/live", detector, 4403, "scope")
+    identifier = server.key("identify-only", "--scope", "identify")
+    refusal(server, "/v1/live", identifier, 4403, "scope")
+    other = server.key("other-gallery", "--gallery", "other")
+    refusal(server, "/v1/galleries/staff/live", other, 4403, "gallery")
+    refusal(server, "/v1/galleries/nosuch/live", server.admin, 4404, "not_found")
+    refusal(server, "/v1/galleries/bad%20name/live", server.admin, 4422, "bad_parameter")
+
+
+def test_revoked_key_ends_the_session(server, jpegs):
+    leaver = server.key("live-leaver")
+    with connect(server, "/v1/galleries/staff/live", leaver) as ws:
+        ready(ws)
+        assert ask(ws, jpegs[0])["type"] == "result"
+        assert cli("keys", "revoke", "live-leaver", "--data", str(server.data)).returncode == 0
+        time.sleep(5.5)  # keys are checked again every 5 s during a session
+        ws.send(jpegs[1])
+        refused(ws, 4401, "bad_key")
+    refusal(server, "/v1/galleries/staff/live", leaver, 4401, "bad_key")
+
+
+def test_garbage_messages(server, jpegs):
+    with connect(server, "/v1/live") as ws:
+        ws.send(jpegs[0])  # a frame before the start message
+        refused(ws, 4400, "bad_message")
+    with connect(server, "/v1/live") as ws:
+        ws.send("{not json")
+        refused(ws, 4400, "bad_message")
+    refusal(server, "/v1/live", server.admin, 4422, "invalid_request", surprise=1)
+    refusal(server, "/v1/live", server.admin, 4422, "invalid_request", every=0)
+    refusal(server, "/v1/galleries/staff/live", server.admin, 4422, "bad_parameter", threshold="fpir=lots")
+    with connect(server, "/v1/live", server.admin) as ws:
+        ready(ws)
+        bad = ask(ws, b"not an image at all")
+        assert bad["seq"] == 1
+        problem(bad, 400, "bad_image")
+        problem(ask(ws, jpegs[0][: len(jpegs[0]) // 3]), 400, "bad_image")
+        good = ask(ws, jpegs[0])  # the session goes on after a bad frame
+        assert good["type"] == "result" and good["seq"] == 3
+        ws.send("hello")
+        refused(ws, 4400, "bad_message")
+
+
+def test_hello_timeout(server):
+    with connect(server, "/v1/live") as ws:
+        refused(ws, 4408, "idle")
+
+
+def test_frame_limits(server, jpegs):
+    with connect(server, "/v1/live", server.admin) as ws:
+        limits = ready(ws)["limits"]
+        problem(ask(ws, b"\xff\xd8" + b"\0" * limits["max_bytes"]), 413, "too_large")
+        wide = cv2.imencode(".jpg", np.full((1200, 2000, 3), 128, np.uint8))[1].tobytes()
+        assert len(wide) < limits["max_bytes"]
+        assert "pixels" in problem(ask(ws, wide), 400, "bad_image")["detail"]
+        # frames over the session's frame rate are dropped, each answered
+        for data in jpegs[:8]:
+            ws.send(data)
+        replies = [json.loads(ws.recv(timeout=60)) for _ in range(8)]
+        assert sorted(r["seq"] for r in replies) == list(range(3, 11))
+        assert any(r["type"] == "dropped" and r["reason"] == "max_fps" for r in replies)
+        assert any(r["type"] == "result" for r in replies)
+
+
+def test_session_limit(server):
+    with contextlib.ExitStack() as stack:
+        for _ in range(4):
+            ready(stack.enter_context(connect(server, "/v1/live", server.admin)))
+        assert server.get("/health").json()["live"] == {"sessions": 4, "limit": 4}
+        refusal(server, "/v1/live", server.admin, 4503, "busy")
+    deadline = time.time() + 10
+    while server.get("/health").json()["live"]["sessions"] and time.time() < deadline:
+        time.sleep(0.1)
+    with connect(server, "/v1/live", server.admin) as ws:
+        ready(ws)
