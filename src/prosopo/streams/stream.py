@@ -7,23 +7,31 @@ embedded when it is confirmed and again when a clearly better view of it
 arrives (larger, sharper, a higher detector score), at most ``max_views``
 times. Each view votes for the gallery identity it matches (or for
 "unknown"), weighted by its quality; the track's identity is the heaviest
-vote, re-decided after each new view.
+vote, re-decided after each new view. Attributes (``actions``) are
+estimated on a track's view whenever it becomes the track's best.
+
+With ``anonymize``, every face the tracker follows is masked in the frame
+(:func:`prosopo.anonymizer.mask_boxes`): this frame's detections, at the
+high-recall operating point, and the predicted boxes of tracks that coast
+through a missed detection, so one miss does not unmask a face.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
+from .. import anonymizer
 from ..defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
 from ..errors import ParameterError
 from ..pipeline import embed_faces, find_faces
 from ..quality import assess
-from ..types import Box, Face, Point
+from ..types import Analysis, Box, Face, Point
+from .sheet import BestShot, thumbnail
 from .sources import FrameSource, open_source
 from .tracker import Track, Tracker
 
@@ -42,7 +50,9 @@ class TrackedFace:
     """One track in one frame. ``detected`` is False when the box is the
     tracker's prediction (no detection matched this frame, or the frame was
     not detected); ``identity`` is None until decided, and for a face the
-    gallery does not know; ``confidence`` goes with it."""
+    gallery does not know; ``confidence`` goes with it. ``attributes``: with
+    ``actions``, those estimated on the track's best view (the keys of
+    :meth:`prosopo.Analysis.to_dict` without the face's), else None."""
 
     track_id: int
     box: Box
@@ -65,17 +75,26 @@ class TrackedFace:
 @dataclass(frozen=True)
 class FrameResult:
     """The tracks of one frame (confirmed tracks, alive), with the events it
-    raised. ``detected``: whether the detector ran on this frame."""
+    raised. ``detected``: whether the detector ran on this frame.
+    ``frame``: the frame's RGB pixels, masked with ``anonymize``; kept only
+    with ``keep_frames=True`` or ``anonymize`` (else None, so that memory
+    stays flat). ``masked``: the rectangles masked with ``anonymize`` (None
+    without)."""
 
     index: int
     timestamp: float
     tracks: tuple[TrackedFace, ...]
     detected: bool
     events: tuple[Event, ...] = ()
+    frame: np.ndarray | None = field(default=None, compare=False, repr=False)
+    masked: tuple[Box, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"frame": self.index, "timestamp": round(self.timestamp, 4), "detected": self.detected,
-                "tracks": [t.to_dict() for t in self.tracks]}
+        out = {"frame": self.index, "timestamp": round(self.timestamp, 4), "detected": self.detected,
+               "tracks": [t.to_dict() for t in self.tracks]}
+        if self.masked is not None:
+            out["masked"] = [b.to_dict() for b in self.masked]
+        return out
 
 
 @dataclass
@@ -116,19 +135,23 @@ class _Record:
     confidences: dict[str, float] = field(default_factory=dict)
     identity: str | None = None
     started: bool = False
+    attributes: dict[str, Any] | None = None
+    thumbnail: np.ndarray | None = None  # of the best view, with best_shots
 
 
 class VideoStream(Iterator[FrameResult]):
     """The iterator :func:`video` returns: :class:`FrameResult` per usable
     frame; :attr:`stats` as it goes; the ``track_ended`` events of the tracks
     still alive at the end are passed to ``on_event`` and kept in
-    :attr:`final_events`. Close it (or use ``with``) to release a camera
-    before the end."""
+    :attr:`final_events`; :attr:`best_shots` with ``best_shots=True``.
+    Close it (or use ``with``) to release a camera before the end."""
 
     def __init__(self, source: FrameSource, gallery: Gallery | None, *, detector: str, model: str, every: int,
                  max_faces: int | None, min_face_size: float, threshold: float | str | None,
                  tracker: Tracker, reid: bool, max_views: int,
-                 on_event: Callable[[Event], None] | None):
+                 on_event: Callable[[Event], None] | None, actions: tuple[str, ...] = (),
+                 anonymize: str | None = None, expand: float = 1.0, recall: bool = False,
+                 keep_mode: str | None = None, keep_frames: bool = False, best_shots: bool = False):
         self.source = source
         self.gallery = gallery
         self.detector = detector
@@ -141,10 +164,18 @@ class VideoStream(Iterator[FrameResult]):
         self.reid = reid
         self.max_views = max_views
         self.on_event = on_event
+        self.actions = actions
+        self.anonymize = anonymize
+        self.expand = expand
+        self.recall = recall
+        self.keep_mode = keep_mode
+        self.keep_frames = keep_frames or anonymize is not None
+        self.best_shots_kept = best_shots
         self.stats = VideoStats()
         self.final_events: list[Event] = []
         self._records: dict[int, _Record] = {}
         self._lost_records: dict[int, _Record] = {}
+        self._shots: dict[int, BestShot] = {}  # of the tracks ended, with best_shots
         self._frames = iter(source)
         self._done = False
         self._processed = 0
@@ -152,6 +183,21 @@ class VideoStream(Iterator[FrameResult]):
 
     def __iter__(self) -> VideoStream:
         return self
+
+    @property
+    def fps(self) -> float:
+        """The source's frame rate (the one timestamps use)."""
+        return self.source.fps
+
+    @property
+    def best_shots(self) -> list[BestShot]:
+        """With ``best_shots=True``: each track's best view so far (a
+        thumbnail, masked with ``anonymize``), by track id; else empty."""
+        shots = dict(self._shots)
+        for track_id, record in self._records.items():
+            if record.started and record.thumbnail is not None:
+                shots[track_id] = _shot(track_id, record)
+        return [shots[k] for k in sorted(shots)]
 
     def __enter__(self) -> Self:
         return self
@@ -188,12 +234,19 @@ class VideoStream(Iterator[FrameResult]):
         self._processed += 1
         self._last_timestamp = timestamp
         faces: list[Face] | None = None
+        found: list[Face] = []  # every face detected, also those past max_faces
         if detect:
-            faces = find_faces(rgb, self.detector, min_face_size=self.min_face_size, max_faces=self.max_faces)
+            faces, found = self._detect(rgb)
             self.stats.detections += 1
         alive, ended = self.tracker.step(faces)
         events: list[Event] = [self._ended(t, index, timestamp) for t in ended]
-        self._recognise(rgb, alive, index, timestamp, events)
+        improved = self._recognise(rgb, alive, index, timestamp, events)
+        frame, masked = rgb, None
+        if self.anonymize is not None:
+            frame, masked = self._mask(rgb, found)
+        if self.best_shots_kept:
+            for t in improved:
+                self._records[t.id].thumbnail = thumbnail(frame, t.face.box)
         alive = [t for t in self.tracker.tracks if t.confirmed]
         out = []
         for t in alive:
@@ -213,20 +266,52 @@ class VideoStream(Iterator[FrameResult]):
         for event in events:
             if self.on_event is not None:
                 self.on_event(event)
-        return FrameResult(index, timestamp, tuple(out), detect, tuple(events))
+        return FrameResult(index, timestamp, tuple(out), detect, tuple(events),
+                           frame if self.keep_frames else None, masked)
+
+    def _detect(self, rgb: np.ndarray) -> tuple[list[Face], list[Face]]:
+        """The faces to track (the largest ``max_faces``), and every face
+        found (at the high-recall operating point with ``recall``)."""
+        if not self.recall:
+            faces = find_faces(rgb, self.detector, min_face_size=self.min_face_size, max_faces=self.max_faces)
+            return faces, faces
+        found = [f for f in anonymizer.find_faces(rgb, self.detector)
+                 if min(f.box.w, f.box.h) >= self.min_face_size]
+        found.sort(key=lambda f: f.box.area, reverse=True)
+        return found[:self.max_faces] if self.max_faces else found, found
+
+    def _mask(self, rgb: np.ndarray, found: list[Face]) -> tuple[np.ndarray, tuple[Box, ...]]:
+        """``rgb`` with the faces masked: every track alive (tentative ones
+        too) at its detection or, coasting, its prediction, and the faces
+        detected that no track follows; with ``keep_mode``, by identity."""
+        boxes, followed = [], set()
+        for t in self.tracker.tracks:
+            if t.detected:
+                followed.add(id(t.face))
+            record = self._records.get(t.id)
+            known = record is not None and record.identity is not None
+            if self.keep_mode is None or known == (self.keep_mode == "only"):
+                boxes.append(t.face.box if t.detected else t.box)
+        if self.keep_mode != "only":
+            boxes += [f.box for f in found if id(f) not in followed]
+        out, _, rects = anonymizer.mask_boxes(rgb, boxes, mode=self.anonymize or "blur", expand=self.expand)
+        return out, rects
 
     def _tracked(self, t: Track, record: _Record) -> TrackedFace:
         face = t.face
         box = face.box if t.detected else t.box
         confidence = record.confidences.get(record.identity) if record.identity else None
         return TrackedFace(t.id, box, float(face.score), face.landmarks if t.detected else None, t.detected,
-                           record.best_quality, record.identity, confidence)
+                           record.best_quality, record.identity, confidence, record.attributes)
 
     def _recognise(self, rgb: np.ndarray, alive: list[Track], index: int, timestamp: float,
-                   events: list[Event]) -> None:
-        """Embed the tracks whose view is new or clearly better; vote."""
-        if self.gallery is None and not self.reid:
-            return
+                   events: list[Event]) -> list[Track]:
+        """Take the tracks' new or clearly better views: embed them (with a
+        gallery, or for re-identification) and vote; estimate attributes on
+        the views that become a track's best. Returns the tracks whose best
+        view changed."""
+        if self.gallery is None and not self.reid and not self.actions and not self.best_shots_kept:
+            return []
         chosen: list[tuple[Track, float]] = []
         for t in alive:
             if not t.detected or min(t.face.box.w, t.face.box.h) < MIN_RECOGNITION_SIZE:
@@ -238,16 +323,19 @@ class VideoStream(Iterator[FrameResult]):
             if record is None or record.views == 0 or better:
                 chosen.append((t, quality))
         if not chosen:
-            return
-        vectors = embed_faces(rgb, [t.face for t, _ in chosen], self.model, align=True)
-        self.stats.embeddings += len(chosen)
-        for (t, _), vector in zip(chosen, vectors):
-            before = t.id
-            revived = self.tracker.add_embedding(t, vector) if self.reid else None
-            if revived is not None:
-                self._merge(before, t.id, timestamp, index, events)
-        matches = (self.gallery.search_embeddings(vectors, k=1, threshold=self.threshold)
-                   if self.gallery is not None else [()] * len(chosen))
+            return []
+        matches: list[Any] = [()] * len(chosen)
+        if self.gallery is not None or self.reid:
+            vectors = embed_faces(rgb, [t.face for t, _ in chosen], self.model, align=True)
+            self.stats.embeddings += len(chosen)
+            for (t, _), vector in zip(chosen, vectors):
+                before = t.id
+                revived = self.tracker.add_embedding(t, vector) if self.reid else None
+                if revived is not None:
+                    self._merge(before, t.id, timestamp, index, events)
+            if self.gallery is not None:
+                matches = self.gallery.search_embeddings(vectors, k=1, threshold=self.threshold)
+        improved = []
         for (t, quality), found in zip(chosen, matches):
             record = self._records.get(t.id)
             if record is None:
@@ -256,6 +344,7 @@ class VideoStream(Iterator[FrameResult]):
             record.last_view_frame = index
             if quality > record.best_quality:
                 record.best_quality, record.best_box, record.best_frame = quality, t.face.box, index
+                improved.append(t)
             if self.gallery is None:
                 continue
             best = found[0] if found and found[0].is_match else None
@@ -271,6 +360,15 @@ class VideoStream(Iterator[FrameResult]):
                                    "track": t.id, "identity": decided,
                                    "confidence": round(record.confidences[decided], 6) if decided else None,
                                    "votes": _votes(record)})
+        if self.actions and improved:
+            from ..api import analyze_faces
+
+            for t, analysis in zip(improved, analyze_faces(rgb, [t.face for t in improved], actions=self.actions)):
+                record = self._records[t.id]
+                record.attributes = _attributes(analysis)
+                events.append({"event": "attributes", "frame": index, "timestamp": round(timestamp, 4),
+                               "track": t.id, "attributes": record.attributes})
+        return improved
 
     def _merge(self, temporary: int, kept: int, timestamp: float, index: int, events: list[Event]) -> None:
         """A new track turned out to be an earlier one (re-identified)."""
@@ -287,6 +385,8 @@ class VideoStream(Iterator[FrameResult]):
     def _ended(self, t: Track, index: int, timestamp: float) -> Event:
         record = self._records.pop(t.id, None) or _Record(timestamp, timestamp)
         self._lost_records[t.id] = record
+        if record.thumbnail is not None:
+            self._shots[t.id] = _shot(t.id, record)
         # forget records of tracks the tracker can no longer bring back
         kept = {lost.id for lost in self.tracker.lost}
         for old in [k for k in self._lost_records if k not in kept]:
@@ -298,7 +398,7 @@ class VideoStream(Iterator[FrameResult]):
                 "best_shot": {"frame": record.best_frame,
                               "box": record.best_box.to_dict() if record.best_box else None,
                               "quality": round(record.best_quality, 4)},
-                "views": record.views, "votes": _votes(record)}
+                "views": record.views, "votes": _votes(record), "attributes": record.attributes}
 
     def _finish(self) -> None:
         if self._done:
@@ -312,6 +412,20 @@ class VideoStream(Iterator[FrameResult]):
                     self.on_event(event)
         self.stats.frames = self.source.frames
         self.stats.skipped = self.source.skipped
+
+
+def _shot(track_id: int, record: _Record) -> BestShot:
+    assert record.thumbnail is not None and record.best_box is not None
+    return BestShot(track_id, record.best_frame, record.best_box, record.best_quality, record.thumbnail,
+                    record.identity, record.attributes)
+
+
+# keys of Analysis.to_dict() that describe the face, not its attributes
+_FACE_KEYS = ("box", "score", "landmarks", "is_real", "spoof_score")
+
+
+def _attributes(analysis: Analysis) -> dict[str, Any]:
+    return {k: v for k, v in analysis.to_dict().items() if k not in _FACE_KEYS}
 
 
 def _votes(record: _Record) -> dict[str, float]:
@@ -337,6 +451,13 @@ def video(
     reid: bool = True,
     max_views: int = 6,
     on_event: Callable[[Event], None] | None = None,
+    actions: Iterable[str] | str | None = None,
+    anonymize: str | None = None,
+    expand: float = 1.0,
+    recall: bool | None = None,
+    keep_mode: str | None = None,
+    keep_frames: bool = False,
+    best_shots: bool = False,
 ) -> VideoStream:
     """Follow the faces of a video: an iterator of :class:`FrameResult`.
 
@@ -353,6 +474,26 @@ def video(
     the id of a face that left and came back. ``on_event`` receives each
     event dict as it happens (see :class:`~prosopo.streams.JsonLinesWriter`).
 
+    ``actions`` (as in :func:`prosopo.analyze`: ``"age"``, ``"gender"``,
+    ``"emotion"``, ...) are estimated on each track's view whenever it
+    becomes the track's best (not every frame): ``TrackedFace.attributes``,
+    an ``attributes`` event, and ``track_ended`` carries them.
+
+    ``anonymize`` (``"blur"``, ``"pixelate"``, ``"solid"`` or ``"ellipse"``)
+    masks every tracked face in ``FrameResult.frame``, at its detection or,
+    for a track coasting through a missed detection, its predicted box, with
+    the margins of :func:`prosopo.anonymize` (scaled by ``expand``).
+    ``recall``: detect at :func:`prosopo.anonymize`'s high-recall operating
+    point (default: with ``anonymize`` only). ``keep_mode`` (with a
+    ``gallery``): ``"except"`` leaves the tracks named as enrolled people
+    visible, ``"only"`` masks only them (a face is then visible until its
+    track is named, about ``min_hits`` frames).
+
+    ``keep_frames=True`` keeps each frame's pixels in ``FrameResult.frame``
+    (always with ``anonymize``). ``best_shots=True`` keeps a thumbnail of
+    each track's best view (:attr:`VideoStream.best_shots`, for
+    :func:`~prosopo.streams.contact_sheet`).
+
     Example::
 
         for frame in prosopo.video("clip.mp4", gallery):
@@ -367,6 +508,23 @@ def video(
         raise ParameterError(f"max_views must be a positive integer, got {max_views!r}")
     if on_event is not None and not callable(on_event):
         raise ParameterError(f"on_event must be a callable or None, got {type(on_event).__name__}")
+    if isinstance(min_face_size, bool) or not isinstance(min_face_size, (int, float)) or min_face_size < 0:
+        raise ParameterError(f"min_face_size must be a number >= 0, got {min_face_size!r}")
+    wanted: tuple[str, ...] = ()
+    if actions is not None:
+        from ..attributes import check_actions
+
+        wanted = check_actions(actions)
+    if anonymize is not None and anonymize not in anonymizer.MODES:
+        raise ParameterError(f"unknown anonymisation mode {anonymize!r}; use one of {', '.join(anonymizer.MODES)}")
+    if isinstance(expand, bool) or not isinstance(expand, (int, float)) or not 0 <= expand <= 10:
+        raise ParameterError(f"expand must be a number from 0 (the detector's box) to 10, got {expand!r}")
+    if keep_mode is not None:
+        if keep_mode not in anonymizer.KEEP_MODES:
+            raise ParameterError(f"keep_mode must be one of {', '.join(anonymizer.KEEP_MODES)} or None, "
+                                 f"got {keep_mode!r}")
+        if anonymize is None or gallery is None:
+            raise ParameterError("keep_mode needs anonymize and a gallery (whose people it keeps or masks)")
     if gallery is not None:
         if not hasattr(gallery, "search_embeddings"):
             raise ParameterError(f"gallery must be a prosopo Gallery or None, got {type(gallery).__name__}")
@@ -381,4 +539,6 @@ def video(
     tracker = Tracker(min_hits=min_hits, max_missed=max_missed, reid_frames=max(1, round(10 * frames.fps)))
     return VideoStream(frames, gallery, detector=chosen_detector, model=chosen_model, every=every,
                        max_faces=max_faces, min_face_size=min_face_size, threshold=threshold, tracker=tracker,
-                       reid=reid, max_views=max_views, on_event=on_event)
+                       reid=reid, max_views=max_views, on_event=on_event, actions=wanted, anonymize=anonymize,
+                       expand=float(expand), recall=anonymize is not None if recall is None else bool(recall),
+                       keep_mode=keep_mode, keep_frames=bool(keep_frames), best_shots=bool(best_shots))

@@ -1,0 +1,127 @@
+"""Writing video files with OpenCV.
+
+OpenCV's pip wheel has no H.264 encoder, so each container gets a codec
+the wheel does write (checked by writing and reading back in the tests):
+``.mp4`` MPEG-4 Part 2 (``mp4v``), ``.avi`` Motion JPEG (``MJPG``),
+``.webm`` VP8 (``VP80``). OpenCV writes pictures only: the output has no
+audio track, whatever the source had.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Self
+
+import cv2
+import numpy as np
+
+from ..errors import ParameterError
+
+CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".webm": "VP80"}
+
+
+def check_video_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a Path if a video can be written there (an extension of
+    :data:`CODECS`, in an existing folder that may be written), else a
+    :class:`ParameterError` naming it: checked before a long run, not after."""
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext not in CODECS:
+        raise ParameterError(f"cannot write {path}: unsupported video extension {ext or '(none)'!r}; use one of "
+                             + ", ".join(f"{e} ({c})" for e, c in CODECS.items()))
+    if not path.parent.is_dir():
+        raise ParameterError(f"cannot write {path}: no such folder {str(path.parent)!r}")
+    if path.is_dir():
+        raise ParameterError(f"cannot write {path}: it is a folder")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise ParameterError(f"cannot write {path}: permission denied")
+    return path
+
+
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence the C-level stderr while OpenCV opens a writer: its FFmpeg
+    backend prints a line about the codec tag of every .webm file, which is
+    written correctly all the same."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class VideoWriter:
+    """Writes RGB frames to a video file at ``fps``, the codec chosen by the
+    extension (:data:`CODECS`). The file is opened at the first frame, whose
+    size every frame must have; an odd width or height is padded by one
+    pixel (the codecs store even sizes). :meth:`write` with the frame's
+    ``index`` repeats the previous frame for indices skipped (frames the
+    source could not decode), so the output keeps the source's timing.
+
+    >>> with VideoWriter("out.mp4", 25.0) as out:      # doctest: +SKIP
+    ...     for frame in frames:
+    ...         out.write(frame)
+    """
+
+    def __init__(self, path: str | os.PathLike[str], fps: float):
+        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps < 1000:
+            raise ParameterError(f"fps must be a positive number below 1000, got {fps!r}")
+        self.path = check_video_path(path)
+        self.fps = float(fps)
+        self.size: tuple[int, int] | None = None  # width, height of the frames given
+        self.frames = 0  # frames written, repeats included
+        self._writer: cv2.VideoWriter | None = None
+        self._last: np.ndarray | None = None  # the last frame written, as written
+        self._next_index = 0
+
+    def _open(self, width: int, height: int) -> cv2.VideoWriter:
+        fourcc = cv2.VideoWriter.fourcc(*CODECS[self.path.suffix.lower()])
+        with _quiet_stderr():
+            writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (width + width % 2, height + height % 2))
+        if not writer.isOpened():
+            raise ParameterError(f"cannot write {self.path}: OpenCV could not open it for writing")
+        return writer
+
+    def write(self, rgb: np.ndarray, index: int | None = None) -> None:
+        """Append ``rgb`` (H x W x 3, uint8); with ``index``, first repeat
+        the previous frame for each index skipped since it."""
+        if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ParameterError("frames to write are RGB uint8 arrays of shape (H, W, 3), got "
+                                 + (f"{rgb.dtype} {rgb.shape}" if isinstance(rgb, np.ndarray) else type(rgb).__name__))
+        height, width = rgb.shape[:2]
+        if self._writer is None or self.size is None:
+            self._writer = self._open(width, height)
+            self.size = (width, height)
+        elif self.size != (width, height):
+            first_width, first_height = self.size
+            raise ParameterError(f"every frame of {self.path} must be {first_width}x{first_height} as the first, "
+                                 f"got {width}x{height}")
+        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+        if width % 2 or height % 2:
+            bgr = cv2.copyMakeBorder(bgr, 0, height % 2, 0, width % 2, cv2.BORDER_REPLICATE)
+        if index is not None and self._last is not None:
+            for _ in range(index - self._next_index):
+                self._writer.write(self._last)
+                self.frames += 1
+        self._writer.write(bgr)
+        self.frames += 1
+        self._last = bgr
+        self._next_index = (self._next_index if index is None else index) + 1
+
+    def close(self) -> None:
+        """Finish the file (safe to call twice)."""
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
