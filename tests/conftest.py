@@ -63,3 +63,27 @@ def identification(lfw) -> dict[str, list[Path]]:
     people = read_identification(lfw)
     assert len(people) == 40 and all(len(v) == 4 for v in people.values())
     return people
+
+
+@pytest.fixture(scope="session")
+def clip(identification):
+    """The synthetic video clip (prosopo.streams.synthetic) of lfw-mini's
+    first four people of the 1:N set, with its ground truth."""
+    from prosopo.streams.synthetic import synthetic_clip
+
+    names = sorted(identification)[:4]
+    return synthetic_clip([(name, identification[name][0]) for name in names])
+
+
+@pytest.fixture(scope="session")
+def clip_gallery(identification, clip, tmp_path_factory) -> Path:
+    """A gallery store of the clip's first three people (other photos of
+    them) and ten others; the clip's fourth person is a stranger."""
+    from prosopo.gallery import Gallery
+
+    others = [n for n in sorted(identification) if n not in clip.people][:10]
+    location = tmp_path_factory.mktemp("video-gallery")
+    with Gallery.open(location, purpose="tests", legal_basis="consent") as g:
+        for name in list(clip.people[:3]) + others:
+            g.enroll(name, identification[name][1:])
+    return location

@@ -20,7 +20,6 @@ from prosopo.streams.events import JsonLinesWriter, read_events
 from prosopo.streams.metrics import tracking_scores
 from prosopo.streams.sources import _bounded, open_source
 from prosopo.streams.stream import video
-from prosopo.streams.synthetic import synthetic_clip
 from prosopo.streams.tracker import Tracker
 from prosopo.types import Box, Face
 
@@ -28,31 +27,12 @@ CROWD = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "video"
 
 
 @pytest.fixture(scope="module")
-def clip(identification):
-    names = sorted(identification)[:4]
-    return synthetic_clip([(name, identification[name][0]) for name in names])
-
-
-@pytest.fixture(scope="module")
-def gallery(identification, clip, tmp_path_factory):
-    """The clip's first three people (other photos of them) and ten others;
-    the fourth person of the clip is a stranger."""
-    people = identification
-    others = [n for n in sorted(people) if n not in clip.people][:10]
-    location = tmp_path_factory.mktemp("video-gallery")
-    with Gallery.open(location, purpose="tests", legal_basis="consent") as g:
-        for name in list(clip.people[:3]) + others:
-            g.enroll(name, people[name][1:])
-    return location
-
-
-@pytest.fixture(scope="module")
-def run(clip, gallery):
+def run(clip, clip_gallery):
     """The clip through video() with the gallery: frames and events."""
     events: list[dict] = []
     buffer = io.StringIO()
     writer = JsonLinesWriter(buffer)
-    with Gallery.open(gallery) as g:
+    with Gallery.open(clip_gallery) as g:
         stream = video(clip.frames, g, fps=clip.fps, on_event=lambda e: (events.append(e), writer(e)))
         frames = list(stream)
     return frames, events, stream, buffer.getvalue()
@@ -280,7 +260,7 @@ def test_crowd_smoke():
     assert all(t.box.w > 0 for r in results for t in r.tracks)
 
 
-def test_command_line(clip, gallery, tmp_path):
+def test_command_line(clip, clip_gallery, tmp_path):
     import subprocess
     import sys
 
@@ -297,7 +277,7 @@ def test_command_line(clip, gallery, tmp_path):
         return subprocess.run([sys.executable, "-m", "prosopo.cli", "video", *args], capture_output=True, text=True,
                               timeout=300, check=False, stdin=subprocess.DEVNULL)
 
-    done = prosopo_video(str(path), "--gallery", str(gallery), "--events", str(tmp_path / "ev.jsonl"), "--json")
+    done = prosopo_video(str(path), "--gallery", str(clip_gallery), "--events", str(tmp_path / "ev.jsonl"), "--json")
     assert done.returncode == 0, done.stderr
     named = {t["identity"] for t in json.loads(done.stdout)["tracks"]} - {None}
     assert named == set(clip.people[:3])

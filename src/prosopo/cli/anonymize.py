@@ -1,6 +1,7 @@
-"""``prosopo anonymize``: mask the faces of an image, or of every image in a
-folder (the output folder mirrors the input tree). Output images carry no
-metadata.
+"""``prosopo anonymize``: mask the faces of an image, of every image in a
+folder (the output folder mirrors the input tree), or of a video (every
+tracked face in every frame; see :func:`prosopo.streams.anonymize_video`).
+Output images carry no metadata; output videos carry no audio track.
 
 Exit codes: 0 every file written; otherwise the exit code of the error (2
 bad option or output not writable, 3 unreadable image, 5 model, 7 gallery
@@ -24,8 +25,10 @@ MODES_HELP = "blur (default), pixelate, solid (black box) or ellipse (a blurred 
 
 
 def anonymize(
-    input: Annotated[Path, typer.Argument(help="An image, or a folder of images.")],
-    output: Annotated[Path, typer.Argument(help="The output image (its suffix names the format), or folder.")],
+    input: Annotated[Path, typer.Argument(help="An image, a folder of images, or a video.")],
+    output: Annotated[Path, typer.Argument(
+        help="The output image (its suffix names the format), folder, or video (.mp4, .avi or .webm; written "
+             "without audio: OpenCV writes no sound, so voices are dropped too).")],
     mode: Annotated[str, typer.Option("--mode", help=MODES_HELP)] = "blur",
     keep: Annotated[Path | None, typer.Option(
         "--keep", help="Gallery store: its enrolled people stay visible (with --only: only they are masked).")] = None,
@@ -38,9 +41,10 @@ def anonymize(
                                                                 "of the high-recall one (fewer false masks).")] = False,
     json_out: Json = False,
 ) -> None:
-    """Blur, pixelate or black out every face; metadata is stripped from the output."""
+    """Blur, pixelate or black out every face; metadata is stripped from the output, and a video's audio too."""
     from .. import anonymizer as anon
     from ..errors import ImageError, ParameterError
+    from ..streams.anonymize import is_video
 
     options: dict[str, Any] = {"mode": mode, "detector": detector, "expand": expand, "recall": not no_recall,
                                "keep_mode": "only" if only else "except"}
@@ -54,6 +58,9 @@ def anonymize(
                 options["keep"] = stack.enter_context(_gallery(keep, key_file))
             if input.is_dir():
                 report = _folder(anon, input, output, options, json_out)
+            elif is_video(input):
+                _video(input, output, options, json_out)
+                return
             else:
                 result = anon.anonymize_file(input, output, **options)
                 _emit({"input": str(input), "output": str(output), **result.to_dict()}, json_out,
@@ -94,3 +101,25 @@ def _folder(anon, source: Path, target: Path, options: dict[str, Any], json_out:
         for line in lines[1:]:
             typer.echo(line, err=True)
     return report
+
+
+def _video(source: Path, target: Path, options: dict[str, Any], json_out: bool) -> None:
+    import os
+
+    import cv2
+
+    from ..streams import anonymize_video
+
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # failures are reported once, as typed errors
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    with progress_bar(not json_out) as bar:
+        task = bar.add_task("anonymising", total=None)
+
+        def step(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total or None)
+
+        stats = anonymize_video(source, target, progress=step, **options)
+    skipped = f", {len(stats.skipped)} unreadable frame(s) replaced by the one before" if stats.skipped else ""
+    _emit({"input": str(source), "output": str(target), "mode": options["mode"], "audio": False, **stats.to_dict()},
+          json_out, f"{target}: {stats.frames} frame(s), {stats.tracks} face track(s) masked ({options['mode']}), "
+                    f"no audio{skipped}")

@@ -295,7 +295,7 @@ class VideoStream(Iterator[FrameResult]):
         if self.keep_mode != "only":
             boxes += [f.box for f in found if id(f) not in followed]
         out, _, rects = anonymizer.mask_boxes(rgb, boxes, mode=self.anonymize or "blur", expand=self.expand)
-        return out, rects
+        return out, tuple(r for r in rects if r.w > 0 and r.h > 0)  # a prediction may have left the frame
 
     def _tracked(self, t: Track, record: _Record) -> TrackedFace:
         face = t.face
