@@ -179,6 +179,65 @@ def test_truncated_video_ends_or_fails_cleanly(tmp_path):
     assert time.monotonic() - started < 30
 
 
+def _mjpg(tmp_path: Path, count: int = 20) -> tuple[bytes, list[int]]:
+    """The bytes of an MJPG .avi of ``count`` frames (a gradient and a
+    moving square; no face needed), and where each frame's JPEG starts
+    (its SOI marker); the file is ``clip.avi`` in ``tmp_path``."""
+    from prosopo.streams import VideoWriter
+
+    yy, xx = np.mgrid[0:96, 0:128]
+    path = tmp_path / "clip.avi"
+    with VideoWriter(path, 25) as out:
+        for k in range(count):
+            frame = np.stack([xx * 2, yy * 2, np.full_like(xx, 10 * k)], 2).astype(np.uint8)
+            frame[30:60, 4 * k:4 * k + 30] = 255
+            out.write(frame)
+    data = path.read_bytes()
+    starts = [i for i in range(len(data) - 2) if data[i:i + 3] == b"\xff\xd8\xff"]
+    assert len(starts) == count
+    assert len(list(video(path, reid=False))) == count  # whole, every frame reads
+    return data, starts
+
+
+def test_corrupt_frame_inside_a_video_file_is_skipped(tmp_path):
+    data, starts = _mjpg(tmp_path)
+    # frame 10's JPEG (SOI to EOI) overwritten: no picture left in it
+    end = data.rindex(b"\xff\xd9", starts[10], starts[11]) + 2
+    broken = tmp_path / "broken.avi"
+    broken.write_bytes(data[:starts[10]] + bytes(end - starts[10]) + data[end:])
+    stream = video(broken, reid=False)
+    results = list(stream)
+    assert [r.index for r in results] == [i for i in range(20) if i != 10]  # on to the end
+    assert stream.stats.skipped == [(10, "undecodable frame")] and stream.stats.frames == 20
+    assert results[-1].timestamp == pytest.approx(19 / 25)
+
+
+def test_truncated_video_file(tmp_path):
+    data, starts = _mjpg(tmp_path)
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[:starts[8]])  # the header announces 20 frames; 8 are there
+    stream = video(cut, reid=False)
+    started = time.monotonic()
+    results = list(stream)
+    assert [r.index for r in results] == list(range(8))
+    assert [i for i, _ in stream.stats.skipped] == list(range(8, 20))  # the missing ones, reported
+    assert time.monotonic() - started < 10
+    header_only = tmp_path / "header.avi"
+    header_only.write_bytes(data[:starts[0]])
+    with pytest.raises(ImageError, match="header.avi"):
+        list(video(header_only))
+
+
+def test_video_file_without_frames(tmp_path):
+    import cv2
+
+    empty = tmp_path / "empty.avi"
+    cv2.VideoWriter(str(empty), cv2.VideoWriter.fourcc(*"MJPG"), 25, (64, 48)).release()
+    assert empty.stat().st_size > 0  # a header, no frame
+    with pytest.raises(ImageError, match="no frame could be read"):
+        list(video(empty))
+
+
 def test_zero_frames():
     with pytest.raises(ImageError, match="no frame"):
         list(video([]))
