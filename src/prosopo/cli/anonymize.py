@@ -121,5 +121,5 @@ def _video(source: Path, target: Path, options: dict[str, Any], json_out: bool) 
         stats = anonymize_video(source, target, progress=step, **options)
     skipped = f", {len(stats.skipped)} unreadable frame(s) replaced by the one before" if stats.skipped else ""
     _emit({"input": str(source), "output": str(target), "mode": options["mode"], "audio": False, **stats.to_dict()},
-          json_out, f"{target}: {stats.frames} frame(s), {stats.tracks} face track(s) masked ({options['mode']}), "
-                    f"no audio{skipped}")
+          json_out, f"{target}: {stats.frames} frame(s), {stats.tracks} face track(s), faces masked "
+                    f"({options['mode']}), no audio{skipped}")
