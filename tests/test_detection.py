@@ -59,3 +59,31 @@ def test_skip_detector_is_the_whole_image(wider, truth):
     name = next(iter(truth))
     faces = prosopo.detect(wider / "images" / name, detector="skip")
     assert len(faces) == 1 and faces[0].box.x == 0 and faces[0].landmarks is None
+
+
+@pytest.mark.parametrize("detector", ["scrfd", "yunet"])
+def test_score_threshold_per_call(wider, truth, detector):
+    """A threshold given to one call changes that call only: lower finds a
+    superset, every score clears it, the backend's own stays in place."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from prosopo import frontend
+    from prosopo.detectors import DETECTORS
+
+    backend = DETECTORS.get(detector)
+    rgb = prosopo.image.load(wider / "images" / max(truth, key=lambda n: len(truth[n])))
+    usual = backend.detect(rgb)
+    low, high = backend.detect(rgb, 0.1), backend.detect(rgb, 0.9)
+    assert len(high) < len(usual) < len(low)
+    assert all(f.score >= 0.1 for f in low) and all(f.score >= 0.9 for f in high)
+    assert {f.box for f in high} <= {f.box for f in low}
+    with ThreadPoolExecutor(4) as pool:  # thresholds of concurrent calls do not leak into each other
+        runs = list(pool.map(lambda t: backend.detect(rgb, t), [0.1, 0.9] * 4))
+    assert all(r == (low if i % 2 == 0 else high) for i, r in enumerate(runs))
+    assert backend.detect(rgb) == usual and backend.detect(rgb, backend.score_threshold) == usual
+
+    every = frontend.detect(backend, rgb)
+    more = frontend.detect(backend, rgb, score_threshold=0.1)
+    coarser = frontend.detect(backend, rgb, score_threshold=0.1, fine_side=max(rgb.shape[:2]) // 3)
+    assert len(every) < len(more) and len(coarser) < len(more)
+    assert frontend.detect(backend, rgb) == every

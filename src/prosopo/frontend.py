@@ -102,10 +102,11 @@ def map_face(face: Face, m: np.ndarray) -> Face:
                 face.is_real, face.spoof_score)
 
 
-def run(backend, rgb: np.ndarray, p: Pass) -> list[Face]:
-    """Faces of one pass, in ``rgb``'s pixels."""
+def run(backend, rgb: np.ndarray, p: Pass, score_threshold: float | None = None) -> list[Face]:
+    """Faces of one pass, in ``rgb``'s pixels, scoring at least
+    ``score_threshold`` (None: the backend's own threshold)."""
     view, back = render(rgb, p)
-    return [map_face(f, back) for f in backend.detect(view)]
+    return [map_face(f, back) for f in backend.detect(view, score_threshold)]
 
 
 def merge(passes: list[tuple[Pass, list[Face]]], largest_face: float, iou: float = MERGE_IOU) -> list[Face]:
@@ -125,27 +126,50 @@ def merge(passes: list[tuple[Pass, list[Face]]], largest_face: float, iou: float
     return kept
 
 
-def detect(backend, rgb: np.ndarray, *, auto_rotate: bool = False) -> list[Face]:
-    """Every face ``backend`` finds in ``rgb`` over the passes of :func:`plan`."""
+def detect(backend, rgb: np.ndarray, *, auto_rotate: bool = False, score_threshold: float | None = None,
+           fine_side: int | None = None) -> list[Face]:
+    """Every face ``backend`` finds in ``rgb`` over the passes of :func:`plan`.
+
+    ``score_threshold`` and ``fine_side`` replace the backend's own for this
+    call (None: keep them), so one loaded model serves several operating
+    points at once. The threshold is the fine pass's; the coarse pass never
+    goes below the backend's own: the faces it is there for, those filling
+    the frame, score high, and a lower threshold there only adds large false
+    boxes (SCRFD on WIDER-mini, fine pass at 640 px and 0.1: 6.6% of the
+    image wrongly masked instead of 3.2%, and no face more found)."""
     h, w = rgb.shape[:2]
-    turns, done = upright(backend, rgb) if auto_rotate else (0, {})
-    passes = plan(h, w, backend.fine_side, backend.coarse_side, turns)
-    found = [(p, done[p] if p in done else run(backend, rgb, p)) for p in passes]
+    fine_side = fine_side or backend.fine_side
+    thresholds = _thresholds(backend, score_threshold)
+    turns, done = upright(backend, rgb, thresholds, fine_side) if auto_rotate else (0, {})
+    passes = plan(h, w, fine_side, backend.coarse_side, turns)
+    found = [(p, done[p] if p in done else run(backend, rgb, p, thresholds[i > 0])) for i, p in enumerate(passes)]
     if len(found) == 1:
         return found[0][1]
     return merge(found, backend.largest_face)
 
 
-def upright(backend, rgb: np.ndarray) -> tuple[int, dict[Pass, list[Face]]]:
+def _thresholds(backend, score_threshold: float | None) -> tuple[float | None, float | None]:
+    """The score thresholds of the fine and the coarse pass (None: the
+    backend's own)."""
+    if score_threshold is None:
+        return None, None
+    return score_threshold, max(score_threshold, backend.score_threshold)
+
+
+def upright(backend, rgb: np.ndarray, thresholds: tuple[float | None, float | None] = (None, None),
+            fine_side: int | None = None) -> tuple[int, dict[Pass, list[Face]]]:
     """How many quarter turns put the faces of ``rgb`` upright (the turn
     whose best face scores highest; 0 when no turn shows a face), and the
-    passes run to find out, with their faces, for :func:`detect` to reuse."""
+    passes run to find out, with their faces, for :func:`detect` to reuse.
+    ``thresholds``: the fine and the coarse pass's score thresholds."""
     long_side = max(rgb.shape[:2])
+    fine = min(1.0, (fine_side or backend.fine_side) / long_side)
     done: dict[Pass, list[Face]] = {}
-    for side in (backend.coarse_side, backend.fine_side):
+    for side in (backend.coarse_side, fine_side or backend.fine_side):
         scale = min(1.0, side / long_side)
+        threshold = thresholds[scale != fine]
         for q in range(4):
-            done[Pass(scale, q)] = run(backend, rgb, Pass(scale, q))
+            done[Pass(scale, q)] = run(backend, rgb, Pass(scale, q), threshold)
         scores = [max((f.score for f in done[Pass(scale, q)]), default=0.0) for q in range(4)]
         if max(scores) > 0:
             return int(np.argmax(scores)), done

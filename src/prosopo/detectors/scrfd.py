@@ -50,7 +50,9 @@ class SCRFD:
         self._session = session(path)
         self._input = self._session.get_inputs()[0].name
 
-    def detect(self, rgb: np.ndarray) -> list[Face]:
+    def detect(self, rgb: np.ndarray, score_threshold: float | None = None) -> list[Face]:
+        """Faces scoring at least ``score_threshold`` (default: the class's)."""
+        threshold = self.score_threshold if score_threshold is None else score_threshold
         sh, sw = rgb.shape[:2]
         ph, pw = -(-sh // 32) * 32, -(-sw // 32) * 32
         canvas = np.zeros((ph, pw, 3), np.float32)
@@ -60,7 +62,7 @@ class SCRFD:
         scores, boxes, points = [], [], []
         for i, stride in enumerate(STRIDES):
             score = outputs[i].reshape(-1)
-            keep = np.flatnonzero(score >= self.score_threshold)
+            keep = np.flatnonzero(score >= threshold)
             if not len(keep):
                 continue
             centres = _grid(ph, pw, stride)[keep]
@@ -73,7 +75,7 @@ class SCRFD:
             return []
         score, box, point = np.concatenate(scores), np.concatenate(boxes), np.concatenate(points)
         rects = [(float(x0), float(y0), float(x1 - x0), float(y1 - y0)) for x0, y0, x1, y1 in box]
-        chosen = cv2.dnn.NMSBoxes(rects, score.tolist(), self.score_threshold, self.nms_threshold)
+        chosen = cv2.dnn.NMSBoxes(rects, score.tolist(), threshold, self.nms_threshold)
         faces = []
         for j in np.asarray(chosen, dtype=int).reshape(-1):
             x, y, bw, bh = rects[j]

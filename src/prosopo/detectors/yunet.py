@@ -35,10 +35,12 @@ class YuNet:
             self._local.net = net
         return net
 
-    def detect(self, rgb: np.ndarray) -> list[Face]:
+    def detect(self, rgb: np.ndarray, score_threshold: float | None = None) -> list[Face]:
+        """Faces scoring at least ``score_threshold`` (default: the class's)."""
         bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
         net = self._net()
         net.setInputSize((bgr.shape[1], bgr.shape[0]))
+        net.setScoreThreshold(self.score_threshold if score_threshold is None else score_threshold)
         _, rows = net.detect(bgr)
         if rows is None:
             return []
