@@ -20,7 +20,7 @@ import numpy as np
 
 from prosopo import image as imagelib
 from prosopo.align import align_face
-from prosopo.api import _HEADS
+from prosopo.attributes.analysis import HEADS
 from prosopo.attributes.quality import problems
 from prosopo.defaults import DEFAULT_DETECTOR
 from prosopo.pipeline import find_faces
@@ -44,7 +44,7 @@ def main() -> None:
         detect_ms.append(1000 * (time.perf_counter() - start))
         if found:
             faces.append((rgb, found[0]))
-    heads = _HEADS.get()
+    heads = HEADS.get()
     for actions in SETS:  # load every model and warm up
         heads.predict([align_face(faces[0][0], faces[0][1], heads.template)], actions)
     results = {"faces": len(faces), "machine": platform.processor() or platform.machine(),

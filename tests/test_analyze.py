@@ -140,9 +140,9 @@ def test_batches_keep_order_and_match_single_calls(lfw):
 def test_attributes_take_one_trunk_pass(lfw, monkeypatch, actions):
     """Every head reads the same (grey) view of each face; race adds only the
     crop's colour grid, not a second pass."""
-    from prosopo.api import _HEADS
+    from prosopo.attributes.analysis import HEADS
 
-    heads = _HEADS.get()
+    heads = HEADS.get()
     seen = []
     features = heads._trunk.features
     monkeypatch.setattr(heads._trunk, "features", lambda crops: seen.append(len(crops)) or features(crops))

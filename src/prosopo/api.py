@@ -19,24 +19,15 @@ from typing import Any, overload
 
 import numpy as np
 
-from .align import ARCFACE_112, Template, align_face
+from .align import align_face
+from .attributes import analysis
 from .defaults import DEFAULT_ACTIONS, DEFAULT_DETECTOR, DEFAULT_MODEL
 from .embed import RECOGNIZERS
 from .errors import ParameterError
 from .metrics import DEFAULT_METRIC, check_metric, distances
-from .models import Lazy
 from .pipeline import embed_faces, locate
 from .thresholds import resolve
 from .types import AlignedFace, Analysis, Face, Representation, Search, SearchResults, Verification
-
-
-def _heads():
-    from .attributes.heads import Heads
-
-    return Heads()
-
-
-_HEADS = Lazy(_heads)
 
 
 def detect(
@@ -249,61 +240,15 @@ def analyze(
         warnings.warn(RACE_WARNING, UserWarning, stacklevel=2)
     many = isinstance(img, (list, tuple))
     per_image: list[list[tuple[Face, Face, np.ndarray]]] = []
-    template = _template(wanted)
+    template = analysis.template(wanted)
     for item in img if many else [img]:
         found = locate(item, detector, template=template, bgr=bgr, enforce_detection=enforce_detection,
                        align=align, min_face_size=min_face_size, max_faces=max_faces, auto_rotate=auto_rotate,
                        anti_spoofing=anti_spoofing)
         per_image.append([(f, g, found.rgb) for f, g in zip(found.faces, found.local)])
-    analyses = iter(_analyses([row for rows in per_image for row in rows], wanted, align))
+    analyses = iter(analysis.analyses([row for rows in per_image for row in rows], wanted, align))
     results = [[next(analyses) for _ in rows] for rows in per_image]
     return results if many else results[0]
-
-
-def analyze_faces(rgb: np.ndarray, faces: list[Face], *, actions: Iterable[str] | str = DEFAULT_ACTIONS,
-                  align: bool = True) -> list[Analysis]:
-    """:func:`analyze` for faces already found in ``rgb`` (an RGB uint8
-    array, the faces' boxes and landmarks in its pixels): no detection, one
-    result per face in order. Used by :func:`prosopo.video` on each track's
-    best view."""
-    from .attributes import RACE_WARNING, check_actions
-
-    wanted = check_actions(actions)
-    if "race" in wanted:
-        warnings.warn(RACE_WARNING, UserWarning, stacklevel=2)
-    return _analyses([(f, f, rgb) for f in faces], wanted, align)
-
-
-def _template(wanted: tuple[str, ...]) -> Template:
-    """The crop the actions need: the heads' when any head runs."""
-    from .attributes import GEOMETRY
-
-    return _HEADS.get().template if any(a not in GEOMETRY for a in wanted) else ARCFACE_112
-
-
-def _analyses(rows: list[tuple[Face, Face, np.ndarray]], wanted: tuple[str, ...], align: bool) -> list[Analysis]:
-    """One :class:`Analysis` per ``(face as reported, the same face in the
-    pixels of rgb, rgb)``, every crop through the heads as one batch."""
-    from . import quality as qualitylib
-    from .attributes import GEOMETRY
-
-    heads = tuple(a for a in wanted if a not in GEOMETRY)
-    template = _template(wanted)
-    crops = [align_face(rgb, local, template, use_landmarks=align) for _, local, rgb in rows]
-    values = iter(_HEADS.get().predict(crops, heads) if heads else [{} for _ in crops])
-    out: list[Analysis] = []
-    for (face, local, rgb), crop in zip(rows, crops):
-        sharp, issues = qualitylib.problems(face, crop)
-        extra: dict[str, Any] = {}
-        if "pose" in wanted or "quality" in wanted:
-            q = qualitylib.assess(rgb, local, crop=crop, size=min(face.box.w, face.box.h))
-            if "pose" in wanted and q.yaw is not None:
-                extra["pose"] = {"yaw": q.yaw, "pitch": q.pitch, "roll": q.roll}
-            if "quality" in wanted:
-                extra["quality"] = q
-        out.append(Analysis(face=face, sharpness=sharp, reliable=not issues, warnings=tuple(issues),
-                            **next(values), **extra))
-    return out
 
 
 def find(

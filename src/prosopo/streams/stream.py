@@ -361,7 +361,7 @@ class VideoStream(Iterator[FrameResult]):
                                    "confidence": round(record.confidences[decided], 6) if decided else None,
                                    "votes": _votes(record)})
         if self.actions and improved:
-            from ..api import analyze_faces
+            from ..attributes.analysis import analyze_faces
 
             for t, analysis in zip(improved, analyze_faces(rgb, [t.face for t in improved], actions=self.actions)):
                 record = self._records[t.id]
