@@ -288,3 +288,171 @@ async function listIdentities() {
   }
 }
 $("list-run").addEventListener("click", () => listIdentities().catch(() => {}));
+
+// live camera: downscaled JPEG frames to the server over a WebSocket, one in
+// flight at a time, within the frame rate the server allows; the tracks it
+// answers are drawn over the video.
+const LIVE_WIDTH = 640;
+let live = null;
+
+function cameraProblem(err) {
+  if (!navigator.mediaDevices) return "The camera needs a secure page (https, or localhost).";
+  switch (err.name) {
+    case "NotAllowedError": case "SecurityError":
+      return "Camera permission was denied: allow the camera for this page and try again.";
+    case "NotFoundError": case "OverconstrainedError":
+      return "No camera was found.";
+    case "NotReadableError":
+      return "The camera cannot be read: is another program using it?";
+    default:
+      return "Camera unavailable: " + err.message;
+  }
+}
+
+function liveProblem(message) {  // at the top of the page, and beside the live view where the eye is
+  showError(message);
+  $("live-status").textContent = message;
+}
+
+function closeProblem(event) {
+  if (event.code === 1000) return "";
+  return event.code === 1006 ? "The connection to the server failed or was lost."
+                             : `The server closed the live session (${event.code} ${event.reason}).`;
+}
+
+async function startLive() {
+  showError("");
+  const name = $("live-gallery").value.trim();
+  if (name && !/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(name)) {
+    liveProblem("Gallery names are 1-64 letters, digits, - or _.");
+    return;
+  }
+  let media;
+  try {
+    media = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: LIVE_WIDTH } }, audio: false });
+  } catch (err) {
+    liveProblem(cameraProblem(err));
+    return;
+  }
+  const video = $("live-video");
+  video.srcObject = media;
+  $("live-view").hidden = false;
+  $("live-view").scrollIntoView({ block: "nearest" });
+  $("live-people").replaceChildren();
+  try {
+    await video.play();  // explicitly: Chromium pauses a muted autoplay video that is off screen
+  } catch (err) {
+    media.getTracks().forEach((t) => t.stop());
+    $("live-view").hidden = true;
+    liveProblem("The camera's picture cannot be shown: " + err.message);
+    return;
+  }
+  const path = name ? `/v1/galleries/${encodeURIComponent(name)}/live` : "/v1/live";
+  const socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + path);
+  const session = { media, socket, busy: false, maxFps: 1, sentAt: 0, problem: "", answered: [], people: new Map() };
+  live = session;
+  $("live-start").disabled = true;
+  $("live-stop").disabled = false;
+  $("live-status").textContent = "Connecting…";
+  // the key goes in the first message: never in the URL, and browsers cannot set headers on a WebSocket
+  socket.addEventListener("open", () => socket.send(JSON.stringify({ type: "start", key: keyField.value.trim() })));
+  socket.addEventListener("message", (e) => { if (live === session) liveMessage(session, JSON.parse(e.data)); });
+  socket.addEventListener("close", (e) => { if (live === session) stopLive(session.problem || closeProblem(e)); });
+}
+
+function stopLive(problem) {
+  const session = live;
+  live = null;
+  if (session) {
+    session.media.getTracks().forEach((t) => t.stop());
+    if (session.socket.readyState === WebSocket.OPEN) session.socket.send(JSON.stringify({ type: "stop" }));
+    if (session.socket.readyState <= WebSocket.OPEN) session.socket.close();
+  }
+  $("live-video").srcObject = null;
+  $("live-view").hidden = true;
+  $("live-start").disabled = false;
+  $("live-stop").disabled = true;
+  if (problem) liveProblem(problem);
+  else $("live-status").textContent = "Stopped.";
+}
+
+function liveMessage(session, m) {
+  if (m.type === "ready") {
+    session.maxFps = m.limits.max_fps;
+    $("live-status").textContent = "Live.";
+  } else if (m.type === "error" && m.seq === undefined) {
+    session.problem = `${m.error.title}: ${m.error.detail}`;  // the close follows
+    return;
+  } else if (m.type === "result") {
+    drawTracks(session, m);
+  } else if (m.type === "error") {
+    $("live-status").textContent = `Frame refused: ${m.error.detail}`;
+  }
+  session.busy = false;
+  const wait = Math.max(0, 1100 / session.maxFps - (performance.now() - session.sentAt));
+  setTimeout(() => sendFrame(session), wait);
+}
+
+function sendFrame(session) {
+  const video = $("live-video");
+  if (live !== session || session.busy || session.socket.readyState !== WebSocket.OPEN) return;
+  if (video.readyState < HTMLMediaElement.HAVE_CURRENT_DATA || !video.videoWidth) {
+    setTimeout(() => sendFrame(session), 100);  // no picture yet
+    return;
+  }
+  const scale = Math.min(1, LIVE_WIDTH / video.videoWidth);
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.round(video.videoWidth * scale);
+  canvas.height = Math.round(video.videoHeight * scale);
+  canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+  session.busy = true;
+  canvas.toBlob((blob) => {
+    if (live !== session || session.socket.readyState !== WebSocket.OPEN) return;
+    session.sentAt = performance.now();
+    session.socket.send(blob);
+  }, "image/jpeg", 0.8);
+}
+
+function drawTracks(session, m) {
+  const now = performance.now();
+  session.answered = session.answered.filter((t) => now - t < 3000).concat([now]);
+  const video = $("live-video");
+  const canvas = $("live-overlay");
+  canvas.width = video.clientWidth;
+  canvas.height = video.clientHeight;
+  const scale = canvas.width / m.width;
+  const ctx = canvas.getContext("2d");
+  ctx.lineWidth = 2;
+  ctx.font = "14px sans-serif";
+  const drawn = [];
+  for (const t of m.tracks) {
+    const b = { x: t.box.x * scale, y: t.box.y * scale, w: t.box.w * scale, h: t.box.h * scale };
+    const text = `#${t.track_id}` + (t.identity ? ` ${t.identity}` : "");
+    const colour = t.identity ? "#00c853" : "#ffab00";
+    ctx.strokeStyle = colour;
+    ctx.setLineDash(t.detected ? [] : [6, 4]);  // dashed: where the tracker expects the face
+    ctx.strokeRect(b.x, b.y, b.w, b.h);
+    const w = ctx.measureText(text).width + 8;
+    const y = b.y >= LABEL_HEIGHT ? b.y - LABEL_HEIGHT : b.y + b.h;
+    ctx.fillStyle = colour;
+    ctx.fillRect(b.x, y, w, LABEL_HEIGHT);
+    ctx.fillStyle = "#000";
+    ctx.fillText(text, b.x + 4, y + 15);
+    drawn.push({ id: t.track_id, identity: t.identity, ...b });
+    if (t.identity) session.people.set(t.identity, t.track_id);
+  }
+  ctx.setLineDash([]);
+  // what was drawn, in canvas pixels, for tests and assistive tools
+  canvas.dataset.tracks = JSON.stringify(drawn);
+  const fps = session.answered.length / 3;
+  $("live-status").textContent = `Live: ${m.tracks.length} face${m.tracks.length === 1 ? "" : "s"}, ` +
+    `${fps.toFixed(1)} frames/s, ${Math.round(now - session.sentAt)} ms a frame.`;
+  const list = $("live-people");
+  if (list.children.length !== session.people.size) {
+    list.replaceChildren(...[...session.people].map(([person, track]) =>
+      Object.assign(document.createElement("li"), { textContent: `${person} (track #${track})` })));
+  }
+}
+
+$("live-start").addEventListener("click", startLive);
+$("live-stop").addEventListener("click", () => stopLive(""));
