@@ -92,6 +92,30 @@ def test_odd_size_is_padded_and_skipped_frames_repeated(tmp_path):
     assert np.abs(back[3][:97, :161].astype(int) - frames[3]).mean() < 8
 
 
+def _threads(name: str) -> int:
+    import threading
+
+    return sum(t.name == name for t in threading.enumerate())
+
+
+def test_file_reader_and_writer_threads_end(tmp_path):
+    """A file is decoded ahead and encoded behind, in threads: every frame
+    arrives once, in order, and the threads end with the stream (also one
+    closed early) and with the writer."""
+    frames = moving_frames(30, 160, 96)
+    path = write_mjpg(frames, tmp_path / "in.avi", 25)
+    assert _threads("prosopo-video-write") == 0
+    with prosopo.video(path, keep_frames=True) as stream:
+        indices = [r.index for r in stream]
+        assert indices == list(range(30)) and stream.stats.frames == 30
+    assert _threads("prosopo-video-read-ahead") == 0
+    stream = prosopo.video(path)
+    assert next(stream).index == 0 and next(stream).index == 1
+    stream.close()
+    assert _threads("prosopo-video-read-ahead") == 0
+    assert list(stream) == []
+
+
 def test_bad_output_paths(tmp_path):
     with pytest.raises(ParameterError, match=r"\.mp4 \(mp4v\), \.avi \(MJPG\), \.webm \(VP80\)"):
         VideoWriter(tmp_path / "out.mkv", 25)

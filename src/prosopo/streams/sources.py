@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,8 +187,76 @@ class CaptureSource(FrameSource):
         if len(self.skipped) == self.frames:
             raise ImageError(f"{self.name}: none of its {self.frames} frames could be decoded")
 
+    @property
+    def live(self) -> bool:
+        """A camera or a network stream (else a file)."""
+        return self._live
+
     def close(self) -> None:
         self._cap.release()
+
+
+class ReadAhead(Iterator[RawFrame]):
+    """The frames of ``source`` read by a thread up to ``depth`` frames ahead
+    of the caller, so that decoding the next frame (OpenCV releases the GIL
+    while it decodes) overlaps the work on this one. For files: a camera's
+    frames are taken as they come. The thread starts at the first frame
+    asked for and ends with the source, at :meth:`stop`, or when this
+    object is garbage-collected."""
+
+    def __init__(self, source: FrameSource, depth: int = 3):
+        self._source = source
+        self._queue: queue.Queue[tuple[bool, Any]] = queue.Queue(depth)
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._finished = False
+        weakref.finalize(self, self._stopped.set)
+
+    @staticmethod
+    def _run(source: FrameSource, out: queue.Queue[tuple[bool, Any]], stopped: threading.Event) -> None:
+        def put(item: tuple[bool, Any]) -> bool:
+            while not stopped.is_set():
+                try:
+                    out.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        frames = iter(source)
+        try:
+            for raw in frames:
+                if not put((True, raw)):
+                    return
+            put((False, None))
+        except Exception as exc:  # noqa: BLE001 - raised again in the caller's thread
+            put((False, exc))
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()  # the source's own clean-up runs here, in the thread that read it
+
+    def __next__(self) -> RawFrame:
+        if self._finished:
+            raise StopIteration
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, args=(self._source, self._queue, self._stopped),
+                                            name="prosopo-video-read-ahead", daemon=True)
+            self._thread.start()
+        ok, value = self._queue.get()
+        if ok:
+            return value  # type: ignore[no-any-return]
+        self._finished = True
+        if value is None:
+            raise StopIteration
+        raise value
+
+    def stop(self) -> None:
+        """Stop reading and wait for the thread (safe to call twice)."""
+        self._stopped.set()
+        self._finished = True
+        if self._thread is not None:
+            self._thread.join()
 
 
 def open_source(source: Any, *, bgr: bool = False, allow_urls: bool = False, read_timeout: float = 10.0,

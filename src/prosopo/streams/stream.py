@@ -32,7 +32,7 @@ from ..pipeline import embed_faces, find_faces
 from ..quality import assess
 from ..types import Analysis, Box, Face, Point
 from .sheet import BestShot, thumbnail
-from .sources import FrameSource, open_source
+from .sources import CaptureSource, FrameSource, RawFrame, ReadAhead, open_source
 from .tracker import Track, Tracker
 
 if TYPE_CHECKING:
@@ -176,7 +176,9 @@ class VideoStream(Iterator[FrameResult]):
         self._records: dict[int, _Record] = {}
         self._lost_records: dict[int, _Record] = {}
         self._shots: dict[int, BestShot] = {}  # of the tracks ended, with best_shots
-        self._frames = iter(source)
+        # a file is decoded a few frames ahead, in a thread, while this one works
+        self._reader = ReadAhead(source) if isinstance(source, CaptureSource) and not source.live else None
+        self._frames: Iterator[RawFrame] = self._reader or iter(source)
         self._done = False
         self._processed = 0
         self._last_timestamp = 0.0
@@ -206,6 +208,8 @@ class VideoStream(Iterator[FrameResult]):
         self.close()
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.stop()
         self.source.close()
         self._done = True
 
@@ -220,9 +224,11 @@ class VideoStream(Iterator[FrameResult]):
                 except StopIteration:
                     self._finish()
                     raise
-                self.stats.frames = self.source.frames
-                self.stats.skipped = self.source.skipped
-                if raw.rgb is not None:
+                # counted as used: a file's reader may be a few frames ahead
+                self.stats.frames = raw.index + 1
+                if raw.rgb is None:
+                    self.stats.skipped.append((raw.index, raw.problem or "unusable frame"))
+                else:
                     return self._process(raw.index, raw.timestamp, raw.rgb)
         finally:
             self.stats.seconds += time.perf_counter() - started
@@ -411,7 +417,7 @@ class VideoStream(Iterator[FrameResult]):
                 if self.on_event is not None:
                     self.on_event(event)
         self.stats.frames = self.source.frames
-        self.stats.skipped = self.source.skipped
+        self.stats.skipped = list(self.source.skipped)
 
 
 def _shot(track_id: int, record: _Record) -> BestShot:

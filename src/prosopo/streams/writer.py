@@ -10,6 +10,8 @@ audio track, whatever the source had.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,7 +62,10 @@ class VideoWriter:
     """Writes RGB frames to a video file at ``fps``, the codec chosen by the
     extension (:data:`CODECS`). The file is opened at the first frame, whose
     size every frame must have; an odd width or height is padded by one
-    pixel (the codecs store even sizes). :meth:`write` with the frame's
+    pixel (the codecs store even sizes). Frames are encoded by a thread a
+    few frames behind the caller (OpenCV releases the GIL while it
+    encodes), so encoding overlaps the work on the next frame; :meth:`close`
+    waits for the last. :meth:`write` with the frame's
     ``index`` repeats the previous frame for indices skipped (frames the
     source could not decode), so the output keeps the source's timing.
 
@@ -79,6 +84,8 @@ class VideoWriter:
         self._writer: cv2.VideoWriter | None = None
         self._last: np.ndarray | None = None  # the last frame written, as written
         self._next_index = 0
+        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(3)
+        self._thread: threading.Thread | None = None
 
     def _open(self, width: int, height: int) -> cv2.VideoWriter:
         fourcc = cv2.VideoWriter.fourcc(*CODECS[self.path.suffix.lower()])
@@ -98,6 +105,9 @@ class VideoWriter:
         if self._writer is None or self.size is None:
             self._writer = self._open(width, height)
             self.size = (width, height)
+            self._thread = threading.Thread(target=self._encode, args=(self._writer, self._queue),
+                                            name="prosopo-video-write", daemon=True)
+            self._thread.start()
         elif self.size != (width, height):
             first_width, first_height = self.size
             raise ParameterError(f"every frame of {self.path} must be {first_width}x{first_height} as the first, "
@@ -107,15 +117,25 @@ class VideoWriter:
             bgr = cv2.copyMakeBorder(bgr, 0, height % 2, 0, width % 2, cv2.BORDER_REPLICATE)
         if index is not None and self._last is not None:
             for _ in range(index - self._next_index):
-                self._writer.write(self._last)
+                self._queue.put(self._last)
                 self.frames += 1
-        self._writer.write(bgr)
+        self._queue.put(bgr)
         self.frames += 1
         self._last = bgr
         self._next_index = (self._next_index if index is None else index) + 1
 
+    @staticmethod
+    def _encode(writer: cv2.VideoWriter, frames: queue.Queue[np.ndarray | None]) -> None:
+        while (frame := frames.get()) is not None:
+            writer.write(frame)
+
     def close(self) -> None:
-        """Finish the file (safe to call twice)."""
+        """Finish the file: the frames still queued are encoded first (safe
+        to call twice)."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
         if self._writer is not None:
             self._writer.release()
             self._writer = None
