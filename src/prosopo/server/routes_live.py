@@ -51,15 +51,20 @@ async def live_gallery(websocket: WebSocket, gallery: str) -> None:
 
 class Channel:
     """The socket's sending side: one message at a time (the frame worker
-    and the receiver both answer)."""
+    and the receiver both answer), each within ``timeout`` seconds, so a
+    client that stops reading cannot hold its session for ever."""
 
-    def __init__(self, websocket: WebSocket):
-        self.websocket = websocket
+    def __init__(self, websocket: WebSocket, timeout: float):
+        self.websocket, self.timeout = websocket, timeout
         self._lock = asyncio.Lock()
 
     async def send(self, message: dict[str, Any]) -> None:
         async with self._lock:
-            await self.websocket.send_text(json.dumps(message, separators=(",", ":")))
+            try:
+                await asyncio.wait_for(self.websocket.send_text(json.dumps(message, separators=(",", ":"))),
+                                       self.timeout)
+            except TimeoutError:
+                raise Problem(408, "idle", f"the client read nothing for {self.timeout:g} s") from None
 
     async def refuse(self, problem: Problem) -> None:
         """The problem as an ``error`` message, then the close; nothing if the client is gone."""
@@ -68,14 +73,14 @@ class Channel:
         try:
             await self.send({"type": "error", "error": document(problem.status, problem.code, problem.detail)})
             await self.websocket.close(4000 + problem.status, problem.code)
-        except (WebSocketDisconnect, RuntimeError, OSError):
-            pass  # the client left first
+        except (Problem, WebSocketDisconnect, RuntimeError, OSError):
+            pass  # the client left first, or reads nothing
 
 
 async def session(websocket: WebSocket, gallery: str | None) -> None:
     s: Service = websocket.app.state.service
     await websocket.accept()
-    channel = Channel(websocket)
+    channel = Channel(websocket, s.settings.live_idle)
     try:
         start = await _start(websocket)
         key = await s.key(start.key)
@@ -102,10 +107,8 @@ async def session(websocket: WebSocket, gallery: str | None) -> None:
     except WebSocketDisconnect:
         pass
     except Exception:
-        if websocket.application_state == WebSocketState.CONNECTED:
-            log.exception("unexpected error in a live session on %s", websocket.url.path)
-            await channel.refuse(Problem(500, "internal_error", "the server met an unexpected error; it has "
-                                                                "been logged"))
+        log.exception("unexpected error in a live session on %s", websocket.url.path)
+        await channel.refuse(Problem(500, "internal_error", "the server met an unexpected error; it has been logged"))
 
 
 async def _start(websocket: WebSocket) -> Start:
