@@ -211,3 +211,33 @@ def test_session_limit(server):
         time.sleep(0.1)
     with connect(server, "/v1/live", server.admin) as ws:
         ready(ws)
+
+
+def crowd(identification) -> bytes:
+    """A 1920x1080 frame of 45 faces: embedding each new track takes the server a while."""
+    from prosopo.image import load
+
+    paths = [path for photos in identification.values() for path in photos][:45]
+    canvas = np.zeros((1080, 1920, 3), np.uint8)
+    for i, path in enumerate(paths):
+        row, col = divmod(i, 9)
+        canvas[row * 216:(row + 1) * 216, col * 213:(col + 1) * 213] = cv2.resize(load(path)[25:225, 25:225],
+                                                                                  (213, 216))
+    return cv2.imencode(".jpg", cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))[1].tobytes()
+
+
+def test_when_behind_only_the_newest_frame_waits(server, identification):
+    """While the server embeds a crowd's new tracks, frames sent within the
+    frame rate replace the one waiting; each is answered once."""
+    frame = crowd(identification)
+    with connect(server, "/v1/live", server.admin) as ws:
+        ready(ws)
+        for _ in range(6):
+            ws.send(frame)
+            time.sleep(0.11)
+        replies = [json.loads(ws.recv(timeout=120)) for _ in range(6)]
+    assert sorted(r["seq"] for r in replies) == list(range(1, 7))
+    behind = [r["seq"] for r in replies if r["type"] == "dropped" and r["reason"] == "behind"]
+    assert behind, replies
+    results = [r for r in replies if r["type"] == "result"]
+    assert results[-1]["seq"] == 6 and len(results[-1]["tracks"]) >= 40  # the newest frame is always done
