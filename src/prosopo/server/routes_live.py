@@ -177,19 +177,23 @@ async def _run(websocket: WebSocket, channel: Channel, s: Service, live: LiveSes
                 await channel.send({"type": "dropped", "seq": seq, "reason": "max_fps"})
             elif s.limiter.take(key.id):
                 await channel.send({"type": "dropped", "seq": seq, "reason": "rate_limited"})
-            else:
-                if waiting:  # the server is behind: the older frame is not worth doing any more
-                    await channel.send({"type": "dropped", "seq": waiting.pop()[0], "reason": "behind"})
-                waiting.append((seq, data, now))
+            else:  # replaced before any await, so the worker never finds the slot empty
+                replaced = waiting[0][0] if waiting else None
+                waiting[:] = [(seq, data, now)]
                 arrived.set()
+                if replaced is not None:  # the server is behind: the older frame is not worth doing any more
+                    await channel.send({"type": "dropped", "seq": replaced, "reason": "behind"})
 
-    tasks = [asyncio.create_task(work()), asyncio.create_task(receive())]
+    receiver = asyncio.create_task(receive())
+    tasks = [asyncio.create_task(work()), receiver]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+    if receiver in done and receiver.exception() is None:
+        return  # the client stopped or left: whatever the worker met since does not matter
     for task in done:
         task.result()  # a problem in either ends the session with its close code
 
