@@ -91,7 +91,7 @@ class Service:
         if not self.settings.auth:
             return LOCAL
         if not token:
-            raise Problem(401, "no_key", "send an API key: Authorization: Bearer <key>",
+            raise Problem(401, "no_key", "send an API key: Authorization: Bearer <key> (live camera: the start message's key)",
                           {"WWW-Authenticate": "Bearer"})
         found = await anyio.to_thread.run_sync(self.keys.check, token)
         if found is None:
