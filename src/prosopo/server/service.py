@@ -91,8 +91,8 @@ class Service:
         if not self.settings.auth:
             return LOCAL
         if not token:
-            raise Problem(401, "no_key", "send an API key: Authorization: Bearer <key> (live camera: the start message's key)",
-                          {"WWW-Authenticate": "Bearer"})
+            raise Problem(401, "no_key", "send an API key: Authorization: Bearer <key> (live camera: the start "
+                                         "message's key)", {"WWW-Authenticate": "Bearer"})
         found = await anyio.to_thread.run_sync(self.keys.check, token)
         if found is None:
             raise Problem(401, "bad_key", "the API key is unknown or revoked", {"WWW-Authenticate": "Bearer"})
