@@ -241,3 +241,26 @@ def test_when_behind_only_the_newest_frame_waits(server, identification):
     assert behind, replies
     results = [r for r in replies if r["type"] == "result"]
     assert results[-1]["seq"] == 6 and len(results[-1]["tracks"]) >= 40  # the newest frame is always done
+
+
+def test_serve_options_set_the_live_limits(tmp_path):
+    s = Server(tmp_path, "--live-sessions", "1", "--live-fps", "25", "--live-idle", "5", "--live-max-frame-mb", "0.5",
+               "--live-max-pixels", str(640 * 360))
+    try:
+        key = s.key("one-camera")
+        with connect(s, "/v1/live", key) as ws:
+            assert ready(ws)["limits"] == {"max_fps": 25, "max_bytes": 2**19, "max_pixels": 640 * 360,
+                                           "idle_seconds": 5}
+            assert s.get("/health").json()["live"] == {"sessions": 1, "limit": 1}
+            refusal(s, "/v1/live", key, 4503, "busy")
+    finally:
+        s.stop()
+
+
+@pytest.mark.parametrize(("option", "value"), [("--live-sessions", "0"), ("--live-fps", "0"), ("--live-fps", "nan"),
+                                               ("--live-idle", "-1"), ("--live-max-frame-mb", "17"),
+                                               ("--live-max-pixels", "100")])
+def test_serve_refuses_bad_live_options(tmp_path, option, value):
+    out = cli("serve", option, value, "--data", str(tmp_path), "--port", "1")
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith(f"error: {option} must be") and value in out.stderr and "Traceback" not in out.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +12,7 @@ import typer
 
 from ..defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
 from ..errors import ModelError, ParameterError, ProsopoError
+from ..server.settings import Settings
 from .common import Json, _emit, _fail
 
 keys_app = typer.Typer(help="Create, list and revoke the web service's API keys.", no_args_is_help=True)
@@ -33,6 +35,26 @@ def _loopback(host: str) -> bool:
         return False
 
 
+LIVE_MAX_FRAME_MB = 16  # uvicorn closes WebSocket messages over 16 MiB itself (1009)
+
+
+def _live_problems(sessions: int, fps: float, idle: float, frame_mb: float, pixels: int) -> list[str]:
+    """What is wrong with the live camera options, each naming its value and the allowed ones."""
+    problems = []
+    if sessions < 1:
+        problems.append(f"--live-sessions must be at least 1, not {sessions}")
+    if not (math.isfinite(fps) and fps > 0):
+        problems.append(f"--live-fps must be a positive number of frames per second, not {fps:g}")
+    if not (math.isfinite(idle) and idle > 0):
+        problems.append(f"--live-idle must be a positive number of seconds, not {idle:g}")
+    if not 2**-20 <= frame_mb <= LIVE_MAX_FRAME_MB:
+        problems.append(f"--live-max-frame-mb must be from 1 byte (2**-20) to {LIVE_MAX_FRAME_MB} (MiB), "
+                        f"not {frame_mb:g}")
+    if pixels < 16 * 16:
+        problems.append(f"--live-max-pixels must be at least 256 (16x16, the smallest image read), not {pixels}")
+    return problems
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
@@ -50,6 +72,20 @@ def serve(
              "use.")] = DEFAULT_MODEL,
     gallery_detector: Annotated[str, typer.Option(
         help="Detector of the galleries created from now on; yunet for commercial use.")] = DEFAULT_DETECTOR,
+    live_sessions: Annotated[int, typer.Option(
+        help="Live camera sessions open at once per worker; more are refused (close code 4503).",
+    )] = Settings.live_sessions,
+    live_fps: Annotated[float, typer.Option(
+        help="Frames per second a live session may send; more are answered dropped. The tracker sizes its memory "
+             "in frames from it, so keep it near the cameras' real rate.")] = Settings.live_fps,
+    live_idle: Annotated[float, typer.Option(
+        help="Seconds a live session may go without a message from the client (or without reading ours) before "
+             "it is closed (4408).")] = Settings.live_idle,
+    live_max_frame_mb: Annotated[float, typer.Option(
+        help=f"Largest live frame (an encoded image), MiB; at most {LIVE_MAX_FRAME_MB}.",
+    )] = Settings.live_max_bytes / 2**20,
+    live_max_pixels: Annotated[int, typer.Option(
+        help="Largest live frame, width x height, in pixels.")] = Settings.live_max_pixels,
 ) -> None:
     """Run the web service (FastAPI on uvicorn): the API under /v1, docs at /docs.
 
@@ -74,6 +110,9 @@ def serve(
         _fail(ParameterError("--workers must be at least 1"), False)
     if not timeout > 0:
         _fail(ParameterError("--timeout must be a positive number of seconds"), False)
+    live_problems = _live_problems(live_sessions, live_fps, live_idle, live_max_frame_mb, live_max_pixels)
+    if live_problems:
+        _fail(ParameterError("; ".join(live_problems)), False)
     from ..detectors import DETECTORS
     from ..embed import RECOGNIZERS
 
@@ -85,7 +124,9 @@ def serve(
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     settings = {"data": str(folder), "auth": not no_auth, "allow_urls": allow_urls,
                 "max_body": int(max_body_mb * 2**20), "rate": rate, "burst": max(1, int(rate * 2)), "timeout": timeout,
-                "gallery_model": gallery_model, "gallery_detector": gallery_detector}
+                "gallery_model": gallery_model, "gallery_detector": gallery_detector,
+                "live_sessions": live_sessions, "live_fps": live_fps, "live_idle": live_idle,
+                "live_max_bytes": int(live_max_frame_mb * 2**20), "live_max_pixels": live_max_pixels}
     os.environ[SETTINGS_ENV] = json.dumps(settings)
     limit_malloc_arenas()
     typer.echo(f"prosopo serving on http://{host}:{port} ({'API keys required' if not no_auth else 'NO AUTH'}; "
