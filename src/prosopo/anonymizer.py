@@ -18,8 +18,8 @@ Choices, and why (figures from ``benchmarks/anonymize.py`` on WIDER-mini):
   fraction, not a size in pixels, so the smallest face masked is the same
   in a phone's 12-megapixel photo as in a thumbnail (and the time grows
   with the pixels). ``recall="max"`` sees the image at full size with a
-  lower threshold still: a little more recall, more false masks, about
-  three times the detection time. ``recall=False`` is the detector's usual
+  lower threshold still: a little more recall, more false masks, about 1.8
+  times the time. ``recall=False`` is the detector's usual
   point; an :class:`OperatingPoint` is any other.
 * **Enlarged boxes.** A detector's box runs from the brows to the chin and
   from cheek to cheek: hair, forehead, ears and the chin's edge, which help a
@@ -87,14 +87,15 @@ MIN_FINE_SIDE = 512
 # detector with a front end (``benchmarks/anonymize.py --sweep`` and
 # ``--wider-val``; faces >= 16 px, 80% of the box masked). SCRFD "high": on
 # WIDER-mini 130 of 132 faces covered (deface 1.5.0: 130), 4.3% of the image
-# masked by boxes matching no face; on 600 WIDER val images 97.0% of 3,316
-# faces (deface: 95.0%). The recall follows the threshold far more than the
-# scale: at 0.1, scales 0.5 / 0.625 / 0.75 / 1 cover 97.0 / 97.4 / 97.6 /
-# 97.6% of those val faces, and 0.12 / 0.15 at scale 0.5 only 95.9 / 93.9%.
-# "max": the image at full size and a lower threshold, 98.3% of those val
-# faces, 131 of 132 on WIDER-mini, with 8.6% of the image wrongly masked and
-# about three times the detection time. YuNet (slower than SCRFD here): 128
-# of 132 at "high", 129 at "max".
+# masked by boxes matching no face, 4.76 times deface's speed in the same
+# run; on 600 WIDER val images 97.0% of 3,316 faces (deface: 95.0%). The
+# recall follows the threshold far more than the scale: at 0.1, scales 0.5 /
+# 0.625 / 0.75 / 1 cover 97.0 / 97.4 / 97.6 / 97.6% of those val faces, and
+# 0.12 / 0.15 at scale 0.5 only 95.9 / 93.9%. "max": the image at full size
+# and a lower threshold, 98.3% of those val faces, 131 of 132 on WIDER-mini,
+# with 7.8% of the image wrongly masked and about 1.8 times the time (78
+# instead of 44 ms an image). YuNet (slower than SCRFD here): 128 of 132 at
+# "high", 129 at "max".
 RECALL_POINTS: dict[str, dict[str, OperatingPoint]] = {
     "high": {"scrfd": OperatingPoint(0.1, 0.5), "yunet": OperatingPoint(0.1, 0.5)},
     "max": {"scrfd": OperatingPoint(0.08, 1.0), "yunet": OperatingPoint(0.15, 1.0)},
@@ -102,8 +103,9 @@ RECALL_POINTS: dict[str, dict[str, OperatingPoint]] = {
 # Margins added to each detector box: (each side, above, below), as fractions
 # of its width (sides) and height (above, below). The forehead and hair are
 # above the box, so the top margin is the largest. On WIDER-mini (SCRFD at
-# 0.15) the margins raise the faces covered from 123 to 130 of 132; smaller
-# ones (0.10, 0.30, 0.10) cover as many, larger ones no more.
+# the "high" point) the margins raise the faces covered from 124 to 130 of
+# 132 (measured at 0.15 and 1280 px: smaller margins, (0.10, 0.30, 0.10),
+# covered as many, larger ones no more).
 EXPAND = (0.15, 0.40, 0.15)
 ELLIPSE_GROWTH = 1.2  # the ellipse's axes are the enlarged box's, times this
 BLUR_DIVISOR = 8  # Gaussian sigma = longer side of the masked box / this
@@ -322,7 +324,7 @@ def anonymize(
     ``"ellipse"`` (a blurred ellipse around the face). ``recall``: the
     detection's operating point, ``True`` (``"high"``: more faces, and some
     non-faces, masked than the detector's usual ``False``), ``"max"`` (a
-    little more recall at about three times the detection time) or an
+    little more recall at about 1.8 times the time) or an
     :class:`OperatingPoint` (see :data:`RECALL_POINTS`). ``expand`` scales
     the margins :data:`EXPAND` added around each box to cover hair and chin
     (0: the detector's box).
