@@ -163,6 +163,14 @@ def test_text_file_named_mp4(tmp_path):
         list(video(fake))
 
 
+def test_text_file_is_not_read_as_frames_of_text(tmp_path):
+    # FFmpeg opens a .txt file as video (its tty demuxer draws the text)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("this is not a video\n" * 200)
+    with pytest.raises(ImageError, match="notes.txt: not a video"):
+        video(notes)
+
+
 def test_truncated_video_ends_or_fails_cleanly(tmp_path):
     if not CROWD.is_file():
         pytest.skip(f"{CROWD} is absent")

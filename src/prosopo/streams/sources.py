@@ -141,6 +141,10 @@ class CaptureSource(FrameSource):
             cap.release()
             what = "no camera" if isinstance(target, int) else "cannot open"
             raise ImageError(f"{self.name}: {what} (not a video OpenCV can read, or not there)")
+        if not live and int(cap.get(cv2.CAP_PROP_FOURCC) or 0).to_bytes(4, "little") == b"ansi":
+            # FFmpeg renders any text file as frames of text (its tty demuxer)
+            cap.release()
+            raise ImageError(f"{self.name}: not a video (a text file)")
         reported = float(cap.get(cv2.CAP_PROP_FPS) or 0)
         self.fps = float(fps) if fps else (reported if 0 < reported < 1000 else DEFAULT_FPS)
         self.frame_count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if not live else 0
