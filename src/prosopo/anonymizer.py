@@ -76,6 +76,11 @@ class OperatingPoint:
     score_threshold: float
     scale: float
 
+    def __post_init__(self) -> None:
+        for name, value, high in (("score_threshold", self.score_threshold, 1.0), ("scale", self.scale, 1.0)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= high:
+                raise ParameterError(f"OperatingPoint.{name} must be a number in (0, {high:g}], got {value!r}")
+
     def fine_side(self, height: int, width: int) -> int:
         return max(MIN_FINE_SIDE, math.ceil(max(height, width) * self.scale))
 
@@ -87,15 +92,13 @@ MIN_FINE_SIDE = 512
 # detector with a front end (``benchmarks/anonymize.py --sweep`` and
 # ``--wider-val``; faces >= 16 px, 80% of the box masked). SCRFD "high": on
 # WIDER-mini 130 of 132 faces covered (deface 1.5.0: 130), 4.3% of the image
-# masked by boxes matching no face, 4.76 times deface's speed in the same
+# masked by boxes matching no face, 5.0 times deface's speed in the same
 # run; on 600 WIDER val images 97.0% of 3,316 faces (deface: 95.0%). The
-# recall follows the threshold far more than the scale: at 0.1, scales 0.5 /
-# 0.625 / 0.75 / 1 cover 97.0 / 97.4 / 97.6 / 97.6% of those val faces, and
-# 0.12 / 0.15 at scale 0.5 only 95.9 / 93.9%. "max": the image at full size
-# and a lower threshold, 98.3% of those val faces, 131 of 132 on WIDER-mini,
-# with 7.8% of the image wrongly masked and about 1.8 times the time (78
-# instead of 44 ms an image). YuNet (slower than SCRFD here): 128 of 132 at
-# "high", 129 at "max".
+# recall follows the threshold far more than the scale (the sweep).
+# "max": the image at full size and a lower threshold, 98.3% of those val
+# faces, 131 of 132 on WIDER-mini, with 7.8% of the image wrongly masked
+# and 1.5 to 2.1 times the time. YuNet (slower than SCRFD here): 128 of 132
+# at "high", 129 at "max".
 RECALL_POINTS: dict[str, dict[str, OperatingPoint]] = {
     "high": {"scrfd": OperatingPoint(0.1, 0.5), "yunet": OperatingPoint(0.1, 0.5)},
     "max": {"scrfd": OperatingPoint(0.08, 1.0), "yunet": OperatingPoint(0.15, 1.0)},
@@ -170,18 +173,24 @@ class FolderReport:
 
 # -- detection ---------------------------------------------------------------
 
+def check_recall(recall: Any) -> None:
+    """A :class:`ParameterError` unless ``recall`` is True, False, a name in
+    :data:`RECALL_POINTS` or an :class:`OperatingPoint`."""
+    if not (isinstance(recall, (bool, OperatingPoint)) or (isinstance(recall, str) and recall in RECALL_POINTS)):
+        raise ParameterError(f"recall must be True, False, one of {', '.join(map(repr, RECALL_POINTS))} "
+                             f"or an OperatingPoint, got {recall!r}")
+
+
 def _point(recall: bool | str | OperatingPoint, detector: str) -> OperatingPoint | None:
     """The operating point ``recall`` asks of ``detector`` (None: the
     detector's usual one, also for detectors without a front end)."""
+    check_recall(recall)
     if isinstance(recall, OperatingPoint):
         point: OperatingPoint | None = recall
     elif recall is False:
         point = None
-    elif recall is True or recall in RECALL_POINTS:
-        point = RECALL_POINTS["high" if recall is True else str(recall)].get(DETECTORS.entry(detector).name)
     else:
-        raise ParameterError(f"recall must be True, False, one of {', '.join(map(repr, RECALL_POINTS))} "
-                             f"or an OperatingPoint, got {recall!r}")
+        point = RECALL_POINTS["high" if recall is True else str(recall)].get(DETECTORS.entry(detector).name)
     return point if point is not None and hasattr(DETECTORS.backend_class(detector), "fine_side") else None
 
 

@@ -59,7 +59,7 @@ def video(
     from .. import video as follow
     from ..draw import check_writable
     from ..streams import JsonLinesWriter, VideoWriter, annotate, write_sheet
-    from ..streams.writer import check_video_path
+    from ..streams.writer import check_not_source, check_video_path
 
     # OpenCV and its FFmpeg print their own warnings (no camera, "moov atom
     # not found"); the command reports each failure once, as a typed error
@@ -81,9 +81,11 @@ def video(
         with ExitStack() as stack:
             # outputs are checked before the video is read: a mistyped path does not waste the run
             if out is not None:
-                check_video_path(out)
+                check_not_source(check_video_path(out), source)
             elif anonymize is not None:
                 raise ParameterError("--anonymize masks the faces of the video written with --out; give --out")
+            if anonymize is not None and sheet is not None:
+                raise ParameterError("--sheet shows each person's best view: it has no place in an anonymised run")
             if sheet is not None:
                 check_writable(sheet)
             if events is not None:
@@ -106,7 +108,9 @@ def video(
             task = bar.add_task("following faces", total=getattr(stream.source, "frame_count", 0) or None)
             for result in stream:
                 if recording is not None:
-                    recording.write(annotate(result), result.index)
+                    # anonymised frames are written as masked, with no names or boxes drawn on them
+                    assert result.frame is not None  # kept for --out
+                    recording.write(result.frame if anonymize is not None else annotate(result), result.index)
                 bar.update(task, advance=1, description=f"following faces, {stream.stats.fps:.1f} FPS")
         if sheet is not None:
             write_sheet(stream.best_shots, sheet)

@@ -14,7 +14,7 @@ import numpy as np
 from .. import draw
 from ..errors import ParameterError
 from .stream import FrameResult, TrackedFace, VideoStream
-from .writer import VideoWriter
+from .writer import VideoWriter, check_not_source
 
 DETECTED = (0, 255, 0)  # RGB: a box detected in this frame
 PREDICTED = (255, 190, 0)  # a box the tracker predicted (no detection this frame)
@@ -73,6 +73,7 @@ def write_annotated(stream: VideoStream, path: str | os.PathLike[str]) -> VideoW
     if not stream.keep_frames:
         raise ParameterError("write_annotated needs the frames: make the stream with "
                              "prosopo.video(..., keep_frames=True)")
+    check_not_source(Path(path), getattr(stream.source, "path", None))
     with VideoWriter(Path(path), stream.fps) as out, stream:
         for result in stream:
             out.write(annotate(result), result.index)

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ..defaults import DEFAULT_DETECTOR
-from ..errors import ParameterError
 from .stream import VideoStats, video
-from .writer import VideoWriter, check_video_path
+from .writer import VideoWriter, check_not_source, check_video_path
 
 # containers recognised as video input (by suffix; see is_video for content)
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".webm", ".mkv", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp")
@@ -42,12 +41,11 @@ def anonymize_video(
     *,
     mode: str = "blur",
     detector: str = DEFAULT_DETECTOR,
-    recall: bool = True,
+    recall: Any = True,
     expand: float = 1.0,
     keep: Any = None,
     keep_mode: str = "except",
     threshold: float | str | None = None,
-    every: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> VideoStats:
     """Mask every face of the video ``src`` and write it to ``dst`` (codec by
@@ -58,9 +56,8 @@ def anonymize_video(
     replaced by the one before it. ``progress(frames done, frames in the
     file or 0)`` after each frame. Returns the stream's statistics."""
     target = check_video_path(dst)
-    if Path(src).resolve() == target.resolve():
-        raise ParameterError(f"the output {target} must not be the input video")
-    stream = video(src, keep, detector=detector, threshold=threshold, every=every, anonymize=mode, expand=expand,
+    check_not_source(target, src)
+    stream = video(src, keep, detector=detector, threshold=threshold, anonymize=mode, expand=expand,
                    recall=recall, keep_mode=keep_mode if keep is not None else None, reid=keep is not None)
     total = getattr(stream.source, "frame_count", 0)
     with VideoWriter(target, stream.fps) as out, stream:

@@ -129,6 +129,7 @@ class CaptureSource(FrameSource):
 
         self._cv2 = cv2
         self._live = live
+        self.path = None if live else str(target)  # a file's path, else None
         self._timeout = read_timeout
         self.name = f"camera {target}" if isinstance(target, int) else (
             str(target) if live else os.path.basename(str(target)))

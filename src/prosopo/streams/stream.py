@@ -150,7 +150,8 @@ class VideoStream(Iterator[FrameResult]):
                  max_faces: int | None, min_face_size: float, threshold: float | str | None,
                  tracker: Tracker, reid: bool, max_views: int,
                  on_event: Callable[[Event], None] | None, actions: tuple[str, ...] = (),
-                 anonymize: str | None = None, expand: float = 1.0, recall: bool = False,
+                 anonymize: str | None = None, expand: float = 1.0,
+                 recall: bool | str | anonymizer.OperatingPoint = False,
                  keep_mode: str | None = None, keep_frames: bool = False, best_shots: bool = False):
         self.source = source
         self.gallery = gallery
@@ -278,10 +279,10 @@ class VideoStream(Iterator[FrameResult]):
     def _detect(self, rgb: np.ndarray) -> tuple[list[Face], list[Face]]:
         """The faces to track (the largest ``max_faces``), and every face
         found (at the high-recall operating point with ``recall``)."""
-        if not self.recall:
+        if self.recall is False:
             faces = find_faces(rgb, self.detector, min_face_size=self.min_face_size, max_faces=self.max_faces)
             return faces, faces
-        found = [f for f in anonymizer.find_faces(rgb, self.detector)
+        found = [f for f in anonymizer.find_faces(rgb, self.detector, recall=self.recall)
                  if min(f.box.w, f.box.h) >= self.min_face_size]
         found.sort(key=lambda f: f.box.area, reverse=True)
         return found[:self.max_faces] if self.max_faces else found, found
@@ -460,7 +461,7 @@ def video(
     actions: Iterable[str] | str | None = None,
     anonymize: str | None = None,
     expand: float = 1.0,
-    recall: bool | None = None,
+    recall: bool | str | anonymizer.OperatingPoint | None = None,
     keep_mode: str | None = None,
     keep_frames: bool = False,
     best_shots: bool = False,
@@ -489,8 +490,11 @@ def video(
     masks every tracked face in ``FrameResult.frame``, at its detection or,
     for a track coasting through a missed detection, its predicted box, with
     the margins of :func:`prosopo.anonymize` (scaled by ``expand``).
-    ``recall``: detect at :func:`prosopo.anonymize`'s high-recall operating
-    point (default: with ``anonymize`` only). ``keep_mode`` (with a
+    With ``anonymize`` the detector runs on every frame (``every`` must be
+    1): a face that appears between two detections would go unmasked.
+    ``recall``: the detection's operating point as in
+    :func:`prosopo.anonymize` (default: ``True`` with ``anonymize``, else
+    ``False``, the detector's usual point). ``keep_mode`` (with a
     ``gallery``): ``"except"`` leaves the tracks named as enrolled people
     visible, ``"only"`` masks only them (a face is then visible until its
     track is named, about ``min_hits`` frames).
@@ -523,6 +527,11 @@ def video(
         wanted = check_actions(actions)
     if anonymize is not None and anonymize not in anonymizer.MODES:
         raise ParameterError(f"unknown anonymisation mode {anonymize!r}; use one of {', '.join(anonymizer.MODES)}")
+    if anonymize is not None and every != 1:
+        raise ParameterError(f"anonymize needs the detector on every frame (every=1, not {every}): a face that "
+                             "appears between two detections would go unmasked")
+    chosen_recall = anonymize is not None if recall is None else recall
+    anonymizer.check_recall(chosen_recall)
     if isinstance(expand, bool) or not isinstance(expand, (int, float)) or not 0 <= expand <= 10:
         raise ParameterError(f"expand must be a number from 0 (the detector's box) to 10, got {expand!r}")
     if keep_mode is not None:
@@ -546,5 +555,5 @@ def video(
     return VideoStream(frames, gallery, detector=chosen_detector, model=chosen_model, every=every,
                        max_faces=max_faces, min_face_size=min_face_size, threshold=threshold, tracker=tracker,
                        reid=reid, max_views=max_views, on_event=on_event, actions=wanted, anonymize=anonymize,
-                       expand=float(expand), recall=anonymize is not None if recall is None else bool(recall),
+                       expand=float(expand), recall=chosen_recall,
                        keep_mode=keep_mode, keep_frames=bool(keep_frames), best_shots=bool(best_shots))

@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import cv2
 import numpy as np
@@ -41,6 +42,20 @@ def check_video_path(path: str | os.PathLike[str]) -> Path:
     if not os.access(path if path.exists() else path.parent, os.W_OK):
         raise ParameterError(f"cannot write {path}: permission denied")
     return path
+
+
+def check_not_source(out: Path, source: Any) -> None:
+    """A :class:`ParameterError` when ``out`` is the video file ``source``
+    (a path; also through a link): writing would destroy it while it is
+    read."""
+    if not isinstance(source, (str, os.PathLike)) or not out.exists():
+        return
+    try:
+        same = os.path.samefile(out, source)
+    except OSError:
+        return
+    if same:
+        raise ParameterError(f"the output {out} must not be the input video")
 
 
 @contextmanager
@@ -86,6 +101,9 @@ class VideoWriter:
         self._next_index = 0
         self._queue: queue.Queue[np.ndarray | None] = queue.Queue(3)
         self._thread: threading.Thread | None = None
+        self._failure: list[BaseException] = []  # what stopped the encoding thread, if anything
+        self._finalizer: weakref.finalize | None = None
+        self._closed = False
 
     def _open(self, width: int, height: int) -> cv2.VideoWriter:
         fourcc = cv2.VideoWriter.fourcc(*CODECS[self.path.suffix.lower()])
@@ -101,13 +119,17 @@ class VideoWriter:
         if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ParameterError("frames to write are RGB uint8 arrays of shape (H, W, 3), got "
                                  + (f"{rgb.dtype} {rgb.shape}" if isinstance(rgb, np.ndarray) else type(rgb).__name__))
+        if self._closed:
+            raise ParameterError(f"{self.path} is closed: open a new VideoWriter to write again")
         height, width = rgb.shape[:2]
         if self._writer is None or self.size is None:
             self._writer = self._open(width, height)
             self.size = (width, height)
-            self._thread = threading.Thread(target=self._encode, args=(self._writer, self._queue),
+            self._thread = threading.Thread(target=self._encode, args=(self._writer, self._queue, self._failure),
                                             name="prosopo-video-write", daemon=True)
             self._thread.start()
+            # a writer dropped without close() still ends its thread and finishes its file
+            self._finalizer = weakref.finalize(self, self._queue.put, None)
         elif self.size != (width, height):
             first_width, first_height = self.size
             raise ParameterError(f"every frame of {self.path} must be {first_width}x{first_height} as the first, "
@@ -115,23 +137,42 @@ class VideoWriter:
         bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)  # 0.4 ms at 1080p, numpy's [..., ::-1] copy 13 ms
         if width % 2 or height % 2:
             bgr = cv2.copyMakeBorder(bgr, 0, height % 2, 0, width % 2, cv2.BORDER_REPLICATE)
-        if index is not None and self._last is not None:
+        if index is not None:
+            # frames the source could not decode: the one before again (the first, if none came before)
             for _ in range(index - self._next_index):
-                self._queue.put(self._last)
+                self._put(self._last if self._last is not None else bgr)
                 self.frames += 1
-        self._queue.put(bgr)
+        self._put(bgr)
         self.frames += 1
         self._last = bgr
         self._next_index = (self._next_index if index is None else index) + 1
 
+    def _put(self, frame: np.ndarray) -> None:
+        while True:
+            if self._failure:
+                raise ParameterError(f"cannot write {self.path}: {self._failure[0]}")
+            try:
+                self._queue.put(frame, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
     @staticmethod
-    def _encode(writer: cv2.VideoWriter, frames: queue.Queue[np.ndarray | None]) -> None:
-        while (frame := frames.get()) is not None:
-            writer.write(frame)
+    def _encode(writer: cv2.VideoWriter, frames: queue.Queue[np.ndarray | None], failure: list[BaseException]) -> None:
+        try:
+            while (frame := frames.get()) is not None:
+                writer.write(frame)
+        except Exception as exc:  # noqa: BLE001 - reported by the next write() or close()
+            failure.append(exc)
+            while frames.get() is not None:  # let the caller's puts through until close
+                pass
 
     def close(self) -> None:
         """Finish the file: the frames still queued are encoded first (safe
         to call twice)."""
+        self._closed = True
+        if self._finalizer is not None:
+            self._finalizer.detach()
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join()
@@ -139,6 +180,8 @@ class VideoWriter:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
+        if self._failure:
+            raise ParameterError(f"cannot write {self.path}: {self._failure[0]}")
 
     def __enter__(self) -> Self:
         return self
