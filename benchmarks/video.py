@@ -151,6 +151,7 @@ def main() -> None:
         annotated = Path(tmp) / "annotated.mp4"
         results: dict = {
             "cores": os.cpu_count(),
+            "load_at_start": os.getloadavg()[0],
             "gallery_identities": args.gallery_size,
             "crowd_1080p": speed(crowd, gallery, args.runs, args.every, annotated),
             "crowd_640x360": speed(small, gallery, args.runs, args.every, annotated),

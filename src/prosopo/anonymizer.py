@@ -333,7 +333,7 @@ def anonymize(
     ``"ellipse"`` (a blurred ellipse around the face). ``recall``: the
     detection's operating point, ``True`` (``"high"``: more faces, and some
     non-faces, masked than the detector's usual ``False``), ``"max"`` (a
-    little more recall at about 1.8 times the time) or an
+    little more recall at 1.5 to 2.1 times the time) or an
     :class:`OperatingPoint` (see :data:`RECALL_POINTS`). ``expand`` scales
     the margins :data:`EXPAND` added around each box to cover hair and chin
     (0: the detector's box).

@@ -248,7 +248,14 @@ class ReadAhead(Iterator[RawFrame]):
             self._thread = threading.Thread(target=self._run, args=(self._source, self._queue, self._stopped),
                                             name="prosopo-video-read-ahead", daemon=True)
             self._thread.start()
-        ok, value = self._queue.get()
+        while True:
+            try:
+                ok, value = self._queue.get(timeout=0.5)
+                break
+            except queue.Empty:
+                if not self._thread.is_alive() and self._queue.empty():
+                    self._finished = True
+                    raise ImageError(f"{self._source.name}: the reading thread stopped") from None
         if ok:
             return value  # type: ignore[no-any-return]
         self._finished = True

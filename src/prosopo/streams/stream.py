@@ -43,6 +43,8 @@ Event = dict[str, Any]
 BETTER_VIEW = 1.25
 # faces smaller than this (pixels, shorter side) are tracked but not recognised
 MIN_RECOGNITION_SIZE = 24.0
+# best shots of ended tracks kept with best_shots=True (about 37 KB each)
+MAX_BEST_SHOTS = 1000
 
 
 @dataclass(frozen=True)
@@ -195,7 +197,8 @@ class VideoStream(Iterator[FrameResult]):
     @property
     def best_shots(self) -> list[BestShot]:
         """With ``best_shots=True``: each track's best view so far (a
-        thumbnail, masked with ``anonymize``), by track id; else empty."""
+        thumbnail, masked with ``anonymize``), by track id, the last
+        :data:`MAX_BEST_SHOTS` tracks ended and those alive; else empty."""
         shots = dict(self._shots)
         for track_id, record in self._records.items():
             if record.started and record.thumbnail is not None:
@@ -394,6 +397,8 @@ class VideoStream(Iterator[FrameResult]):
         self._lost_records[t.id] = record
         if record.thumbnail is not None:
             self._shots[t.id] = _shot(t.id, record)
+            if len(self._shots) > MAX_BEST_SHOTS:  # a camera that runs for days: the oldest go
+                del self._shots[min(self._shots)]
         # forget records of tracks the tracker can no longer bring back
         kept = {lost.id for lost in self.tracker.lost}
         for old in [k for k in self._lost_records if k not in kept]:
