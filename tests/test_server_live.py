@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -17,7 +19,10 @@ import pytest
 pytest.importorskip("fastapi")
 client = pytest.importorskip("websockets.sync.client", reason="websockets (the [server] extra) is not installed")
 from test_server import Server, cli
+from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Close, Frame, Opcode
+from websockets.uri import parse_uri
 
 from prosopo.streams.synthetic import synthetic_clip
 
@@ -264,3 +269,126 @@ def test_serve_refuses_bad_live_options(tmp_path, option, value):
     out = cli("serve", option, value, "--data", str(tmp_path), "--port", "1")
     assert out.returncode == 2, out.stderr
     assert out.stderr.startswith(f"error: {option} must be") and value in out.stderr and "Traceback" not in out.stderr
+
+
+class SlowCloser:
+    """A client on the websockets library's sans-I/O protocol, so the test
+    decides when the server's close frame is answered (the threaded client
+    answers it at once): a server that closed before its last answer would
+    find the socket closing while the frame is still worked on."""
+
+    def __init__(self, server: Server, path: str):
+        uri = parse_uri(server.url.replace("http://", "ws://") + path)
+        self.protocol = ClientProtocol(uri)
+        self.sock = socket.create_connection((uri.host, uri.port), timeout=60)
+        self.protocol.send_request(self.protocol.connect())
+        self.flush()
+        self.events: list = []
+        self.next()  # the handshake's response
+
+    def flush(self) -> None:
+        for data in self.protocol.data_to_send():
+            if data:
+                self.sock.sendall(data)
+
+    def next(self):
+        while not self.events:
+            data = self.sock.recv(2**20)
+            if data:
+                self.protocol.receive_data(data)
+            else:
+                self.protocol.receive_eof()
+            self.events += self.protocol.events_received()
+        return self.events.pop(0)
+
+    def send(self, data: bytes | str) -> None:
+        if isinstance(data, str):
+            self.protocol.send_text(data.encode())
+        else:
+            self.protocol.send_binary(data)
+        self.flush()
+
+    def message(self) -> Frame:
+        frame = self.next()
+        assert isinstance(frame, Frame), frame
+        return frame
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_a_stop_right_after_a_frame_answers_it_then_closes_quietly(server, jpegs):
+    """The frame in flight when the client stops is answered before the
+    close 1000, however slowly the client answers the close, and a normal
+    stop leaves no traceback in the server's log."""
+    before = len(server.log())
+    for i in range(5):
+        ws = SlowCloser(server, "/v1/live")
+        try:
+            ws.send(json.dumps({"type": "start", "key": server.admin}))
+            assert json.loads(ws.message().data)["type"] == "ready"
+            ws.send(jpegs[i])
+            ws.send(json.dumps({"type": "stop"}))
+            answer = ws.message()
+            assert answer.opcode == Opcode.TEXT, answer
+            reply = json.loads(answer.data)
+            assert reply["type"] == "result" and reply["seq"] == 1, reply
+            closing = ws.message()
+            assert closing.opcode == Opcode.CLOSE and Close.parse(closing.data).code == 1000
+            time.sleep(0.5)  # the close is answered late
+            ws.flush()
+        finally:
+            ws.close()
+    for i in range(20):  # the threaded client: the frame, at once the stop
+        with connect(server, "/v1/live", server.admin) as ws:
+            ready(ws)
+            ws.send(jpegs[i % len(jpegs)])
+            ws.send(json.dumps({"type": "stop"}))
+            reply = json.loads(ws.recv(timeout=60))
+            assert reply["type"] == "result" and reply["seq"] == 1, reply
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=30)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
+    time.sleep(0.5)
+    log = server.log()[before:]
+    assert "Traceback" not in log and "unexpected error" not in log, log
+    assert log.count("WS /v1/live 1000") == 25, log
+
+
+def test_idle_counts_only_time_without_a_frame_in_hand(tmp_path, identification):
+    """With --live-idle 0.5, frames the server takes longer than that on
+    (four sessions each sending 1920x1080 crowds, one at a time) are
+    answered, not closed 4408; a client that then sends nothing for 0.5 s
+    is closed 4408."""
+    frame = crowd(identification)
+    s = Server(tmp_path, "--live-idle", "0.5")
+    try:
+        key = s.key("idle")
+        replies: list[dict] = []
+        took: list[float] = []
+
+        def one() -> None:
+            with connect(s, "/v1/live", key) as ws:
+                ready(ws)
+                for _ in range(3):
+                    start = time.monotonic()
+                    ws.send(frame)
+                    replies.append(json.loads(ws.recv(timeout=120)))
+                    took.append(time.monotonic() - start)
+                refused(ws, 4408, "idle")  # nothing more sent
+
+        threads = [threading.Thread(target=one) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(180)
+        assert len(replies) == 12 and all(r["type"] == "result" for r in replies), replies
+        assert max(took) > 0.75, took  # the server did take longer than the idle time on them
+        with connect(s, "/v1/live", key) as ws:
+            ready(ws)
+            start = time.monotonic()
+            refused(ws, 4408, "idle")
+            assert 0.4 < time.monotonic() - start < 5
+        assert "Traceback" not in s.log()
+    finally:
+        s.stop()

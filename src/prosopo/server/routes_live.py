@@ -7,7 +7,10 @@ nor in a header (which browsers cannot set on a WebSocket). Every frame the
 client sends gets exactly one answer with its ``seq``: a ``result``, a
 ``dropped`` (over the session's frame rate, over the key's rate, or
 replaced by a newer frame while the server was busy) or an ``error`` (a
-problem document in its ``error`` field). A problem that ends the session
+problem document in its ``error`` field). On ``{"type": "stop"}`` the frames
+already received are answered (for at most ``--timeout`` seconds), then the
+socket is closed with 1000. The idle timeout counts only the time when none
+of the client's frames is waiting or being worked on. A problem that ends the session
 is sent as an ``error`` message without ``seq``, then the
 socket is closed with code 4000 + the HTTP status the same problem gets
 and the problem's ``code`` as the reason.
@@ -16,6 +19,7 @@ and the problem's ``code`` as the reason.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -49,6 +53,10 @@ async def live_gallery(websocket: WebSocket, gallery: str) -> None:
     await session(websocket, gallery)
 
 
+class Gone(WebSocketDisconnect):
+    """A send that failed because the client left or the session is stopping: not an error."""
+
+
 class Channel:
     """The socket's sending side: one message at a time (the frame worker
     and the receiver both answer), each within ``timeout`` seconds, so a
@@ -56,15 +64,28 @@ class Channel:
 
     def __init__(self, websocket: WebSocket, timeout: float):
         self.websocket, self.timeout = websocket, timeout
+        self.stopping = False  # the client sent stop: the socket may close under a send
         self._lock = asyncio.Lock()
 
+    def open(self) -> bool:
+        ws = self.websocket
+        return ws.application_state == WebSocketState.CONNECTED and ws.client_state == WebSocketState.CONNECTED
+
     async def send(self, message: dict[str, Any]) -> None:
+        """Send, or :class:`Gone` if the session is stopping or the socket
+        no longer open (the client left: nothing to report)."""
         async with self._lock:
             try:
                 await asyncio.wait_for(self.websocket.send_text(json.dumps(message, separators=(",", ":"))),
                                        self.timeout)
             except TimeoutError:
+                if self.stopping:
+                    raise Gone(1000) from None
                 raise Problem(408, "idle", f"the client read nothing for {self.timeout:g} s") from None
+            except (WebSocketDisconnect, RuntimeError, OSError) as exc:
+                if self.stopping or not self.open():
+                    raise Gone(getattr(exc, "code", 1006)) from None
+                raise
 
     async def refuse(self, problem: Problem) -> None:
         """The problem as an ``error`` message, then the close; nothing if the client is gone."""
@@ -136,33 +157,37 @@ async def _run(websocket: WebSocket, channel: Channel, s: Service, live: LiveSes
     settings = s.settings
     waiting: list[tuple[int, bytes, float]] = []  # at most one frame: the newest not yet started
     arrived = asyncio.Event()
+    idle = Idle(settings.live_idle)
 
     async def work() -> None:
         while True:
             await arrived.wait()
             arrived.clear()
             seq, data, at = waiting.pop()
+            idle.working = True  # before any await: the frame is never out of sight of the idle timer
             try:
-                reply = await s.work.run(live.step, data, at)
-            except ImageError as exc:  # this frame only; the session goes on
-                p = from_prosopo(exc)
-                reply = {"type": "error", "error": document(p.status, p.code, p.detail)}
-            await channel.send({**reply, "seq": seq})
+                try:
+                    reply = await s.work.run(live.step, data, at)
+                except ImageError as exc:  # this frame only; the session goes on
+                    p = from_prosopo(exc)
+                    reply = {"type": "error", "error": document(p.status, p.code, p.detail)}
+                await channel.send({**reply, "seq": seq})
+            finally:
+                idle.working = False
+                idle.heard(bool(waiting))
 
     async def receive() -> None:
         fps = RateLimiter(settings.live_fps, FPS_BURST)
         seq, checked = 0, time.monotonic()
         while True:
-            try:
-                message = await asyncio.wait_for(websocket.receive(), settings.live_idle)
-            except TimeoutError:
-                raise Problem(408, "idle", f"no frame for {settings.live_idle:g} s") from None
+            message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 return
+            idle.heard(bool(waiting) or idle.working)
             data = message.get("bytes")
             if data is None:
                 if _stop(message.get("text") or ""):
-                    await websocket.close(1000)
+                    await _close(channel, idle, settings.timeout)
                     return
                 raise Problem(400, "bad_message", 'send frames as binary messages, or {"type": "stop"} as text')
             seq += 1
@@ -180,12 +205,13 @@ async def _run(websocket: WebSocket, channel: Channel, s: Service, live: LiveSes
             else:  # replaced before any await, so the worker never finds the slot empty
                 replaced = waiting[0][0] if waiting else None
                 waiting[:] = [(seq, data, now)]
+                idle.heard(True)
                 arrived.set()
                 if replaced is not None:  # the server is behind: the older frame is not worth doing any more
                     await channel.send({"type": "dropped", "seq": replaced, "reason": "behind"})
 
     receiver = asyncio.create_task(receive())
-    tasks = [asyncio.create_task(work()), receiver]
+    tasks = [asyncio.create_task(work()), receiver, asyncio.create_task(idle.watch(channel))]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -195,7 +221,64 @@ async def _run(websocket: WebSocket, channel: Channel, s: Service, live: LiveSes
     if receiver in done and receiver.exception() is None:
         return  # the client stopped or left: whatever the worker met since does not matter
     for task in done:
-        task.result()  # a problem in either ends the session with its close code
+        task.result()  # a problem in any ends the session with its close code
+
+
+class Idle:
+    """The session's idle timer: it runs only while none of the client's
+    frames is waiting or being worked on (time the server spends on the
+    client's frame is not the client's silence), and stops at stop."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.since = time.monotonic()  # the last message, or the last frame answered
+        self.busy = False
+        self.working = False
+        self.changed = asyncio.Event()
+
+    def heard(self, busy: bool) -> None:
+        """A message came, or a frame was answered; ``busy``: a frame is still in hand."""
+        self.busy = busy or self.working
+        self.since = time.monotonic()
+        self.changed.set()
+
+    async def drained(self, timeout: float) -> None:
+        """Until no frame is in hand, at most ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while self.busy and (left := deadline - time.monotonic()) > 0:
+            self.changed.clear()
+            await self._changed(left)
+
+    async def _changed(self, timeout: float | None) -> None:
+        """Until :attr:`changed` is set or ``timeout`` passes. Not with
+        ``wait_for``: on Python 3.11 it loses a cancel that comes as the
+        event is set, and the session would never end."""
+        waiter = asyncio.ensure_future(self.changed.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=timeout)
+        finally:
+            waiter.cancel()
+
+    async def watch(self, channel: Channel) -> None:
+        while True:
+            self.changed.clear()
+            if self.busy or channel.stopping:
+                await self._changed(None)
+                continue
+            left = self.since + self.seconds - time.monotonic()
+            if left <= 0:
+                raise Problem(408, "idle", f"no frame for {self.seconds:g} s")
+            await self._changed(left)
+
+
+async def _close(channel: Channel, idle: Idle, timeout: float) -> None:
+    """The client sent stop: its frames already received are answered
+    (for at most ``timeout`` seconds), then the close 1000."""
+    channel.stopping = True
+    idle.changed.set()
+    await idle.drained(timeout)
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+        await channel.websocket.close(1000)
 
 
 def _stop(text: str) -> bool:
