@@ -79,8 +79,8 @@ def serve(
         help="Frames per second a live session may send; more are answered dropped. The tracker sizes its memory "
              "in frames from it, so keep it near the cameras' real rate.")] = Settings.live_fps,
     live_idle: Annotated[float, typer.Option(
-        help="Seconds a live session may go without a message from the client (or without reading ours) before "
-             "it is closed (4408).")] = Settings.live_idle,
+        help="Seconds a live session may go with no frame of the client's in hand (time spent on its frames does "
+             "not count) or without reading our messages before it is closed (4408).")] = Settings.live_idle,
     live_max_frame_mb: Annotated[float, typer.Option(
         help=f"Largest live frame (an encoded image), MiB; at most {LIVE_MAX_FRAME_MB}.",
     )] = Settings.live_max_bytes / 2**20,
