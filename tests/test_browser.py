@@ -27,6 +27,19 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--dis
          "--disable-component-update", "--disable-sync"]
 
 
+def open_page(p, server: Server, token: str, flags: list[str] = FLAGS):
+    """Chromium (from Playwright's ``p``) on the server's page with ``token``
+    entered: the browser, the page and the list its script errors go to."""
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=flags)
+    page = browser.new_page(viewport={"width": 1000, "height": 1400})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server.url + "/")
+    page.fill("#api-key", token)
+    page.dispatch_event("#api-key", "change")
+    return browser, page, errors
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     server = Server(tmp_path_factory.mktemp("page"))
@@ -34,13 +47,7 @@ def site(tmp_path_factory):
     shots = Path(os.environ.get("PROSOPO_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
     shots.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1000, "height": 1400})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(server.url + "/")
-        page.fill("#api-key", token)
-        page.dispatch_event("#api-key", "change")
+        browser, page, errors = open_page(p, server, token)
         yield page, shots, errors
         browser.close()
     server.stop()

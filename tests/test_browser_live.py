@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-from test_browser import CHROMIUM, FLAGS
+from test_browser import CHROMIUM, FLAGS, open_page
 from test_server import Server
 
 from prosopo.streams.synthetic import synthetic_clip
@@ -57,13 +57,7 @@ def site(tmp_path_factory, identification, clip):
     flags = [*FLAGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
              f"--use-file-for-fake-video-capture={camera}"]
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=flags)
-        page = browser.new_page(viewport={"width": 1000, "height": 1400})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(server.url + "/")
-        page.fill("#api-key", token)
-        page.dispatch_event("#api-key", "change")
+        browser, page, errors = open_page(p, server, token, flags)
         yield page, shots, errors, server, p
         browser.close()
     server.stop()
