@@ -113,6 +113,15 @@ def test_score_prefers_large_sharp_upright_faces(frontal):
     assert tilted.score < good.score
 
 
+def test_upper_bound_is_never_below_the_score(lfw):
+    # video skips assessing a view whose bound cannot beat the best: the bound must hold
+    for path in photos(lfw, 30):
+        found = locate(rgb_of(path), max_faces=1)
+        face = found.local[0]
+        for img in (found.rgb, cv2.GaussianBlur(found.rgb, (0, 0), 2.0)):
+            assert quality.upper_bound(face) >= quality.assess(img, face).score - 1e-12
+
+
 def test_quality_without_landmarks_is_neutral_on_pose(frontal):
     found = locate(frontal, max_faces=1)
     from dataclasses import replace

@@ -121,6 +121,31 @@ def test_writer_after_close_dropped_and_leading_gaps(tmp_path):
     assert out.frames == 4 and len(read_back(tmp_path / "late.avi")[0]) == 4
 
 
+def test_writer_overlay_draws_in_its_thread(tmp_path):
+    frames = moving_frames(4, 160, 96)
+    originals = [f.copy() for f in frames]
+
+    def mark(bgr):  # a red square, drawn on the BGR copy
+        bgr[60:90, 100:150] = (0, 0, 255)
+
+    with VideoWriter(tmp_path / "o.avi", 25) as out:
+        for f in frames:
+            out.write(f, overlay=mark)
+    back, _ = read_back(tmp_path / "o.avi")
+    assert len(back) == 4 and all(np.array_equal(f, o) for f, o in zip(frames, originals))  # input untouched
+    assert all(np.abs(b[65:85, 105:145].astype(int) - (255, 0, 0)).mean() < 20 for b in back)
+
+    def broken(bgr):
+        raise ValueError("drawing failed")
+
+    failing = VideoWriter(tmp_path / "f.avi", 25)
+    failing.write(frames[0], overlay=broken)
+    with pytest.raises(ParameterError, match="drawing failed"):
+        for f in frames * 5:  # reported by a later write, or by close
+            failing.write(f)
+        failing.close()
+
+
 def _threads(name: str) -> int:
     import threading
 
@@ -166,7 +191,7 @@ def test_annotated_video_on_clip(clip, clip_gallery, tmp_path):
     """Every frame read is written (also those the detector skipped, with
     predicted boxes), at the source's rate and size, with names drawn."""
     with Gallery.open(clip_gallery) as g:
-        stream = video(clip.frames, g, fps=clip.fps, every=2, keep_frames=True)
+        stream = video(clip.frames, g, fps=clip.fps, every=2, follow=False, keep_frames=True)
         results = list(stream)
     drawn = [annotate(r) for r in results]
     assert len(results) == 100 and all(r.frame is not None for r in results)
@@ -187,7 +212,8 @@ def test_annotated_video_on_clip(clip, clip_gallery, tmp_path):
 
     # the same through write_annotated, to a file
     with Gallery.open(clip_gallery) as g:
-        writer = write_annotated(video(clip.frames, g, fps=clip.fps, every=2, keep_frames=True), tmp_path / "a.mp4")
+        writer = write_annotated(video(clip.frames, g, fps=clip.fps, every=2, follow=False, keep_frames=True),
+                                 tmp_path / "a.mp4")
     back, fps = read_back(tmp_path / "a.mp4")
     assert writer.frames == len(back) == 100 and fps == pytest.approx(clip.fps)
     assert back[0].shape == clip.frames[0].shape

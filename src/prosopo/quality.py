@@ -161,6 +161,17 @@ def score(size: float, sharp: float, yaw: float | None, pitch: float | None, rol
     return float(np.prod(list(factors(size, sharp, yaw, pitch, roll, detector_score).values())))
 
 
+def upper_bound(face: Face) -> float:
+    """The highest score :func:`assess` can give ``face``: every factor
+    but sharpness, which needs the pixels, taken as sharp. From the box and
+    landmarks alone (no crop), so a view that cannot beat another is
+    skipped without assessing it."""
+    yaw = pitch = roll = None
+    if face.landmarks and len(face.landmarks) == 5:
+        yaw, pitch, roll = pose(face.landmarks)
+    return score(float(min(face.box.w, face.box.h)), SHARP_HIGH, yaw, pitch, roll, float(face.score))
+
+
 def assess(rgb: np.ndarray, face: Face, *, crop: np.ndarray | None = None, size: float | None = None) -> Quality:
     """The quality of ``face`` (its box and landmarks in pixels of ``rgb``,
     an RGB uint8 image).

@@ -32,7 +32,10 @@ def video(
     key_file: KeyFile = None,
     events: Annotated[Path | None, typer.Option(
         help="Write the events (track_started, identified, track_ended) here, one JSON object a line.")] = None,
-    every: Annotated[int, typer.Option(help="Run the detector on every n-th frame (the tracker predicts between).")] = 1,
+    every: Annotated[int, typer.Option(help="Run the detector on the whole of every n-th frame.")] = 1,
+    follow: Annotated[bool, typer.Option(
+        "--follow/--no-follow", help="Between whole-frame detections (--every), look for each tracked face near "
+        "where it is expected; without, the tracker only predicts.")] = True,
     detector: Annotated[str | None, typer.Option(
         "--detector", "-d", help="Detector (default: the gallery's, else the default detector).")] = None,
     threshold: Annotated[str | None, typer.Option(help="A cosine distance, or an operating point like fpir=0.01.")] = None,
@@ -56,9 +59,10 @@ def video(
 
     import cv2
 
-    from .. import video as follow
+    from .. import video as open_video
     from ..draw import check_writable
-    from ..streams import JsonLinesWriter, VideoWriter, annotate, write_sheet
+    from ..streams import JsonLinesWriter, VideoWriter, write_sheet
+    from ..streams.annotate import write_frame
     from ..streams.writer import check_not_source, check_video_path
 
     # OpenCV and its FFmpeg print their own warnings (no camera, "moov atom
@@ -98,8 +102,8 @@ def video(
                 from ..gallery import Gallery
 
                 store = stack.enter_context(Gallery.open(gallery, create=False, key_file=key_file))
-            stream = stack.enter_context(follow(camera if camera is not None else source, store, detector=detector,
-                                                every=every, threshold=threshold, max_faces=max_faces,
+            stream = stack.enter_context(open_video(camera if camera is not None else source, store, detector=detector,
+                                                every=every, follow=follow, threshold=threshold, max_faces=max_faces,
                                                 allow_urls=allow_urls, read_timeout=read_timeout, on_event=on_event,
                                                 actions=actions, anonymize=anonymize, keep_frames=out is not None,
                                                 best_shots=sheet is not None))
@@ -110,7 +114,10 @@ def video(
                 if recording is not None:
                     # anonymised frames are written as masked, with no names or boxes drawn on them
                     assert result.frame is not None  # kept for --out
-                    recording.write(result.frame if anonymize is not None else annotate(result), result.index)
+                    if anonymize is not None:
+                        recording.write(result.frame, result.index)
+                    else:
+                        write_frame(recording, result)
                 bar.update(task, advance=1, description=f"following faces, {stream.stats.fps:.1f} FPS")
         if sheet is not None:
             write_sheet(stream.best_shots, sheet)

@@ -6,6 +6,7 @@ them (:func:`prosopo.draw.place_labels`).
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -38,26 +39,42 @@ def annotate(result: FrameResult) -> np.ndarray:
     """A copy of ``result.frame`` with each track's box (green when detected
     in this frame, amber when predicted) and label (:func:`track_label`).
     The stream must keep its frames (``video(..., keep_frames=True)``)."""
-    if result.frame is None:
-        raise ParameterError("this frame's pixels were not kept: make the stream with "
-                             "prosopo.video(..., keep_frames=True)")
-    rgb = result.frame.copy()
-    height, width = rgb.shape[:2]
+    rgb = _pixels(result).copy()
+    draw_tracks(rgb, result)
+    return rgb
+
+
+def draw_tracks(img: np.ndarray, result: FrameResult, *, bgr: bool = False) -> None:
+    """Draw ``result``'s tracks as :func:`annotate` does, on ``img`` (a
+    frame the size of ``result.frame``, in BGR order with ``bgr=True``)."""
+    height, width = img.shape[:2]
     scale, thick = draw.label_style((width, height))
     texts = [track_label(t) for t in result.tracks]
     sizes = [draw.label_size(text, scale, thick) for text in texts]
+    detected, predicted = (DETECTED[::-1], PREDICTED[::-1]) if bgr else (DETECTED, PREDICTED)
     for t in result.tracks:
         b = t.box
-        colour = DETECTED if t.detected else PREDICTED
-        cv2.rectangle(rgb, (round(b.x), round(b.y)), (round(b.x + b.w), round(b.y + b.h)), colour,
-                      thick if t.detected else max(1, thick // 2))
+        cv2.rectangle(img, (round(b.x), round(b.y)), (round(b.x + b.w), round(b.y + b.h)),
+                      detected if t.detected else predicted, thick if t.detected else max(1, thick // 2))
     places = draw.place_labels([t.box for t in result.tracks], sizes, (width, height))
     pad = max(1, thick)
     for t, text, (x, y, w, h) in zip(result.tracks, texts, places):
-        cv2.rectangle(rgb, (x, y), (x + w - 1, y + h - 1), DETECTED if t.detected else PREDICTED, -1)
+        cv2.rectangle(img, (x, y), (x + w - 1, y + h - 1), detected if t.detected else predicted, -1)
         (_, th), _ = cv2.getTextSize(text, _FONT, scale, thick)
-        cv2.putText(rgb, text, (x + pad, y + pad + th), _FONT, scale, (0, 0, 0), thick, cv2.LINE_AA)
-    return rgb
+        cv2.putText(img, text, (x + pad, y + pad + th), _FONT, scale, (0, 0, 0), thick, cv2.LINE_AA)
+
+
+def write_frame(out: VideoWriter, result: FrameResult) -> None:
+    """Append ``result``'s frame to ``out`` with its tracks drawn (as
+    :func:`annotate`), the drawing done in ``out``'s encoding thread."""
+    out.write(_pixels(result), result.index, partial(draw_tracks, result=result, bgr=True))
+
+
+def _pixels(result: FrameResult) -> np.ndarray:
+    if result.frame is None:
+        raise ParameterError("this frame's pixels were not kept: make the stream with "
+                             "prosopo.video(..., keep_frames=True)")
+    return result.frame
 
 
 def write_annotated(stream: VideoStream, path: str | os.PathLike[str]) -> VideoWriter:
@@ -76,5 +93,5 @@ def write_annotated(stream: VideoStream, path: str | os.PathLike[str]) -> VideoW
     check_not_source(Path(path), getattr(stream.source, "path", None))
     with VideoWriter(Path(path), stream.fps) as out, stream:
         for result in stream:
-            out.write(annotate(result), result.index)
+            write_frame(out, result)
     return out

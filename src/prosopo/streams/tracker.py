@@ -108,6 +108,16 @@ class Tracker:
 
     # -- per frame ----------------------------------------------------------
 
+    def expected(self) -> list[Box]:
+        """Where the next :meth:`step` will predict the alive tracks' boxes
+        (tentative and confirmed), to look for their faces there."""
+        out = []
+        for t in self.tracks:
+            cx, cy, w, h = (float(v) for v in t.state + t.velocity)
+            w, h = max(w, 1.0), max(h, 1.0)
+            out.append(Box(cx - w / 2, cy - h / 2, w, h))
+        return out
+
     def step(self, faces: list[Face] | None, embeddings: list[np.ndarray | None] | None = None
              ) -> tuple[list[Track], list[Track]]:
         """Advance one frame. ``faces``: this frame's detections (None: not
