@@ -157,6 +157,16 @@ def test_following_near_the_tracks_between_detections(clip):
         video(clip.frames[:2], follow="yes")
 
 
+def test_too_many_tracks_to_follow_detects_the_whole_frame(clip, monkeypatch):
+    import prosopo.streams.stream as stream_module
+
+    monkeypatch.setattr(stream_module, "MAX_TILES", 1)  # the clip has up to 4 faces at once
+    stream = video(clip.frames, fps=clip.fps, every=3, reid=False)
+    frames = list(stream)
+    assert stream.stats.detections > 34 and stream.stats.detections + stream.stats.followed <= 100
+    assert sum(f.detected for f in frames) == stream.stats.detections
+
+
 def test_detect_near_finds_the_faces_where_expected(clip):
     from prosopo.detectors import DETECTORS
     from prosopo.frontend import detect

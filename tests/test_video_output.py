@@ -124,6 +124,7 @@ def test_writer_after_close_dropped_and_leading_gaps(tmp_path):
 def test_writer_overlay_draws_in_its_thread(tmp_path):
     frames = moving_frames(4, 160, 96)
     originals = [f.copy() for f in frames]
+    frames = [f.copy() for f in frames]
 
     def mark(bgr):  # a red square, drawn on the BGR copy
         bgr[60:90, 100:150] = (0, 0, 255)
@@ -131,17 +132,19 @@ def test_writer_overlay_draws_in_its_thread(tmp_path):
     with VideoWriter(tmp_path / "o.avi", 25) as out:
         for f in frames:
             out.write(f, overlay=mark)
+            f[:] = 0  # the caller may reuse its buffer at once: the writer has its own copy
     back, _ = read_back(tmp_path / "o.avi")
-    assert len(back) == 4 and all(np.array_equal(f, o) for f, o in zip(frames, originals))  # input untouched
+    assert len(back) == 4
+    assert all(np.abs(b[:50].astype(int) - o[:50]).mean() < 8 for b, o in zip(back, originals))
     assert all(np.abs(b[65:85, 105:145].astype(int) - (255, 0, 0)).mean() < 20 for b in back)
 
     def broken(bgr):
         raise ValueError("drawing failed")
 
     failing = VideoWriter(tmp_path / "f.avi", 25)
-    failing.write(frames[0], overlay=broken)
+    failing.write(originals[0], overlay=broken)
     with pytest.raises(ParameterError, match="drawing failed"):
-        for f in frames * 5:  # reported by a later write, or by close
+        for f in originals * 5:  # reported by a later write, or by close
             failing.write(f)
         failing.close()
 

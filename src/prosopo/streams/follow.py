@@ -28,6 +28,9 @@ WINDOW = 2.0  # a window's side, in the expected box's longer side
 MAX_SCALE = 3.0  # a tiny face is enlarged at most this much
 CUT = 0.15  # a face reaching this far (of its size) past its tile's border is cut: dropped
 MERGE_IOU = 0.5
+# beyond this many tracks the whole frame is detected instead: 48 tiles (8x6,
+# 512x384) are about the pixels of a 1080p frame's 960x540 view
+MAX_TILES = 48
 
 
 def canvas_size(count: int) -> tuple[int, int]:

@@ -2,8 +2,8 @@
 by votes over its best views.
 
 Per frame: detection on the whole frame every ``every`` frames and, between,
-only near where the tracker expects its faces (:mod:`.follow`), tracking, and recognition only when it can change something: a track is
-embedded when it is confirmed and again when a clearly better view of it
+only near where the tracker expects its faces (:mod:`.follow`); tracking;
+and recognition only when it can change something: a track is embedded when it is confirmed and again when a clearly better view of it
 arrives (larger, sharper, a higher detector score), at most ``max_views``
 times. Each view votes for the gallery identity it matches (or for
 "unknown"), weighted by its quality; the track's identity is the heaviest
@@ -32,7 +32,7 @@ from ..errors import ParameterError
 from ..pipeline import embed_faces, find_faces
 from ..quality import assess, upper_bound
 from ..types import Analysis, Box, Face, Point
-from .follow import detect_near
+from .follow import MAX_TILES, detect_near
 from .sheet import BestShot, thumbnail
 from .sources import CaptureSource, FrameSource, RawFrame, ReadAhead, open_source
 from .tracker import Track, Tracker
@@ -128,8 +128,8 @@ class VideoStats:
 
     def to_dict(self) -> dict[str, Any]:
         return {"frames": self.frames, "skipped": [{"frame": i, "reason": r} for i, r in self.skipped],
-                "detections": self.detections, "followed": self.followed, "embeddings": self.embeddings, "tracks": self.tracks,
-                "seconds": round(self.seconds, 4), "fps": round(self.fps, 2)}
+                "detections": self.detections, "followed": self.followed, "embeddings": self.embeddings,
+                "tracks": self.tracks, "seconds": round(self.seconds, 4), "fps": round(self.fps, 2)}
 
 
 @dataclass
@@ -257,12 +257,15 @@ class VideoStream(Iterator[FrameResult]):
         self._last_timestamp = timestamp
         faces: list[Face] | None = None
         found: list[Face] = []  # every face detected, also those past max_faces
+        if not detect and self.follow and self.tracker.tracks:
+            if len(self.tracker.tracks) <= MAX_TILES:
+                faces = found = self._near(rgb)
+                self.stats.followed += 1
+            else:  # so many tiles would cost more than the whole frame
+                detect = True
         if detect:
             faces, found = self._detect(rgb)
             self.stats.detections += 1
-        elif self.follow and self.tracker.tracks:
-            faces = found = self._near(rgb)
-            self.stats.followed += 1
         alive, ended = self.tracker.step(faces)
         events: list[Event] = [self._ended(t, index, timestamp) for t in ended]
         improved = self._recognise(rgb, alive, index, timestamp, events)

@@ -24,8 +24,8 @@ import numpy as np
 from ..errors import ParameterError
 
 CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".webm": "VP80"}
-# queued for the encoding thread: an RGB frame, what to draw on its BGR copy,
-# and how many times to write the frame before it first (frames skipped)
+# queued for the encoding thread: a frame (the writer's own BGR copy), what to
+# draw on it, and how many times to write the frame before it first (frames skipped)
 _Item = tuple[np.ndarray, Callable[[np.ndarray], None] | None, int]
 
 
@@ -121,7 +121,7 @@ class VideoWriter:
         the previous frame for each index skipped since it. ``overlay``
         draws on the frame's BGR copy, in the encoding thread (so drawing
         too overlaps the caller's work on the next frame); ``rgb`` itself is
-        left as it is and must not change until it is encoded."""
+        copied at once and may change after the call."""
         if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ParameterError("frames to write are RGB uint8 arrays of shape (H, W, 3), got "
                                  + (f"{rgb.dtype} {rgb.shape}" if isinstance(rgb, np.ndarray) else type(rgb).__name__))
@@ -140,9 +140,12 @@ class VideoWriter:
             first_width, first_height = self.size
             raise ParameterError(f"every frame of {self.path} must be {first_width}x{first_height} as the first, "
                                  f"got {width}x{height}")
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)  # 0.4 ms at 1080p, numpy's [..., ::-1] copy 13 ms
+        if width % 2 or height % 2:
+            bgr = cv2.copyMakeBorder(bgr, 0, height % 2, 0, width % 2, cv2.BORDER_REPLICATE)
         # frames the source could not decode: the one before again (the first, if none came before)
         skipped = 0 if index is None else max(0, index - self._next_index)
-        self._put((rgb, overlay, skipped))
+        self._put((bgr, overlay, skipped))
         self.frames += skipped + 1
         self._next_index = (self._next_index if index is None else index) + 1
 
@@ -161,13 +164,9 @@ class VideoWriter:
         last: np.ndarray | None = None  # the frame written last, as written
         try:
             while (item := items.get()) is not None:
-                rgb, overlay, skipped = item
-                bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)  # 0.4 ms at 1080p, numpy's [..., ::-1] copy 13 ms
+                bgr, overlay, skipped = item
                 if overlay is not None:
                     overlay(bgr)
-                height, width = bgr.shape[:2]
-                if width % 2 or height % 2:
-                    bgr = cv2.copyMakeBorder(bgr, 0, height % 2, 0, width % 2, cv2.BORDER_REPLICATE)
                 for _ in range(skipped):
                     writer.write(last if last is not None else bgr)
                 writer.write(bgr)
