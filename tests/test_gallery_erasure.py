@@ -95,7 +95,7 @@ def test_erase_forgets_a_person_whose_photos_were_all_skipped(tmp_path):
         assert sum(_traces(root, needle).values()) == 0
 
 
-def test_sync_report_accounts_for_every_photo(tmp_path, lfw):
+def test_sync_report_accounts_for_every_photo(tmp_path, gallery_location, lfw):
     faces = _faces(lfw, 4)
     photos = tmp_path / "photos"
     layout = {"A_Person": faces[:2], "B_Person": faces[2:3], "C_Person": faces[3:4]}
@@ -105,8 +105,7 @@ def test_sync_report_accounts_for_every_photo(tmp_path, lfw):
             shutil.copy(face, photos / name / f"{i}.jpg")
     _plain_jpeg(photos / "B_Person" / "blank.jpg")  # no face
     (photos / "C_Person" / "broken.jpg").write_bytes(b"\xff\xd8\xff truncated")  # unreadable
-    root = tmp_path / "store"
-    with Gallery.open(root) as gallery:
+    with Gallery.open(gallery_location) as gallery:
         first = gallery.sync_folder(photos)
         assert first.photos == 6 and _accounted(first) == 6
         assert (first.added, len(first.skipped), first.faces) == (4, 2, 4)
@@ -131,12 +130,12 @@ def test_sync_report_accounts_for_every_photo(tmp_path, lfw):
         assert third.to_dict()["photos"] == 6 and len(third.to_dict()["files"]) == 6
 
 
-def test_a_changed_photo_logs_the_faces_it_replaces(tmp_path, lfw):
+def test_a_changed_photo_logs_the_faces_it_replaces(tmp_path, gallery_location, lfw):
     first, second = _faces(lfw, 2)
     person = tmp_path / "photos" / "Some_Name"
     person.mkdir(parents=True)
     shutil.copy(first, person / "a.jpg")
-    with Gallery.open(tmp_path / "g") as gallery:
+    with Gallery.open(gallery_location) as gallery:
         gallery.sync_folder(tmp_path / "photos")
         shutil.copy(second, person / "a.jpg")  # the same file name, another photo
         os.utime(person / "a.jpg", ns=(1, 1))

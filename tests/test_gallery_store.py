@@ -207,14 +207,14 @@ def test_threads_with_failing_commits_never_raise_a_false_alarm(tmp_path):
         sys.setswitchinterval(old_interval)
 
 
-def test_many_threads_enroll_and_search_one_gallery(tmp_path):
+def test_many_threads_enroll_and_search_one_gallery(gallery_location):
     rng = np.random.default_rng(3)
     people, each, threads = 12, 2, 4
     vectors = _unit(rng, threads * people)
     probes = vectors + rng.normal(scale=0.02, size=vectors.shape).astype(np.float32)
     errors: list[BaseException] = []
     searches = [0] * threads
-    with Gallery.open(tmp_path / "g") as gallery:
+    with Gallery.open(gallery_location) as gallery:
         def worker(t: int) -> None:
             try:
                 for i in range(people):
@@ -262,17 +262,17 @@ with Gallery.open(root, actor="other-process") as g:
 
 
 @pytest.mark.parametrize(("index", "then"), [("exact", "remove"), ("exact", "erase"), ("ann", "remove")])
-def test_a_second_process_writes_are_followed(tmp_path, index, then):
+def test_a_second_process_writes_are_followed(tmp_path, gallery_location, index, then):
     rng = np.random.default_rng(4)
     old = _unit(rng, 4)
-    root = tmp_path / "g"
+    root = gallery_location  # a directory, or a PostgreSQL database (another server)
     with Gallery.open(root, index=index) as gallery:
         for i, v in enumerate(old):
             gallery.enroll_embeddings(f"old{i}", v)
         assert gallery.search_embeddings(old[0], k=1)[0][0].identity == "old0"  # the index is built
         assert gallery._store.index().kind == index
         out = tmp_path / "new.npy"
-        done = subprocess.run([sys.executable, "-c", FOLLOWER, str(root), str(DIM), str(out), then],
+        done = subprocess.run([sys.executable, "-c", FOLLOWER, root, str(DIM), str(out), then],
                               capture_output=True, text=True, timeout=120, check=False)
         assert done.returncode == 0, done.stderr
         new = np.load(out)

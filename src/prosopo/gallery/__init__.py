@@ -1,6 +1,7 @@
 """Enrolled identities: :class:`Gallery` over the embedded local store
-(:mod:`.store`), with exact (:mod:`.exact`) or approximate (:mod:`.ann`)
-vector search and folder synchronisation (:mod:`.folder`)."""
+(:mod:`.store`) or a PostgreSQL database (:mod:`.postgres`), with exact
+(:mod:`.exact`) or approximate (:mod:`.ann`) vector search and folder
+synchronisation (:mod:`.folder`)."""
 
 from .folder import SyncReport
 from .gallery import Enrollment, Gallery, GalleryStats, Identity

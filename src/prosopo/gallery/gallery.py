@@ -33,7 +33,7 @@ from ..privacy.crypto import find_key
 from ..thresholds import confidence, identification_threshold, resolve
 from ..types import Box, Face, Identification, Match, Search, SearchResults
 from .folder import SyncReport, sync
-from .store import AuditEvent, Embedded, SQLiteStore, Store, Transaction
+from .store import URL_SCHEMES, AuditEvent, Embedded, SQLiteStore, Store, Transaction
 
 UNSPECIFIED = "unspecified"
 DEFAULT_FPIR = 0.01
@@ -138,7 +138,8 @@ def _check_name(identity: Any) -> str:
 
 class Gallery:
     """Enrolled identities in a local store directory (see
-    :mod:`prosopo.gallery.store`). Open with :meth:`open`; safe to share
+    :mod:`prosopo.gallery.store`) or a PostgreSQL database (see
+    :mod:`prosopo.gallery.postgres`). Open with :meth:`open`; safe to share
     between threads; use as a context manager or call :meth:`close`."""
 
     def __init__(self, store: Store, *, detector: str | None, actor: str):
@@ -168,7 +169,10 @@ class Gallery:
         require_consent: bool = False,
         actor: str | None = None,
     ) -> Gallery:
-        """Open the gallery in directory ``location``, creating it if needed.
+        """Open the gallery in directory ``location``, creating it if needed;
+        a ``postgresql://user[:password]@host[:port]/database`` URL opens (or
+        creates) one in that PostgreSQL database instead (see
+        :mod:`prosopo.gallery.postgres`), with the same API and controls.
 
         A new gallery takes ``model`` (default ``"arcface-mbf"``), ``detector``,
         whether to encrypt (a key given or found in ``$PROSOPO_GALLERY_KEY`` /
@@ -201,11 +205,18 @@ class Gallery:
             "require_consent": "1" if require_consent else "0",
             "created_at": iso(now()),
         }
-        store = SQLiteStore(location, create=create, settings=settings, key=find_key(key, key_file), index=index)
+        secret = find_key(key, key_file)
+        store: Store
+        if str(location).startswith(URL_SCHEMES):
+            from .postgres import PostgresStore  # imports psycopg: only for such a gallery
+
+            store = PostgresStore(str(location), create=create, settings=settings, key=secret, index=index)
+        else:
+            store = SQLiteStore(location, create=create, settings=settings, key=secret, index=index)
         if model is not None and store.meta["model"] != model:
             stored = store.meta["model"]
             store.close()
-            raise StoreError(f"the gallery at {str(location)!r} was built with model {stored!r}, not {model!r}; "
+            raise StoreError(f"the gallery at {store.location!r} was built with model {stored!r}, not {model!r}; "
                              f"open it with model={stored!r} (or no model), or use another location")
         return cls(store, detector=detector, actor=actor or current_user())
 
@@ -233,8 +244,10 @@ class Gallery:
         return f"Gallery({self._store.location!r}, model={self.model!r})"
 
     @property
-    def location(self) -> Path:
-        return Path(self._store.location)
+    def location(self) -> Path | str:
+        """The gallery's directory, or its PostgreSQL URL (without the password)."""
+        location = self._store.location
+        return location if location.startswith(URL_SCHEMES) else Path(location)
 
     @property
     def store(self) -> Store:

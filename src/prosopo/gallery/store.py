@@ -1,7 +1,10 @@
 """Where a gallery keeps its data: the :class:`Store` protocol, and
 :class:`SQLiteStore`, the embedded default. :class:`~prosopo.Gallery` talks
 to a store only through the protocol and holds no SQL; a second backend
-(PostgreSQL) implements the same protocol.
+(:class:`~prosopo.gallery.postgres.PostgresStore`) implements the same
+protocol. What both share above their SQL (the settings and the key, sealing
+embeddings, the in-memory index that follows the change log) is
+:class:`IndexedStore`.
 
 A store writes through one call, :meth:`Store.write`: the changes, the audit
 entries that record them and the move of the audit anchor happen under the
@@ -38,8 +41,9 @@ import tempfile
 import threading
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence, Sized
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -56,6 +60,7 @@ from .ann import AnnIndex
 from .exact import ExactIndex
 
 FORMAT = "prosopo-gallery/1"
+URL_SCHEMES = ("postgresql://", "postgres://")  # a gallery location that is a PostgreSQL database
 DB_FILE = "gallery.db"
 INDEX_FILE = "index.ann"
 ANCHOR_FILE = "audit.anchor"
@@ -267,6 +272,241 @@ class Store(Protocol):
         ...
 
 
+# -- what every store shares -----------------------------------------------------
+
+
+def first_meta(settings: Mapping[str, str], key: bytes | None, format: str) -> dict[str, str]:
+    """The settings a new gallery records: ``settings``, the store
+    ``format``, a random id and pseudonym salt, and whether (and with which
+    key, checked by a sealed constant) it is encrypted."""
+    gallery_id = uuid.uuid4().hex
+    rows = {"format": format, "gallery_id": gallery_id, "pseudonym_salt": os.urandom(16).hex(),
+            "encrypted": "1" if key else "0", **settings}
+    if key:
+        rows["key_check"] = Cipher(key).seal(KEY_CHECK, gallery_id.encode()).hex()
+    return rows
+
+
+def check_meta(meta: Mapping[str, str], key: bytes | None, format: str, where: str) -> Cipher | None:
+    """Refuse a gallery of another format, or opened with a missing or wrong
+    key; returns its cipher (None if it is not encrypted). ``where`` names
+    the gallery in the messages."""
+    found = meta.get("format")
+    if found != format:
+        family = format.rpartition("/")[0]
+        if isinstance(found, str) and found.startswith(family + "/"):
+            raise StoreError(f"the gallery at {where!r} is in format {found!r}, which this version of prosopo "
+                             f"cannot read (it reads {format!r}); open it with the version that wrote it, or "
+                             "upgrade prosopo")
+        raise StoreError(f"{where!r} is not a prosopo gallery (format {found!r})")
+    if meta["encrypted"] == "1":
+        if key is None:
+            raise StoreError(f"the gallery at {where!r} is encrypted; give its key with "
+                             "$PROSOPO_GALLERY_KEY, $PROSOPO_GALLERY_KEY_FILE or key=/key_file=")
+        try:
+            Cipher(key).open(bytes.fromhex(meta["key_check"]), meta["gallery_id"].encode())
+        except StoreError:
+            raise StoreError(f"wrong gallery key for {where!r}") from None
+        return Cipher(key)
+    if key is not None:
+        raise StoreError(f"the gallery at {where!r} is not encrypted but a key was given; "
+                         "refusing to guess whether new data should be encrypted")
+    return None
+
+
+def stored_identity(row: Sequence[Any]) -> StoredIdentity:
+    """An identity from its row: name, faces, enrolled_by, enrolled_at,
+    purpose, legal_basis, consent_ref, expires_at, metadata (JSON)."""
+    r = row
+    return StoredIdentity(r[0], r[1], Consent(r[2], r[4], r[5], r[6], parse_expiry(r[3]), parse_expiry(r[7])),
+                          json.loads(r[8]))
+
+
+def _release_freed_memory() -> None:
+    """Hand the heap freed while an index was read or built back to the
+    system. glibc keeps freed blocks of up to 32 MB in the heap (the file's
+    copies, the decrypted copy, the arrays it was parsed into): measured at a
+    million 512-D faces, 18 MB more resident without this. Elsewhere a no-op."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError, TypeError):
+        pass
+
+
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start:start + CHUNK]
+
+
+Rows = list[tuple[int, bytes]]  # (face id, sealed embedding) rows
+
+
+class IndexedStore(ABC):
+    """What the stores share above their SQL: the gallery's settings
+    (:attr:`meta`) and key, the sealing of embeddings and crops, and the
+    in-memory vector index, kept in step with the database's change log (a
+    ``changes`` table of ``(seq, face_id, op)`` rows, ``op`` 1 for a face
+    added and -1 for one removed) so that every search sees every committed
+    change, also another process's. A compaction may cut the log: it records
+    the last ``seq`` it cut as ``changes_floor`` in ``meta``, and an index
+    that had not followed that far is rebuilt.
+
+    A backend implements the abstract methods: a read snapshot, the reads of
+    the log and of the embeddings inside it, and :meth:`_set_meta`."""
+
+    def __init__(self, index: str):
+        self._lock = threading.RLock()
+        self.meta: dict[str, str] = {}
+        self.cipher: Cipher | None = None
+        self.index_mode = index
+        self._index: ExactIndex | AnnIndex | None = None
+        self._applied = 0  # the last change the index has followed
+
+    @property
+    def gallery_id(self) -> str:
+        return self.meta["gallery_id"]
+
+    @property
+    def dim(self) -> int:
+        return int(self.meta["dim"])
+
+    @property
+    def salt(self) -> bytes:
+        return bytes.fromhex(self.meta["pseudonym_salt"])
+
+    # -- what a backend implements ----------------------------------------
+
+    @abstractmethod
+    def _read(self) -> AbstractContextManager[Any]:
+        """A consistent snapshot for several reads; yields the connection."""
+
+    @abstractmethod
+    def _set_meta(self, key: str, value: str) -> None:
+        """Record a setting, in a write transaction of its own."""
+
+    @abstractmethod
+    def _last_seq(self, conn: Any) -> int:
+        """The newest change in the log (or the floor, if it was cut since)."""
+
+    @abstractmethod
+    def _changes(self, conn: Any, after: int) -> list[tuple[int, int, int]]:
+        """The change log's rows ``(seq, face_id, op)`` after ``after``, in order."""
+
+    @abstractmethod
+    def _embeddings(self, conn: Any, face_ids: Sequence[int]) -> Rows:
+        """``(id, embedding)`` of those of these faces still stored."""
+
+    @abstractmethod
+    def _all_embeddings(self, conn: Any) -> Iterator[Rows]:
+        """``(id, embedding)`` of every stored face, in batches."""
+
+    # -- embeddings -------------------------------------------------------
+
+    def seal(self, data: bytes, face_id: int, what: str) -> bytes:
+        if self.cipher is None:
+            return data
+        return self.cipher.seal(data, f"{self.gallery_id}:{what}:{face_id}".encode())
+
+    def unseal(self, data: bytes, face_id: int, what: str) -> bytes:
+        if self.cipher is None:
+            return data
+        return self.cipher.open(data, f"{self.gallery_id}:{what}:{face_id}".encode())
+
+    def vectors(self, rows: Sequence[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray]:
+        dim = self.dim
+        ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        if not rows:
+            return ids, np.zeros((0, dim), np.float32)
+        blob = b"".join(self.unseal(data, face_id, "embedding") for face_id, data in rows)
+        vectors = np.frombuffer(blob, np.float32)
+        if vectors.size != dim * len(rows):
+            raise StoreError("stored embeddings have the wrong size; the gallery is damaged")
+        return ids, vectors.reshape(len(rows), dim)
+
+    def face_row(self, face_id: int, identity_id: int, item: Embedded, added: str) -> tuple[Any, ...]:
+        """The values of a face's row, sealed (bound to ``face_id``): id,
+        identity_id, source, box (JSON), score, embedding, crop, added_at."""
+        vector = np.ascontiguousarray(item.vector, np.float32)
+        if vector.shape != (self.dim,):
+            raise StoreError(f"embedding of size {vector.shape} does not fit this gallery ({self.dim}-D)")
+        crop = self.seal(item.crop, face_id, "crop") if item.crop is not None else None
+        box = item.face.box
+        return (face_id, identity_id, item.source, json.dumps([box.x, box.y, box.w, box.h]), float(item.face.score),
+                self.seal(vector.tobytes(), face_id, "embedding"), crop, added)
+
+    def stored_faces(self, rows: Sequence[Sequence[Any]]) -> list[StoredFace]:
+        """Faces from rows of id, identity name, source, box, expires_at, embedding."""
+        _, vectors = self.vectors([(r[0], r[5]) for r in rows])
+        return [StoredFace(r[0], r[1], r[2], Box(*json.loads(r[3])) if r[3] else None, r[4], v)
+                for r, v in zip(rows, vectors)]
+
+    # -- the vector index -------------------------------------------------
+
+    def search(self, vectors: np.ndarray, count: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
+        """Under the store's lock, so that a concurrent change in another
+        thread cannot shift rows mid-search."""
+        with self._lock:
+            index = self.index()
+            return [index.search(v, count) for v in vectors], len(index)
+
+    def index(self) -> ExactIndex | AnnIndex:
+        """The vector index, brought up to date with every committed change
+        (also those made by other processes)."""
+        with self._lock:
+            with self._read() as conn:
+                if self._index is None:
+                    stored = self.meta.get("index", "exact")
+                    current = self._load_index(conn, self.index_mode if self.index_mode != "auto" else stored)
+                else:
+                    current = self._follow(conn, self._index)
+            kind = self.index_mode
+            if kind == "auto":  # once a gallery has grown to ANN size it stays there
+                kind = "ann" if len(current) >= ANN_FROM else self.meta.get("index", "exact")
+            if kind != current.kind:
+                with self._read() as conn:
+                    current = self._load_index(conn, kind)
+            if self.index_mode == "auto" and kind != self.meta.get("index", "exact"):
+                self._set_meta("index", kind)
+                self.meta["index"] = kind
+            return current
+
+    def _floor(self, conn: Any) -> int:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'changes_floor'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _load_index(self, conn: Any, kind: str) -> ExactIndex | AnnIndex:
+        """Build the index from every stored face."""
+        index = AnnIndex(self.dim) if kind == "ann" else ExactIndex(self.dim)
+        self._applied = self._last_seq(conn)
+        for rows in self._all_embeddings(conn):
+            index.add(*self.vectors(rows))
+        self._index = index
+        _release_freed_memory()
+        return index
+
+    def _follow(self, conn: Any, index: ExactIndex | AnnIndex) -> ExactIndex | AnnIndex:
+        """Apply the changes committed since the index was last brought up to
+        date, by this process or another one."""
+        if self._applied < self._floor(conn):  # the log was cut by a compaction elsewhere: start again
+            return self._load_index(conn, index.kind)
+        rows = self._changes(conn, self._applied)
+        if not rows:
+            return index
+        final: dict[int, int] = {}
+        for _, face_id, op in rows:
+            final[face_id] = op
+        self._applied = rows[-1][0]
+        removed = [f for f, op in final.items() if op < 0]
+        if removed:
+            index.remove(np.array(removed, np.int64))
+        added = [f for f, op in final.items() if op > 0]
+        for chunk in _chunks(added):
+            found = self._embeddings(conn, chunk)
+            if found:
+                index.add(*self.vectors(found))
+        return index
+
+
 # -- the SQLite store -----------------------------------------------------------
 
 SCHEMA = """
@@ -356,22 +596,6 @@ def _connect(path: Path) -> sqlite3.Connection:
             time.sleep(0.05)
 
 
-def _release_freed_memory() -> None:
-    """Hand the heap freed while an index was read or built back to the
-    system. glibc keeps freed blocks of up to 32 MB in the heap (the file's
-    copies, the decrypted copy, the arrays it was parsed into): measured at a
-    million 512-D faces, 18 MB more resident without this. Elsewhere a no-op."""
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError, TypeError):
-        pass
-
-
-def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), CHUNK):
-        yield items[start:start + CHUNK]
-
-
 def _marks(items: Sized) -> str:
     return ",".join("?" * len(items))
 
@@ -416,16 +640,9 @@ class _SQLiteTransaction:
         row = self._conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'faces'").fetchone()
         first = (row[0] if row else 0) + 1
         for face_id, (identity_id, item) in enumerate(faces, first):
-            vector = np.ascontiguousarray(item.vector, np.float32)
-            if vector.shape != (store.dim,):
-                raise StoreError(f"embedding of size {vector.shape} does not fit this gallery ({store.dim}-D)")
-            crop = store.seal(item.crop, face_id, "crop") if item.crop is not None else None
-            box = item.face.box
             self._conn.execute(
                 "INSERT INTO faces (id, identity_id, source, box, score, embedding, crop, added_at)"
-                " VALUES (?,?,?,?,?,?,?,?)",
-                (face_id, identity_id, item.source, json.dumps([box.x, box.y, box.w, box.h]), float(item.face.score),
-                 store.seal(vector.tobytes(), face_id, "embedding"), crop, added))
+                " VALUES (?,?,?,?,?,?,?,?)", store.face_row(face_id, identity_id, item, added))
         return len(faces)
 
     def delete_identity(self, name: str) -> int:
@@ -482,12 +699,13 @@ class _SQLiteTransaction:
                                    count=event.count, detail=event.detail)
 
 
-class SQLiteStore:
+class SQLiteStore(IndexedStore):
     """The embedded store (:class:`Store` over SQLite) in one local
     directory. :class:`prosopo.Gallery` is the public face; use that."""
 
     def __init__(self, location: str | os.PathLike, *, create: bool, settings: Mapping[str, str],
                  key: bytes | None, index: str = "auto"):
+        super().__init__(index)
         self.root = Path(location).expanduser()
         self.db_path = self.root / DB_FILE
         if not self.db_path.exists():
@@ -498,9 +716,7 @@ class SQLiteStore:
             self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
             # biometric data: readable by the owner only (the WAL files inherit this)
             os.close(os.open(self.db_path, os.O_CREAT | os.O_WRONLY, 0o600))
-        self._lock = threading.RLock()
         self.conn = _connect(self.db_path)
-        self.meta: dict[str, str] = {}
         try:
             self._init(settings, key)
         except sqlite3.DatabaseError as exc:
@@ -510,10 +726,6 @@ class SQLiteStore:
         except BaseException:
             self.conn.close()
             raise
-        self.cipher = Cipher(key) if key else None
-        self.index_mode = index
-        self._index: ExactIndex | AnnIndex | None = None
-        self._applied = 0
         self._saved_seq = -1
 
     # -- setup ------------------------------------------------------------
@@ -528,42 +740,14 @@ class SQLiteStore:
             if conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone() is None:
                 if conn.execute("SELECT count(*) FROM faces").fetchone()[0]:
                     raise StoreError(f"{self.db_path} holds faces but no format record; it is damaged")
-                gallery_id = uuid.uuid4().hex
-                rows = {"format": FORMAT, "gallery_id": gallery_id, "pseudonym_salt": os.urandom(16).hex(),
-                        "encrypted": "1" if key else "0", **settings}
-                if key:
-                    rows["key_check"] = Cipher(key).seal(KEY_CHECK, gallery_id.encode()).hex()
-                conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", rows.items())
+                conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)",
+                                 first_meta(settings, key, FORMAT).items())
         self.meta = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
-        if self.meta.get("format") != FORMAT:
-            raise StoreError(f"{self.db_path} is not a prosopo gallery (format {self.meta.get('format')!r})")
-        if self.meta["encrypted"] == "1":
-            if key is None:
-                raise StoreError(f"the gallery at {str(self.root)!r} is encrypted; give its key with "
-                                 "$PROSOPO_GALLERY_KEY, $PROSOPO_GALLERY_KEY_FILE or key=/key_file=")
-            try:
-                Cipher(key).open(bytes.fromhex(self.meta["key_check"]), self.gallery_id.encode())
-            except StoreError:
-                raise StoreError(f"wrong gallery key for {str(self.root)!r}") from None
-        elif key is not None:
-            raise StoreError(f"the gallery at {str(self.root)!r} is not encrypted but a key was given; "
-                             "refusing to guess whether new data should be encrypted")
+        self.cipher = check_meta(self.meta, key, FORMAT, str(self.root))
 
     @property
     def location(self) -> str:
         return str(self.root)
-
-    @property
-    def gallery_id(self) -> str:
-        return self.meta["gallery_id"]
-
-    @property
-    def dim(self) -> int:
-        return int(self.meta["dim"])
-
-    @property
-    def salt(self) -> bytes:
-        return bytes.fromhex(self.meta["pseudonym_salt"])
 
     def close(self) -> None:
         with self._lock:
@@ -638,8 +822,7 @@ class SQLiteStore:
                 "SELECT i.name, count(f.id), i.enrolled_by, i.enrolled_at, i.purpose, i.legal_basis, i.consent_ref,"
                 " i.expires_at, i.metadata FROM identities i LEFT JOIN faces f ON f.identity_id = i.id"
                 f" {where} GROUP BY i.id ORDER BY i.name", args).fetchall()
-        return [StoredIdentity(r[0], r[1], Consent(r[2], r[4], r[5], r[6], parse_expiry(r[3]), parse_expiry(r[7])),
-                               json.loads(r[8])) for r in rows]
+        return [stored_identity(r) for r in rows]
 
     def has_identity(self, name: str) -> bool:
         with self._read() as conn:
@@ -688,114 +871,51 @@ class SQLiteStore:
                 rows += conn.execute(
                     "SELECT f.id, i.name, f.source, f.box, i.expires_at, f.embedding FROM faces f"
                     f" JOIN identities i ON i.id = f.identity_id WHERE f.id IN ({_marks(chunk)})", chunk).fetchall()
-        _, vectors = self.vectors([(r[0], r[5]) for r in rows])
-        return [StoredFace(r[0], r[1], r[2], Box(*json.loads(r[3])) if r[3] else None, r[4], v)
-                for r, v in zip(rows, vectors)]
-
-    # -- embeddings -------------------------------------------------------
-
-    def seal(self, data: bytes, face_id: int, what: str) -> bytes:
-        if self.cipher is None:
-            return data
-        return self.cipher.seal(data, f"{self.gallery_id}:{what}:{face_id}".encode())
-
-    def unseal(self, data: bytes, face_id: int, what: str) -> bytes:
-        if self.cipher is None:
-            return data
-        return self.cipher.open(data, f"{self.gallery_id}:{what}:{face_id}".encode())
-
-    def vectors(self, rows: Sequence[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray]:
-        dim = self.dim
-        ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-        if not rows:
-            return ids, np.zeros((0, dim), np.float32)
-        blob = b"".join(self.unseal(data, face_id, "embedding") for face_id, data in rows)
-        vectors = np.frombuffer(blob, np.float32)
-        if vectors.size != dim * len(rows):
-            raise StoreError("stored embeddings have the wrong size; the gallery is damaged")
-        return ids, vectors.reshape(len(rows), dim)
+        return self.stored_faces(rows)
 
     # -- the vector index -------------------------------------------------
 
-    def search(self, vectors: np.ndarray, count: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
-        """Under the store's lock, so that a concurrent change in another
-        thread cannot shift rows mid-search."""
-        with self._lock:
-            index = self.index()
-            return [index.search(v, count) for v in vectors], len(index)
-
     def index(self) -> ExactIndex | AnnIndex:
         """The vector index, brought up to date with every committed change
-        (also those made by other processes)."""
+        (also those made by other processes); a large one is saved now and
+        then, so that opening the gallery need not rebuild it."""
         with self._lock:
-            with self._read() as conn:
-                if self._index is None:
-                    stored = self.meta.get("index", "exact")
-                    current = self._load_index(conn, self.index_mode if self.index_mode != "auto" else stored)
-                else:
-                    current = self._follow(conn, self._index)
-            kind = self.index_mode
-            if kind == "auto":  # once a gallery has grown to ANN size it stays there
-                kind = "ann" if len(current) >= ANN_FROM else self.meta.get("index", "exact")
-            if kind != current.kind:
-                with self._read() as conn:
-                    current = self._load_index(conn, kind)
-            if self.index_mode == "auto" and kind != self.meta.get("index", "exact"):
-                with self._transaction() as conn:
-                    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('index', ?)", (kind,))
-                self.meta["index"] = kind
+            current = super().index()
             if isinstance(current, AnnIndex):
                 self._save_ann(force=False)
             return current
+
+    def _set_meta(self, key: str, value: str) -> None:
+        with self._transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     def _last_seq(self, conn: sqlite3.Connection) -> int:
         row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
         return row[0] if row else 0
 
-    def _load_index(self, conn: sqlite3.Connection, kind: str) -> ExactIndex | AnnIndex:
-        dim = self.dim
-        saved = self._read_ann(dim) if kind == "ann" else None
-        floor = int(self.meta.get("changes_floor", "0"))
-        index: ExactIndex | AnnIndex
-        if saved is not None and saved[1] >= floor:
-            index, self._applied = saved
-            self._saved_seq = self._applied
-            self._index = index
-            self._follow(conn, index)
-        else:
-            index = AnnIndex(dim) if kind == "ann" else ExactIndex(dim)
-            self._applied = self._last_seq(conn)
-            self._saved_seq = -1
-            cursor = conn.execute("SELECT id, embedding FROM faces ORDER BY id")
-            while rows := cursor.fetchmany(50_000):
-                index.add(*self.vectors(rows))
-            self._index = index
-        _release_freed_memory()
-        return index
+    def _changes(self, conn: sqlite3.Connection, after: int) -> list[tuple[int, int, int]]:
+        return conn.execute("SELECT seq, face_id, op FROM changes WHERE seq > ? ORDER BY seq", (after,)).fetchall()
 
-    def _follow(self, conn: sqlite3.Connection, index: ExactIndex | AnnIndex) -> ExactIndex | AnnIndex:
-        """Apply the changes committed since the index was last brought up to
-        date, by this process or another one."""
-        floor = int(conn.execute("SELECT coalesce((SELECT value FROM meta WHERE key = 'changes_floor'), 0)")
-                    .fetchone()[0])
-        if self._applied < floor:  # the log was cut by a compaction elsewhere: start again
-            return self._load_index(conn, index.kind)
-        rows = conn.execute("SELECT seq, face_id, op FROM changes WHERE seq > ? ORDER BY seq",
-                            (self._applied,)).fetchall()
-        if not rows:
-            return index
-        final: dict[int, int] = {}
-        for _, face_id, op in rows:
-            final[face_id] = op
-        self._applied = rows[-1][0]
-        removed = [f for f, op in final.items() if op < 0]
-        if removed:
-            index.remove(np.array(removed, np.int64))
-        added = [f for f, op in final.items() if op > 0]
-        for chunk in _chunks(added):
-            found = conn.execute(f"SELECT id, embedding FROM faces WHERE id IN ({_marks(chunk)})", chunk).fetchall()
-            if found:
-                index.add(*self.vectors(found))
+    def _embeddings(self, conn: sqlite3.Connection, face_ids: Sequence[int]) -> Rows:
+        return conn.execute(f"SELECT id, embedding FROM faces WHERE id IN ({_marks(face_ids)})", face_ids).fetchall()
+
+    def _all_embeddings(self, conn: sqlite3.Connection) -> Iterator[Rows]:
+        cursor = conn.execute("SELECT id, embedding FROM faces ORDER BY id")
+        while rows := cursor.fetchmany(50_000):
+            yield rows
+
+    def _load_index(self, conn: sqlite3.Connection, kind: str) -> ExactIndex | AnnIndex:
+        """The saved approximate index, if it is there and still valid, brought
+        up to date; otherwise the index built from every stored face."""
+        saved = self._read_ann(self.dim) if kind == "ann" else None
+        if saved is None or saved[1] < int(self.meta.get("changes_floor", "0")):
+            self._saved_seq = -1
+            return super()._load_index(conn, kind)
+        index, self._applied = saved
+        self._saved_seq = self._applied
+        self._index = index
+        self._follow(conn, index)
+        _release_freed_memory()
         return index
 
     def _read_ann(self, dim: int) -> tuple[AnnIndex, int] | None:

@@ -4,11 +4,16 @@ hash-chained so that an edited, deleted or reordered entry is detected.
 Each entry's hash covers its fields and the previous entry's hash. The log is
 a table in the store's database, written in the same transaction as the
 change it records, so a crash never leaves a change without its entry. The
-newest hash is also written to a small "anchor" file beside the database;
+newest hash is also kept apart from the log, as its "anchor" (a small file
+beside an SQLite database, a table of its own in PostgreSQL);
 :func:`verify` checks the chain end to end and that the anchored entry is
 still there, which catches entries cut from the end of the log. (Someone who
 can rewrite both the database and the anchor can rewrite history; export the
 anchor to a system they cannot write to if that matters to you.)
+
+The functions work on any database connection with an sqlite3-style
+``execute`` (sqlite3, psycopg); ``mark`` is its parameter placeholder
+(``"?"`` for sqlite3, ``"%s"`` for psycopg).
 
 Entries never hold embeddings, photos or names: identities appear as keyed
 pseudonyms (:func:`prosopo.privacy.consent.pseudonym`).
@@ -19,26 +24,38 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .consent import now
 
-SCHEMA = """
+
+class Connection(Protocol):
+    """What the audit log needs of a database connection."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+
+def schema(integer: str = "INTEGER") -> str:
+    """The audit table; ``integer`` is the database's 64-bit integer type
+    (SQLite's ``INTEGER``, PostgreSQL's ``BIGINT``)."""
+    return f"""
 CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY,
+    seq {integer} PRIMARY KEY,
     at TEXT NOT NULL,
     action TEXT NOT NULL,
     actor TEXT NOT NULL,
     subject TEXT,
-    count INTEGER NOT NULL,
+    count {integer} NOT NULL,
     detail TEXT NOT NULL,
     prev TEXT NOT NULL,
     hash TEXT NOT NULL
 );
 """
+
+
+SCHEMA = schema()  # SQLite's
 GENESIS = "0" * 64
 COLUMNS = "seq, at, action, actor, subject, count, detail, prev, hash"
 
@@ -49,8 +66,8 @@ def _digest(prev: str, seq: int, at: str, action: str, actor: str, subject: str 
     return hashlib.sha256((prev + body).encode("utf-8")).hexdigest()
 
 
-def append(conn: sqlite3.Connection, action: str, actor: str, *, subject: str | None = None, count: int = 0,
-           detail: dict[str, Any] | None = None) -> tuple[int, str]:
+def append(conn: Connection, action: str, actor: str, *, subject: str | None = None, count: int = 0,
+           detail: dict[str, Any] | None = None, mark: str = "?") -> tuple[int, str]:
     """Add an entry inside the caller's (write) transaction; returns its
     sequence number and hash."""
     row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
@@ -59,7 +76,7 @@ def append(conn: sqlite3.Connection, action: str, actor: str, *, subject: str | 
     at = now().isoformat(timespec="seconds")
     text = json.dumps(detail or {}, ensure_ascii=False, sort_keys=True)
     digest = _digest(prev, seq, at, action, actor, subject, int(count), text)
-    conn.execute(f"INSERT INTO audit ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+    conn.execute(f"INSERT INTO audit ({COLUMNS}) VALUES ({','.join([mark] * 9)})",
                  (seq, at, action, actor, subject, int(count), text, prev, digest))
     return seq, digest
 
@@ -125,10 +142,10 @@ def _detail(text: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"unreadable": "not a JSON object; the entry was tampered with"}
 
 
-def entries(conn: sqlite3.Connection, limit: int | None = None) -> list[Entry]:
+def entries(conn: Connection, limit: int | None = None, *, mark: str = "?") -> list[Entry]:
     """The newest ``limit`` entries (all if None), oldest first. A row whose
     fields were given other types (tampering) is shown as it is, never raises."""
-    sql = f"SELECT {COLUMNS} FROM audit ORDER BY seq DESC" + (" LIMIT ?" if limit else "")
+    sql = f"SELECT {COLUMNS} FROM audit ORDER BY seq DESC" + (f" LIMIT {mark}" if limit else "")
     rows = conn.execute(sql, (limit,) if limit else ()).fetchall()
     return [Entry(r[0], _text(r[1]), _text(r[2]), _text(r[3]), None if r[4] is None else _text(r[4]),
                   r[5] if isinstance(r[5], int) else -1, _detail(r[6])) for r in reversed(rows)]
@@ -138,13 +155,14 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else repr(value)
 
 
-# the SQLite type each column holds when written by append(); anything else is tampering
+# the type each column is read as when written by append(); anything else (SQLite lets a column
+# hold any type) is tampering
 _TYPES: tuple[tuple[str, tuple[type, ...]], ...] = (
     ("seq", (int,)), ("at", (str,)), ("action", (str,)), ("actor", (str,)), ("subject", (str, type(None))),
     ("count", (int,)), ("detail", (str,)), ("prev", (str,)), ("hash", (str,)))
 
 
-def verify(conn: sqlite3.Connection, anchor: tuple[int, str] | None) -> AuditReport:
+def verify(conn: Connection, anchor: tuple[int, str] | None, *, mark: str = "?") -> AuditReport:
     """Walk the chain from the first entry; report every break. Rows whose
     values have the wrong type or whose detail is not JSON are reported as
     tampered with; this never raises on the log's contents."""
@@ -173,13 +191,13 @@ def verify(conn: sqlite3.Connection, anchor: tuple[int, str] | None) -> AuditRep
         last = (seq, digest)
     if anchor is not None:
         seq, digest = anchor
-        found = conn.execute("SELECT hash FROM audit WHERE seq = ?", (seq,)).fetchone()
+        found = conn.execute(f"SELECT hash FROM audit WHERE seq = {mark}", (seq,)).fetchone()
         if found is None:
             problems.append(f"the anchored entry {seq} is gone (entries were cut from the end of the log)")
         elif found[0] != digest:
             problems.append(f"the anchored entry {seq} was replaced")
     elif last is not None:
-        problems.append("the anchor file is missing")
+        problems.append("the audit anchor is missing")
     return AuditReport(not problems, count, tuple(problems))
 
 
