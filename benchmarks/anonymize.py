@@ -32,7 +32,10 @@ and, anywhere under ROOT, ``wider_face_val.mat`` with the official
 ``wider_{easy,medium,hard}_val.mat``; scipy reads them), one pass over
 ``--sample`` images (every k-th of the sorted list; 0: all 3,226); coverage
 of faces of at least ``--min-size`` per official subset and over every valid
-face. Writes ``benchmarks/results/anonymize-wider-val.json``.
+face. ``--half even|odd`` keeps every other image (to choose an operating
+point on one half and report it on the other); ``--points 0.1@0.75 ...``
+measures these score thresholds at these fine-pass scales instead of
+``recall`` high and max. Writes ``benchmarks/results/anonymize-wider-val.json``.
 
 Every mode prints and records ``uptime`` at its start and end.
 """
@@ -311,6 +314,8 @@ def read_wider_val(root: Path):
 def wider_val(args) -> None:
     truth = read_wider_val(args.wider_val)
     paths = sorted(truth)
+    if args.half:
+        paths = paths[("even", "odd").index(args.half)::2]
     if args.sample and args.sample < len(paths):
         paths = paths[:: len(paths) // args.sample][: args.sample]
     groups = ("easy", "medium", "hard", "all valid")
@@ -336,7 +341,15 @@ def wider_val(args) -> None:
                 "median_ms": round(med * 1000, 1), "images_per_s": round(1 / med, 2)}
 
     rows = {}
-    for label, recall in (("prosopo blur (recall high)", True), ("prosopo blur (recall max)", "max")):
+    points: list[tuple[str, object]] = [("prosopo blur (recall high)", True), ("prosopo blur (recall max)", "max")]
+    if args.points:
+        from prosopo.anonymizer import OperatingPoint
+
+        points = []
+        for spec in args.points:
+            threshold, scale = (float(v) for v in spec.split("@"))
+            points.append((f"prosopo blur (threshold {threshold:g}, scale {scale:g})", OperatingPoint(threshold, scale)))
+    for label, recall in points:
         rows[label] = scored(*run_prosopo(paths, args, recall=recall, repeat=1,
                                           keep=lambda p, r: score(p, r.mask)))
         print(label, "done", flush=True)
@@ -353,8 +366,12 @@ def wider_val(args) -> None:
         print(f"{name:<32} {cells} {r['masked_pct']:>9.2f} {r['median_ms']:>10.1f}")
     print(f"uptime at start: {args.start}\nuptime at end:   {end}")
     write(args.out or RESULTS / "anonymize-wider-val.json", {
-        "command": f"python benchmarks/anonymize.py --wider-val ROOT --sample {args.sample} --deface DEFACE_PYTHON",
+        "command": "python benchmarks/anonymize.py --wider-val ROOT"
+                   + (f" --half {args.half}" if args.half else "") + (f" --sample {args.sample}" if args.sample else "")
+                   + (" --points " + " ".join(args.points) if args.points else "")
+                   + (" --deface DEFACE_PYTHON" if args.deface else ""),
         "images": len(paths), "sample": "every k-th image of the sorted list" if args.sample else "all",
+        "half": args.half or "both",
         "min_size": args.min_size, "cover": args.cover, "detector": args.detector, "machine": machine(),
         "uptime_start": args.start, "uptime_end": end, "rows": rows})
 
@@ -371,6 +388,10 @@ def main() -> None:
     parser.add_argument("--detectors", nargs="*", help="with --sweep: only these detectors")
     parser.add_argument("--wider-val", type=Path, help="root of the WIDER FACE validation set (see above)")
     parser.add_argument("--sample", type=int, default=0, help="with --wider-val: this many images (0: all)")
+    parser.add_argument("--half", choices=("even", "odd"),
+                        help="with --wider-val: only the even- or odd-numbered images of the sorted list")
+    parser.add_argument("--points", nargs="*", metavar="THRESHOLD@SCALE",
+                        help="with --wider-val: these operating points instead of recall high and max, e.g. 0.1@0.75")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     args.start = uptime()
