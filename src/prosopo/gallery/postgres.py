@@ -21,22 +21,39 @@ Writing: every write is one transaction holding a transaction-scoped advisory
 lock, so writers take turns as they do on SQLite; a failed write is rolled
 back whole and raised as :class:`~prosopo.StoreError`.
 
+Losing the server: a lost connection (the server stopped, restarted, or
+ended it) is found out at its next use, which raises :class:`StoreUnavailable`
+(a :class:`~prosopo.StoreError`: try again later); the use after it opens a
+new connection, and raises the same while the server cannot be reached.
+
 The audit anchor, the newest entry's hash, is a row of its own table written
 in the entry's transaction: it catches entries cut from the end of the log by
 anything that touches only the ``audit`` table (a careless ``DELETE``, a
 restore of that one table), but not someone who can write the whole database,
 who can rewrite both (export the anchor elsewhere if that matters to you).
 
-Erasure: :meth:`PostgresStore.compact` rewrites the tables (``VACUUM FULL``)
-so that no dead row of an erased identity is left in them; PostgreSQL's
-write-ahead log, its archives and replicas, and backups may still hold the
-old bytes.
+Erasure: :meth:`PostgresStore.compact`, which ``Gallery.erase`` and
+``purge`` run, leaves no byte of an erased name, embedding (sealed or not) or
+photo path in any file of the server's data directory, its write-ahead log
+(WAL) included. It waits for the transactions that may still see the
+deleted rows, rewrites the gallery's tables (``VACUUM FULL``), writes the
+WAL past every segment it holds and runs ``CHECKPOINT``, which deletes them.
+The columns that hold such values have no planner statistics (``SET
+STATISTICS 0``), so ``ANALYZE`` copies none of them into ``pg_statistic``.
+It needs the owner of the tables, holding ``pg_checkpoint`` and ``EXECUTE``
+on ``pg_switch_wal()`` and ``pg_ls_waldir()`` (or a superuser), with
+``wal_recycle = off``, statements not logged with their parameters, and no
+old WAL kept for ``wal_keep_size``, a replication slot or archiving; where
+it cannot, it does the rest and raises :class:`~prosopo.StoreError` saying
+why. WAL archives, replicas and backups are out of its reach
+(docs/galleries.md, "Erasure in PostgreSQL").
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -76,6 +93,22 @@ KEEP_CHANGES = 100_000
 TABLES = ("meta", "identities", "faces", "files", "tombstones", "changes", "audit", "audit_anchor")
 
 T = TypeVar("T")
+
+
+class StoreUnavailable(StoreError):
+    """The PostgreSQL server cannot be reached, or the connection to it was
+    lost mid-work: nothing is wrong with the gallery, try again later (the
+    web service answers 503)."""
+
+    code = "store_unavailable"
+
+
+# the columns that hold names, photo paths and faces get no planner statistics:
+# ANALYZE (which autovacuum runs) would copy sampled values of them into
+# pg_statistic, where no rewrite of the gallery's tables reaches; their
+# queries go by unique keys and indexes and need none
+PRIVATE_COLUMNS = ("identities.name", "identities.consent_ref", "identities.metadata", "faces.source",
+                   "faces.embedding", "faces.crop", "files.path", "files.message", "files.identity")
 
 # text compared or sorted is collated bytewise ("C"), as SQLite does, so that
 # names sort and ISO moments compare the same in both stores
@@ -135,7 +168,8 @@ CREATE TABLE audit_anchor (
     seq BIGINT NOT NULL,
     hash TEXT NOT NULL
 );
-""" + audit.schema("BIGINT")
+""" + audit.schema("BIGINT") + "".join(
+    "ALTER TABLE {} ALTER COLUMN {} SET STATISTICS 0;\n".format(*column.split(".")) for column in PRIVATE_COLUMNS)
 
 
 def _redact(url: str) -> str:
@@ -171,8 +205,10 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _refused(exc: psycopg.Error, where: str, database: str) -> StoreError:
-    """The connection failure ``exc`` as a :class:`StoreError` that says what to do."""
+    """The connection failure ``exc`` as a :class:`StoreError` that says what
+    to do (:class:`StoreUnavailable` when the server cannot be reached)."""
     text = str(exc)
+    error: type[StoreError] = StoreError
     if "password authentication failed" in text or "no password supplied" in text:
         fix = "check the user and password in the URL (or $PGPASSWORD, ~/.pgpass)"
     elif f'database "{database}" does not exist' in text:
@@ -180,11 +216,77 @@ def _refused(exc: psycopg.Error, where: str, database: str) -> StoreError:
     elif "role" in text and "does not exist" in text:
         fix = "create that user in PostgreSQL, or name another one in the URL"
     elif any(s in text for s in ("Connection refused", "No such file", "timeout expired", "resolve host",
-                                 "translate host", "No route", "unreachable")):
+                                 "translate host", "No route", "unreachable", "the database system is")):
+        error = StoreUnavailable
         fix = "is PostgreSQL running there and accepting connections? check the host and port in the URL"
     else:
         fix = "check the URL and the server"
-    return StoreError(f"cannot connect to the gallery at {where!r} ({_first_line(exc)}); {fix}")
+    return error(f"cannot connect to the gallery at {where!r} ({_first_line(exc)}); {fix}")
+
+
+# what may still see the rows deleted before transaction %(x)s, so that VACUUM
+# keeps them: an older snapshot in this database (or in a process of none: a
+# standby's feedback), an older transaction in any database (every later
+# snapshot counts it as running), a prepared transaction, a replication slot
+OLDER_THAN = (
+    "SELECT backend_type || ' ' || pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+    " AND (age(backend_xid) > age(%(x)s::xid)"
+    " OR ((datname = current_database() OR datname IS NULL) AND age(backend_xmin) > age(%(x)s::xid)))"
+    " UNION ALL SELECT 'prepared transaction ' || gid FROM pg_prepared_xacts WHERE age(transaction) > age(%(x)s::xid)"
+    " UNION ALL SELECT 'replication slot ' || slot_name FROM pg_replication_slots WHERE age(xmin) > age(%(x)s::xid)")
+CLEARS_WAL = ("SELECT pg_has_role('pg_checkpoint', 'MEMBER') AND has_function_privilege('pg_switch_wal()', 'EXECUTE')"
+              " AND has_function_privilege('pg_ls_waldir()', 'EXECUTE'), quote_ident(current_user)")
+SETTINGS = ("wal_recycle", "log_statement", "log_min_duration_statement", "log_min_duration_sample",
+            "log_transaction_sample_rate", "log_parameter_max_length")
+
+
+def _wait_for_older(conn: psycopg.Connection, horizon: str) -> None:
+    """Wait, up to ``BUSY_SECONDS``, until nothing may still see the rows
+    deleted before transaction ``horizon`` (``VACUUM FULL`` would keep them)."""
+    deadline = time.monotonic() + BUSY_SECONDS
+    while holders := [row[0] for row in conn.execute(OLDER_THAN, {"x": horizon})]:
+        if time.monotonic() > deadline:
+            raise StoreError(f"the data is deleted, but {', '.join(holders)} began before the deletion and may "
+                             "still see it, so PostgreSQL would keep the old rows; compact again once they have ended")
+        time.sleep(0.1)
+
+
+def _kept_by_settings(conn: psycopg.Connection) -> list[str]:
+    """What the server's settings keep of deleted data, each with its fix."""
+    kept = []
+    s: dict[str, str] = dict(conn.execute("SELECT name, setting FROM pg_settings WHERE name = ANY(%s)",
+                                          (list(SETTINGS),)).fetchall())
+    if s["wal_recycle"] == "on":
+        kept.append("wal_recycle is on, so the old segments of the write-ahead log are renamed for reuse with "
+                    "their contents (ALTER SYSTEM SET wal_recycle = off; SELECT pg_reload_conf())")
+    logged = (s["log_statement"] in ("mod", "all") or int(s["log_min_duration_statement"]) >= 0
+              or int(s["log_min_duration_sample"]) >= 0 or float(s["log_transaction_sample_rate"]) > 0)
+    if logged and s["log_parameter_max_length"] != "0":
+        kept.append("the server log holds statements with their parameters, names among them "
+                    "(ALTER SYSTEM SET log_parameter_max_length = 0, or log no statements)")
+    stats = [row[0] for row in conn.execute(
+        "SELECT tablename || '.' || attname FROM pg_stats WHERE schemaname = current_schema()"
+        " AND tablename || '.' || attname = ANY(%s) ORDER BY 1", (list(PRIVATE_COLUMNS),))]
+    if stats:
+        kept.append(f"the planner's statistics (pg_statistic) hold values of {', '.join(stats)} (ALTER TABLE ... "
+                    "ALTER COLUMN ... SET STATISTICS 0 for each, then, as a superuser, delete their rows of "
+                    "pg_statistic and VACUUM FULL pg_statistic)")
+    return kept
+
+
+def _clear_wal(conn: psycopg.Connection) -> list[str]:
+    """Have PostgreSQL delete every segment of its write-ahead log written so
+    far; returns those it keeps. Each segment up to the newest file in
+    pg_wal (the current one and those renamed there for reuse, which hold
+    old records) is written to its end, one switch each, so that the
+    ``CHECKPOINT`` after them starts in a newer one and may delete them all."""
+    last = _one(conn, "SELECT max(name) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$'")[0]
+    while _one(conn, "SELECT pg_walfile_name(pg_current_wal_insert_lsn())")[0] <= last:
+        conn.execute("SELECT pg_current_xact_id()")  # a record to switch from: a segment still empty is not left
+        conn.execute("SELECT pg_switch_wal()")
+    conn.execute("CHECKPOINT")
+    return [row[0] for row in conn.execute("SELECT name FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}'"
+                                           " AND left(name, 24) <= %s ORDER BY name", (last,))]
 
 
 class _PostgresTransaction:
@@ -354,6 +456,11 @@ class PostgresStore(IndexedStore):
             self.conn = self._connect()
         return self.conn
 
+    @staticmethod
+    def _error(conn: psycopg.Connection) -> type[StoreError]:
+        """:class:`StoreUnavailable` if ``conn`` was lost, else :class:`StoreError`."""
+        return StoreUnavailable if conn.broken else StoreError
+
     def _problem(self, conn: psycopg.Connection, exc: psycopg.Error) -> str:
         """What went wrong, said for a person."""
         cause = _first_line(exc)
@@ -390,8 +497,8 @@ class PostgresStore(IndexedStore):
             except psycopg.Error as exc:
                 problem = self._problem(conn, exc)
                 self._rollback(conn)
-                raise StoreError(f"could not save to the gallery at {self._where!r} ({problem}); "
-                                 "nothing was changed") from None
+                raise self._error(conn)(f"could not save to the gallery at {self._where!r} ({problem}); "
+                                        "nothing was changed") from None
             except BaseException:
                 self._rollback(conn)
                 raise
@@ -401,7 +508,8 @@ class PostgresStore(IndexedStore):
                 problem = self._problem(conn, exc)
                 self._rollback(conn)
                 outcome = "the change may or may not have been saved" if conn.broken else "nothing was changed"
-                raise StoreError(f"could not save to the gallery at {self._where!r} ({problem}); {outcome}") from None
+                raise self._error(conn)(f"could not save to the gallery at {self._where!r} ({problem}); "
+                                        f"{outcome}") from None
 
     def write(self, work: Callable[[Transaction], T]) -> T:
         with self._lock:
@@ -425,7 +533,7 @@ class PostgresStore(IndexedStore):
             except psycopg.Error as exc:
                 problem = self._problem(conn, exc)
                 self._rollback(conn)
-                raise StoreError(f"could not read the gallery at {self._where!r} ({problem})") from None
+                raise self._error(conn)(f"could not read the gallery at {self._where!r} ({problem})") from None
             except BaseException:
                 self._rollback(conn)
                 raise
@@ -467,7 +575,7 @@ class PostgresStore(IndexedStore):
         with self._read() as conn:
             return int(_one(
                 conn, "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
-                " WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = ANY(%s)",
+                " WHERE c.relnamespace = quote_ident(current_schema())::regnamespace AND c.relname = ANY(%s)",
                 (list(TABLES),))[0])
 
     def files_under(self, prefix: str) -> dict[str, FileRecord]:
@@ -521,13 +629,17 @@ class PostgresStore(IndexedStore):
     # -- compaction -------------------------------------------------------
 
     def compact(self) -> None:
-        """Delete for good what was deleted, as far as PostgreSQL allows:
-        rewrite every table of the gallery (``VACUUM FULL``), so that no dead
-        row version of an erased name, embedding or photo path is left in
-        its table files. PostgreSQL's write-ahead log (and its archives and
-        replicas) and backups may still hold the old bytes: this does not
-        erase them. The change log is cut to its newest ``KEEP_CHANGES``
-        entries; the index of this process is rebuilt at its next search."""
+        """Delete for good what was deleted: leave no byte of it in any file
+        of the server's data directory. Once nothing may still see the
+        deleted rows (waited for up to ``BUSY_SECONDS``), every table of the
+        gallery is rewritten (``VACUUM FULL``: tables, TOAST and indexes
+        without dead rows), then the write-ahead log is written past every
+        segment it holds and a ``CHECKPOINT`` deletes them. Where the user's
+        rights or the server's settings keep old bytes (see the module's
+        notes), it does the rest and raises :class:`StoreError` saying what
+        remains and how to fix it. The change log is cut to its newest
+        ``KEEP_CHANGES`` entries; the index of this process is rebuilt at its
+        next search."""
         with self._lock:
             with self._transaction() as conn:
                 floor = self._last_seq(conn) - KEEP_CHANGES
@@ -535,19 +647,38 @@ class PostgresStore(IndexedStore):
                     conn.execute("DELETE FROM changes WHERE seq <= %s", (floor,))
                     conn.execute("INSERT INTO meta (key, value) VALUES ('changes_floor', %s)"
                                  " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(floor),))
+                # what was deleted before is older than this transaction
+                horizon = _one(conn, "SELECT pg_current_xact_id()::xid::text")[0]
             conn = self._connection()
             try:
                 # VACUUM skips, with a mere warning, a table its user may not maintain
-                if conn.execute("SELECT 1 FROM pg_class WHERE relnamespace = current_schema()::regnamespace"
-                                " AND relname = ANY(%s) AND NOT pg_has_role(relowner, 'MEMBER')",
+                if conn.execute("SELECT 1 FROM pg_class WHERE relname = ANY(%s) AND NOT pg_has_role(relowner, 'MEMBER')"
+                                " AND relnamespace = quote_ident(current_schema())::regnamespace",
                                 (list(TABLES),)).fetchone():
                     raise StoreError("the data is deleted, but only the owner of the gallery's tables may rewrite "
                                      "them (VACUUM FULL), so old copies remain in the table files; compact the "
                                      "gallery as that user")
+                _wait_for_older(conn, horizon)
                 for table in TABLES:
                     conn.execute(f"VACUUM FULL {table}")
+                kept = _kept_by_settings(conn)
+                allowed, user = _one(conn, CLEARS_WAL)
+                if not allowed:
+                    kept.append(f"the user {user} may not clear the write-ahead log (GRANT pg_checkpoint TO {user}; "
+                                f"GRANT EXECUTE ON FUNCTION pg_switch_wal(), pg_ls_waldir() TO {user}; or compact "
+                                "as a superuser)")
+                elif segments := _clear_wal(conn):
+                    keep, archive, slots = _one(conn, "SELECT current_setting('wal_keep_size'), current_setting("
+                                                "'archive_mode'), (SELECT string_agg(slot_name, ', ') FROM "
+                                                "pg_replication_slots WHERE restart_lsn IS NOT NULL)")
+                    kept.append(f"PostgreSQL keeps the write-ahead log's segments {segments[0]} to {segments[-1]} "
+                                f"(wal_keep_size = {keep}, archive_mode = {archive}, replication slots: "
+                                f"{slots or 'none'}); compact again once they are released")
             except psycopg.Error as exc:
                 raise StoreError(f"the gallery could not be compacted ({self._problem(conn, exc)}); the data is "
-                                 "deleted, but old copies may remain in the table files until the next "
+                                 "deleted, but old copies may remain in PostgreSQL's files until the next "
                                  "compaction") from None
             self._index = None
+            if kept:
+                raise StoreError("the data is deleted and the gallery's tables rewritten, but old copies remain in "
+                                 "PostgreSQL's files: " + "; ".join(kept))

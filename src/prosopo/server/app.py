@@ -26,8 +26,9 @@ from .. import __version__
 from . import problems, routes_faces, routes_galleries, routes_live, routes_service
 from .access import AccessLog, configure
 from .bodies import UrlImage
+from .galleries import GalleryPool
 from .limits import BodyLimit
-from .service import GalleryPool, Service
+from .service import Service
 from .settings import Settings
 
 __all__ = ["SETTINGS_ENV", "GalleryPool", "Settings", "create_app", "from_environment"]
@@ -46,7 +47,7 @@ def create_app(settings: Settings) -> FastAPI:
     from ..models import user_dir
 
     # the folders a message may name, which may hold spaces: data, user-placed models, derived-model cache
-    problems.hide_paths(settings.data, user_dir("models"), user_dir("cache"))
+    problems.hide_paths(*[p for p in (settings.data, user_dir("models"), user_dir("cache")) if p is not None])
     problem = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
     errors: dict[int | str, dict[str, Any]] = {str(s): {"description": d, **problem} for s, d in ERRORS}
 
@@ -87,6 +88,6 @@ def from_environment() -> FastAPI:
     import json
 
     raw = json.loads(os.environ[SETTINGS_ENV])
-    raw["data"] = Path(raw["data"])
+    raw["data"] = Path(raw["data"]) if raw.get("data") else None
     configure()
     return create_app(Settings(**raw))

@@ -1,9 +1,12 @@
-"""Request size limit (an ASGI middleware) and per-key rate limiting."""
+"""Request size limit (an ASGI middleware) and per-key rate limiting: a
+:class:`Limiter` in the process's memory (:class:`RateLimiter`), or, for
+servers sharing a database, in it (:class:`~.limits_postgres.PostgresRateLimiter`)."""
 
 from __future__ import annotations
 
 import threading
 import time
+from typing import Protocol
 
 from .problems import response
 
@@ -54,9 +57,15 @@ class BodyLimit:
         await reply(scope, receive, send)
 
 
+class Limiter(Protocol):
+    """A token bucket per key: ``rate`` requests per second sustained, ``burst`` at once."""
+
+    def take(self, key: str) -> float:
+        """0 if the request may go ahead (it takes a token), else the seconds to wait."""
+
+
 class RateLimiter:
-    """A token bucket per key: ``rate`` requests per second sustained,
-    ``burst`` at once. Per worker process."""
+    """A :class:`Limiter` in memory: per worker process."""
 
     def __init__(self, rate: float, burst: int):
         self.rate, self.burst = rate, burst
@@ -64,7 +73,6 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def take(self, key: str) -> float:
-        """0 if the request may go ahead, else the seconds to wait."""
         if self.rate <= 0:
             return 0.0
         now = time.monotonic()

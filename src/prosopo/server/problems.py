@@ -1,7 +1,7 @@
 """Errors as RFC 9457 problem documents (``application/problem+json``):
 a stable ``code``, the HTTP ``status``, a human ``title`` and ``detail``.
 Never a traceback: anything unexpected becomes a generic 500 and is logged
-on the server only."""
+on the server only; so is why a database could not be reached (a 503)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from ..errors import ProsopoError
 log = logging.getLogger("prosopo.server")
 MEDIA_TYPE = "application/problem+json"
 STATUS = {"bad_image": 400, "no_face": 422, "spoof": 422, "bad_parameter": 422, "bad_data": 422, "not_found": 404,
-          "bad_store": 409, "model_error": 503}
+          "bad_store": 409, "model_error": 503, "store_unavailable": 503}
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
           409: "Conflict", 413: "Request too large", 415: "Unsupported media type", 422: "Unprocessable request",
           429: "Too many requests", 500: "Internal error", 503: "Unavailable", 504: "Timed out"}
@@ -44,6 +44,7 @@ class Problem(Exception):
 _TAIL = r"[^\s'\"`,;()<>\[\]{}]*"
 _ANY_PATH = r"(?<![\w.:/~-])~?/[^\s'\"`,;()<>\[\]{}/]" + _TAIL  # /a/b or ~/a, not a URL's //host/...
 _API = ("/v1/", "/problems/", "/static/", "/docs", "/openapi.json", "/health", "/ready")
+_DATABASE_URL = re.compile(r"postgres(?:ql)?://" + _TAIL)
 _roots: list[str] = []
 _paths = re.compile(_ANY_PATH)
 
@@ -61,8 +62,9 @@ def hide_paths(*roots: str | os.PathLike[str]) -> None:
 
 
 def redact(text: str) -> str:
-    """``text`` without filesystem paths: a client has no business knowing
-    the server's layout (its data folder, home or installed packages)."""
+    """``text`` without filesystem paths or database URLs: a client has no
+    business knowing the server's layout (its data folder, home, installed
+    packages or database)."""
 
     def hide(match: re.Match[str]) -> str:
         found = match.group(0)
@@ -71,7 +73,7 @@ def redact(text: str) -> str:
         end = found.rstrip(".")
         return "<a path on the server>" + found[len(end):]
 
-    return _paths.sub(hide, text)
+    return _paths.sub(hide, _DATABASE_URL.sub("<the database>", text))
 
 
 def document(status: int, code: str, detail: str) -> dict[str, Any]:
@@ -86,6 +88,9 @@ def response(status: int, code: str, detail: str, headers: dict[str, str] | None
 
 
 def from_prosopo(exc: ProsopoError) -> Problem:
+    if exc.code == "store_unavailable":  # the cause names the database: for the server's log only
+        log.warning("database unavailable: %s", exc)
+        return Problem(503, exc.code, "the database is unavailable; try again shortly", {"Retry-After": "1"})
     return Problem(STATUS.get(exc.code, 400), exc.code, exc.message_for("http"))
 
 
@@ -99,7 +104,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ProsopoError)
     async def _prosopo(request: Request, exc: ProsopoError) -> JSONResponse:
         p = from_prosopo(exc)
-        return response(p.status, p.code, p.detail)
+        return response(p.status, p.code, p.detail, p.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -20,7 +20,7 @@ async def enroll(gallery: str, request: Request, key: Key = caller("enroll")) ->
     """Add the largest face of the image to an identity (the gallery is created if new)."""
     s = service(request)
     b = await s.parse(request, EnrollBody)
-    g = s.galleries.get(gallery, key, create=True)
+    g = await s.gallery(gallery, key, create=True)
     done = await s.work.run(g.enroll, b.identity, b.img, purpose=b.purpose, legal_basis=b.legal_basis,
                             consent_ref=b.consent_ref, expires=b.expires, workers=1)
     return done.to_dict()
@@ -31,7 +31,7 @@ async def search(gallery: str, request: Request, key: Key = caller("identify")) 
     """The k closest identities for each face (audited with this key)."""
     s = service(request)
     b = await s.parse(request, SearchBody)
-    g = s.galleries.get(gallery, key)
+    g = await s.gallery(gallery, key)
     found = await s.work.run(g.search, b.img, k=b.k, threshold=b.threshold, max_faces=b.max_faces,
                              anti_spoofing=b.anti_spoofing)
     return {"faces": found.to_dict()}
@@ -42,7 +42,7 @@ async def identify(gallery: str, request: Request, key: Key = caller("identify")
     """Who is each face? identity is null and known false for strangers (audited with this key)."""
     s = service(request)
     b = await s.parse(request, IdentifyBody)
-    g = s.galleries.get(gallery, key)
+    g = await s.gallery(gallery, key)
     found = await s.work.run(g.identify, b.img, threshold=b.threshold, max_faces=b.max_faces,
                              anti_spoofing=b.anti_spoofing)
     return {"faces": [r.to_dict() for r in found]}
@@ -52,7 +52,7 @@ async def identify(gallery: str, request: Request, key: Key = caller("identify")
 async def identities(gallery: str, request: Request, key: Key = caller("read")) -> dict[str, Any]:
     """Enrolled identities with their consent records."""
     s = service(request)
-    g = s.galleries.get(gallery, key)
+    g = await s.gallery(gallery, key)
     return {"identities": [i.to_dict() for i in await s.work.run(g.identities)]}
 
 
@@ -60,7 +60,7 @@ async def identities(gallery: str, request: Request, key: Key = caller("read")) 
 async def stats(gallery: str, request: Request, key: Key = caller("read")) -> dict[str, Any]:
     """Size, model, index and encryption of the gallery."""
     s = service(request)
-    g = s.galleries.get(gallery, key)
+    g = await s.gallery(gallery, key)
     out = (await s.work.run(g.stats)).to_dict()
     out.pop("location", None)  # a path on the server, which clients have no use for
     return out
@@ -73,7 +73,7 @@ async def audit(gallery: str, request: Request, limit: int = 100, verify: bool =
     if not 1 <= limit <= 10000:
         raise Problem(422, "bad_parameter", "limit must be between 1 and 10000")
     s = service(request)
-    g = s.galleries.get(gallery, key)
+    g = await s.gallery(gallery, key)
     out: dict[str, Any] = {"entries": [e.to_dict() for e in await s.work.run(g.audit, limit)]}
     if verify:
         out["verify"] = (await s.work.run(g.verify_audit)).to_dict()
@@ -84,5 +84,5 @@ async def audit(gallery: str, request: Request, limit: int = 100, verify: bool =
 async def erase(gallery: str, identity: str, request: Request, key: Key = caller("erase")) -> dict[str, Any]:
     """Erase every trace of an identity: rows, vectors, index entries (audited with this key)."""
     s = service(request)
-    g = s.galleries.get(gallery, key)
+    g = await s.gallery(gallery, key)
     return {"identity": identity, "erased_faces": await s.work.run(g.erase, identity)}

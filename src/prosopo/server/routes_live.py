@@ -106,11 +106,11 @@ async def session(websocket: WebSocket, gallery: str | None) -> None:
         start = await _start(websocket)
         key = await s.key(start.key)
         websocket.state.key_id = key.id  # for the access log
-        s.admit(key, "identify" if gallery else "detect", gallery)
+        await s.admit(key, "identify" if gallery else "detect", gallery)
         if not s.live.enter():
             raise Problem(503, "busy", f"this server already runs {s.live.limit} live sessions; try again later")
         try:
-            g = s.galleries.get(gallery, key) if gallery else None
+            g = await s.gallery(gallery, key) if gallery else None
             live = await s.work.run(LiveSession, g, start, s.settings)
             try:
                 await channel.send({"type": "ready", "gallery": gallery, "limits": {
@@ -200,7 +200,7 @@ async def _run(websocket: WebSocket, channel: Channel, s: Service, live: LiveSes
                     413, "too_large", f"the frame is larger than {settings.live_max_bytes} bytes")})
             elif fps.take(""):
                 await channel.send({"type": "dropped", "seq": seq, "reason": "max_fps"})
-            elif s.limiter.take(key.id):
+            elif await s.take(key):
                 await channel.send({"type": "dropped", "seq": seq, "reason": "rate_limited"})
             else:  # replaced before any await, so the worker never finds the slot empty
                 replaced = waiting[0][0] if waiting else None

@@ -49,8 +49,11 @@ async def health(request: Request) -> dict[str, Any]:
 
 @router.get("/ready", tags=["service"])
 async def ready(request: Request) -> dict[str, Any]:
-    """Are the default models loaded? (Loads them on the first call.)"""
-    await service(request).work.run(warm_up)
+    """Are the default models loaded (loads them on the first call), and,
+    for a service in PostgreSQL, does its database answer (else 503)?"""
+    s = service(request)
+    await s.check_database()
+    await s.work.run(warm_up)
     return {"ready": True}
 
 

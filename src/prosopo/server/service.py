@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
@@ -15,9 +13,10 @@ from fastapi import Depends, Request
 from pydantic import ValidationError
 
 from .bodies import Body, Image, UrlImage
+from .galleries import FolderPlaces, GalleryPlaces, GalleryPool
 from .inputs import decode, fetch
 from .keys import SCOPES, Key, KeyStore
-from .limits import RateLimiter
+from .limits import Limiter, RateLimiter
 from .live import SessionCount
 from .problems import Problem
 from .settings import Settings
@@ -25,41 +24,11 @@ from .work import WorkLimiter
 
 if TYPE_CHECKING:
     from ..gallery import Gallery
+    from .database import Database
 
 B = TypeVar("B", bound=Body)
 GALLERY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # fullmatch: "$" would let "name\n" through
 LOCAL = Key("local", "local development (auth off)", SCOPES, ("*",), "")
-
-
-class GalleryPool:
-    """Open galleries, one per name, shared by the requests of a worker; each
-    request acts through a view that records its key in the audit log."""
-
-    def __init__(self, root: Path, model: str, detector: str):
-        self.root, self.model, self.detector = root, model, detector  # for galleries created from now on
-        self._open: dict[str, Gallery] = {}
-        self._lock = threading.Lock()
-
-    def get(self, name: str, key: Key, create: bool = False) -> Gallery:
-        from ..gallery import Gallery
-
-        with self._lock:
-            if name not in self._open:
-                location = self.root / name
-                new = not (location / "gallery.db").is_file()
-                if not create and new:
-                    raise Problem(404, "not_found", f"no gallery named {name!r}")
-                # a gallery keeps the models it was created with
-                self._open[name] = Gallery.open(location, create=create, actor="server",
-                                                model=self.model if new else None,
-                                                detector=self.detector if new else None)
-            return self._open[name].acting_as(f"key:{key.id} ({key.name})")
-
-    def close(self) -> None:
-        with self._lock:
-            for g in self._open.values():
-                g.close()
-            self._open.clear()
 
 
 class Service:
@@ -67,15 +36,36 @@ class Service:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.keys = KeyStore(settings.data / "keys.db")
-        self.limiter = RateLimiter(settings.rate, settings.burst)
+        self.db: Database | None = None
+        self.keys: KeyStore
+        self.limiter: Limiter
+        places: GalleryPlaces
+        if settings.db is not None:  # shared with every server of the database
+            from .database import Database
+            from .galleries_postgres import PostgresPlaces
+            from .keys_postgres import PostgresKeyStore
+            from .limits_postgres import PostgresRateLimiter
+
+            self.db = Database(settings.db)
+            self.keys = PostgresKeyStore(self.db)
+            self.limiter = PostgresRateLimiter(self.db, settings.rate, settings.burst)
+            places = PostgresPlaces(self.db)
+        else:
+            from .keys_sqlite import SQLiteKeyStore
+
+            assert settings.data is not None
+            self.keys = SQLiteKeyStore(settings.data / "keys.db")
+            self.limiter = RateLimiter(settings.rate, settings.burst)
+            places = FolderPlaces(settings.data / "galleries")
         self.work = WorkLimiter(settings.concurrency, settings.timeout)
-        self.galleries = GalleryPool(settings.data / "galleries", settings.gallery_model, settings.gallery_detector)
+        self.galleries = GalleryPool(places, settings.gallery_model, settings.gallery_detector)
         self.live = SessionCount(settings.live_sessions)
 
     def close(self) -> None:
         self.galleries.close()
         self.work.close()
+        if self.db is not None:
+            self.db.close()
 
     async def authenticate(self, request: Request, scope: str) -> Key:
         """The request's key, allowed ``scope`` and the path's gallery, within its rate."""
@@ -83,7 +73,7 @@ class Service:
         token = header[7:].strip() if header[:7].lower() == "bearer " else request.headers.get("x-api-key", "")
         key = await self.key(token)
         request.state.key_id = key.id  # for the access log
-        self.admit(key, scope, request.path_params.get("gallery"))
+        await self.admit(key, scope, request.path_params.get("gallery"))
         return key
 
     async def key(self, token: str) -> Key:
@@ -98,11 +88,11 @@ class Service:
             raise Problem(401, "bad_key", "the API key is unknown or revoked", {"WWW-Authenticate": "Bearer"})
         return found
 
-    def admit(self, key: Key, scope: str, gallery: str | None) -> None:
+    async def admit(self, key: Key, scope: str, gallery: str | None) -> None:
         """Refuse ``key`` unless it has ``scope``, is within its rate and may use ``gallery``."""
         if not key.allows(scope):
             raise Problem(403, "scope", f"this key may not {scope}; its scopes: {', '.join(key.scopes)}")
-        wait = self.limiter.take(key.id)
+        wait = await self.take(key)
         if wait:
             raise Problem(429, "rate_limited", f"too many requests for this key; retry in {wait:.1f} s",
                           {"Retry-After": str(max(1, round(wait)))})
@@ -111,6 +101,19 @@ class Service:
                 raise Problem(422, "bad_parameter", "gallery names are 1-64 letters, digits, - or _")
             if not key.may_use(gallery):
                 raise Problem(403, "gallery", f"this key may not use gallery {gallery!r}")
+
+    async def take(self, key: Key) -> float:
+        """A request from ``key``'s rate: 0 if it may go ahead, else the seconds to wait."""
+        return await anyio.to_thread.run_sync(self.limiter.take, key.id)
+
+    async def gallery(self, name: str, key: Key, create: bool = False) -> Gallery:
+        """Gallery ``name``, acting for ``key`` (see :meth:`GalleryPool.get`), opened off the event loop."""
+        return await anyio.to_thread.run_sync(self.galleries.get, name, key, create)
+
+    async def check_database(self) -> None:
+        """Raise :class:`~prosopo.gallery.postgres.StoreUnavailable` if the service's database does not answer."""
+        if self.db is not None:
+            await anyio.to_thread.run_sync(self.db.ping)
 
     async def parse(self, request: Request, model: type[B]) -> B:
         """The body as ``model``, its images as bytes (decoded or fetched)."""

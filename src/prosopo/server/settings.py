@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
+from ..errors import ParameterError
 
 
 @dataclass
@@ -17,9 +18,15 @@ class Settings:
     a job that times out keeps its slot until it really finishes: at most
     ``concurrency`` jobs compute at once per worker, whatever the timeouts.
     The ``live_*`` settings bound the live camera sessions (see :mod:`.live`).
+
+    The service keeps its API keys and galleries under ``data`` (one server)
+    or in the PostgreSQL database at ``db`` (any number of servers, which
+    then share keys, rate limits and galleries: see :mod:`.database`); give
+    one of them.
     """
 
-    data: Path                      # keys.db and galleries/ live here
+    data: Path | None = None        # keys.db and galleries/ live here
+    db: str | None = None           # or in this PostgreSQL database (postgresql://user@host/db)
     auth: bool = True               # False only for local development
     allow_urls: bool = False        # fetch images from http(s) URLs
     max_body: int = 25 * 2**20      # bytes per request
@@ -34,3 +41,8 @@ class Settings:
     live_max_bytes: int = 2 * 2**20  # bytes per live frame (an encoded image)
     live_max_pixels: int = 1920 * 1080  # pixels per live frame
     live_idle: float = 30.0         # seconds a live session may stay silent before it is closed
+
+    def __post_init__(self) -> None:
+        if (self.data is None) == (self.db is None):
+            raise ParameterError("the service keeps its keys and galleries under a data folder or in a PostgreSQL "
+                                 "database: give one of data and db")
