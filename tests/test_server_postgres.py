@@ -188,10 +188,9 @@ def test_a_gallery_store_is_unavailable_while_its_server_is_down(own_postgres):
         assert g.stats().disk_bytes > 0  # the schema's tables, found though their schema's name needs quotes
 
         def down() -> None:
-            with pytest.raises(StoreUnavailable, match="connection to PostgreSQL was lost"):
-                g.identities()
-            with pytest.raises(StoreUnavailable, match="is PostgreSQL running there"):
-                g.identities()
+            for _ in range(2):  # the dropped connection is noticed, and opening a new one fails
+                with pytest.raises(StoreUnavailable, match="is PostgreSQL running there"):
+                    g.identities()
 
         restart(own_postgres, down)
         assert g.identities() == []  # a new connection
@@ -217,14 +216,11 @@ def test_database_down_gives_503_and_its_return_answers(own_postgres, photos):
             assert server.get("/health").status_code == 200  # the process itself is fine
 
         restart(own_postgres, down)
-        # keys and rate limits: a dropped connection is opened again at once; the gallery's
-        # is found lost at its first use after the restart (a 503), and opened again at the next
+        # every dropped connection (keys, rate limits, the gallery's) is opened again at its next use
         assert server.post("/v1/detect", token, files={"img": shots[1]}).status_code == 200
-        first = server.post("/v1/galleries/staff/identify", token, files={"img": shots[1]})
-        if first.status_code != 200:
-            is_problem(first, 503, "store_unavailable")
-        found = server.post("/v1/galleries/staff/identify", token, files={"img": shots[1]}).json()["faces"]
-        assert found[0]["identity"] == name
+        answer = server.post("/v1/galleries/staff/identify", token, files={"img": shots[1]})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["faces"][0]["identity"] == name
         assert "Traceback" not in server.log() and "database unavailable" in server.log()
     finally:
         server.stop()

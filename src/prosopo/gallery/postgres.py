@@ -456,6 +456,21 @@ class PostgresStore(IndexedStore):
             self.conn = self._connect()
         return self.conn
 
+    def _begin(self, statement: str) -> psycopg.Connection:
+        """The connection, in a transaction begun with ``statement``. An idle
+        connection the server dropped meanwhile (a restart, an idle timeout)
+        shows only now: nothing was sent yet, so it is opened again once."""
+        conn = self._connection()
+        try:
+            conn.execute(statement)
+        except psycopg.OperationalError:
+            if not conn.broken:
+                raise
+            conn.close()
+            conn = self._connection()
+            conn.execute(statement)
+        return conn
+
     @staticmethod
     def _error(conn: psycopg.Connection) -> type[StoreError]:
         """:class:`StoreUnavailable` if ``conn`` was lost, else :class:`StoreError`."""
@@ -489,9 +504,9 @@ class PostgresStore(IndexedStore):
         order, which lets every index follow it by ``seq`` alone. (SERIALIZABLE
         with retries would have to run the caller's work again.)"""
         with self._lock:
-            conn = self._connection()
+            conn = self.conn
             try:
-                conn.execute("BEGIN")
+                conn = self._begin("BEGIN")
                 conn.execute(f"SELECT pg_advisory_xact_lock({LOCK_CLASS}, hashtext(current_schema()))")
                 yield conn
             except psycopg.Error as exc:
@@ -525,9 +540,9 @@ class PostgresStore(IndexedStore):
     def _read(self) -> Iterator[psycopg.Connection]:
         """A consistent snapshot for several reads."""
         with self._lock:
-            conn = self._connection()
+            conn = self.conn
             try:
-                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                conn = self._begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 yield conn
                 conn.execute("COMMIT")
             except psycopg.Error as exc:
