@@ -265,6 +265,35 @@ def test_an_index_left_behind_by_a_cut_change_log_is_rebuilt(postgres_url, monke
         assert found[0][0].identity != "p0" and len(b.store.index()) == 19
 
 
+
+def test_a_connection_lost_while_following_misses_no_face_later(postgres_url):
+    # b's connection ends just before it reads the new embeddings: that search
+    # fails (503 in the service), and every later one finds the newcomer
+    from prosopo.gallery.postgres import StoreUnavailable
+
+    rng = np.random.default_rng(10)
+    vectors = _unit(rng, 2)
+    with Gallery.open(postgres_url, actor="server-a") as a, Gallery.open(postgres_url, actor="server-b") as b:
+        a.enroll_embeddings("old", vectors[0])
+        assert b.search_embeddings(vectors[0], k=1)[0][0].identity == "old"  # b's index is built
+        a.enroll_embeddings("newcomer", vectors[1])
+        store = b._store
+        read = store._embeddings
+
+        def terminated_first(conn, face_ids):
+            _sql(postgres_url, "SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+            store._embeddings = read
+            return read(conn, face_ids)
+
+        store._embeddings = terminated_first
+        with pytest.raises(StoreUnavailable, match="connection to PostgreSQL was lost"):
+            b.search_embeddings(vectors[1], k=1)
+        assert store._embeddings is read
+        for _ in range(2):
+            assert b.search_embeddings(vectors[1], k=1)[0][0].identity == "newcomer"
+        assert len(store.index()) == 2
+
+
 # -- all or nothing ------------------------------------------------------------------
 
 
@@ -330,6 +359,12 @@ def test_a_dropped_idle_connection_is_opened_again(postgres_url):
     ("postgres://someone@localhost/gallery?nonsense=1", "malformed PostgreSQL URL"),
     ("postgresql://someone:secret@localhost:port/gallery", "port .* is not a number"),
     ("postgresql://someone:secret@localhost", "names no database"),
+    # libpq quotes the token it could not read, or the whole URL: never shown, a password may be in it
+    ("postgresql://alice:secret%zz2@db.example/prod", r"\(invalid percent-encoded token\); write"),
+    ("postgresql://alice@db.example/prod?password=secret%zz", r"\(invalid percent-encoded token\); write"),
+    ("postgresql://alice:secret%002@db.example/prod", r"\(forbidden value %00 in percent-encoded value\); write"),
+    ("postgresql://alice:secret@[::1/prod", r'matching "\]" in IPv6 host address in URI\); write'),
+    ("postgresql://alice@db.example/prod?pass%77ord=secret&nonsense=1", r"\?pass%77ord=\*\*\*&nonsense=1"),
 ])
 def test_a_malformed_url_is_a_store_error(url, expected):
     with pytest.raises(StoreError, match=expected) as caught:
@@ -346,6 +381,24 @@ def test_an_unreachable_server_fails_at_once(tmp_path):
             Gallery.open(url)
         assert time.monotonic() - start < 5
         assert "secret" not in str(caught.value) and "someone:***@" in str(caught.value)
+
+
+
+def test_a_connection_whose_setup_fails_is_closed(postgres_url, monkeypatch):
+    from prosopo.gallery import postgres
+
+    opened: list = []
+    connect = psycopg.connect
+
+    def recorded(*args, **kwargs):
+        opened.append(connect(*args, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(psycopg, "connect", recorded)
+    monkeypatch.setattr(postgres, "BUSY_SECONDS", "soon")  # SET lock_timeout = 'soons' fails
+    with pytest.raises(StoreError, match='cannot connect .*invalid value for parameter "lock_timeout"'):
+        Gallery.open(postgres_url)
+    assert len(opened) == 1 and opened[0].closed
 
 
 @pytest.fixture(scope="module")

@@ -168,6 +168,32 @@ def test_compaction_says_which_setting_keeps_old_bytes_and_how_to_fix_it(postgre
         assert [i.name for i in gallery.identities()] == ["d"]
 
 
+def test_compaction_refuses_a_log_of_failed_statements_with_their_parameters(postgres_url):
+    # log_parameter_max_length_on_error: a failing statement's error names its
+    # parameters (a name, an embedding) in the server log, which no compaction reaches
+    with Gallery.open(postgres_url) as gallery:
+        gallery.enroll_embeddings(["a", "b", "c"], _unit(np.random.default_rng(12), 3))
+    for name, options, refused in [("a", "-c log_parameter_max_length_on_error=-1", True),
+                                   ("b", "-c log_parameter_max_length_on_error=64", True),
+                                   # errors not logged, or logged without their context: nothing kept
+                                   ("c", "-c log_parameter_max_length_on_error=-1 -c log_min_messages=fatal", False)]:
+        with Gallery.open(f"{postgres_url}&options={quote(options, safe='')}") as gallery:
+            if refused:
+                with pytest.raises(StoreError, match="old copies remain in PostgreSQL's files: the server log holds "
+                                                     "the parameters of statements that failed, names among them "
+                                                     r"\(ALTER SYSTEM SET log_parameter_max_length_on_error = 0\)"):
+                    gallery.erase(name)
+            else:
+                gallery.erase(name)
+            assert name not in gallery
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("SET log_parameter_max_length_on_error = -1")
+        conn.execute("SET log_error_verbosity = terse")  # no CONTEXT line: the parameters are not logged
+        assert postgres._kept_by_settings(conn) == []
+        conn.execute("SET log_error_verbosity = default")
+        assert len(postgres._kept_by_settings(conn)) == 1
+
+
 def test_a_replication_slot_keeps_the_log_until_it_is_dropped(postgres_url, postgres_server):
     pgdata = Path(postgres_server.pgdata)
     slot = f"prosopo_test_{os.getpid()}"

@@ -287,6 +287,63 @@ def test_a_second_process_writes_are_followed(tmp_path, gallery_location, index,
         assert {e.actor for e in gallery.audit()} >= {"other-process"}
 
 
+class FailsOnce:
+    """A store read that raises once (a lost connection, a key that cannot
+    open a sealed embedding), then works again."""
+
+    def __init__(self, read):
+        self._read, self.failed = read, False
+
+    def __call__(self, *args):
+        if not self.failed:
+            self.failed = True
+            raise StoreError("the read failed (injected)")
+        return self._read(*args)
+
+
+@pytest.mark.parametrize("index", ["exact", "ann"])
+def test_a_follow_that_fails_midway_misses_nothing_later(gallery_location, index):
+    # another server enrolls and removes; this one's read of the new embeddings
+    # fails: its next search must still see both changes, not skip them for good
+    rng = np.random.default_rng(11)
+    old, newcomer = _unit(rng, 2)
+    with Gallery.open(gallery_location, index=index) as a, Gallery.open(gallery_location, index=index) as b:
+        a.enroll_embeddings(["old", "stays"], np.stack([old, _unit(rng, 1)[0]]))
+        assert b.search_embeddings(old, k=1)[0][0].identity == "old"  # b's index is built
+        a.enroll_embeddings("newcomer", newcomer)
+        a.remove("old")
+        store = b._store
+        store._embeddings = FailsOnce(store._embeddings)
+        with pytest.raises(StoreError, match="injected"):
+            b.search_embeddings(newcomer, k=1)
+        assert store._embeddings.failed
+        assert b.search_embeddings(newcomer, k=1)[0][0].identity == "newcomer"
+        assert {m.identity for m in b.search_embeddings(old, k=5)[0]} == {"stays", "newcomer"}
+        assert len(store.index()) == 2
+
+
+def test_a_rebuild_that_fails_midway_misses_nothing_later(gallery_location, monkeypatch):
+    # the change log was cut past where this server's index is (a compaction),
+    # so it rebuilds; reading every embedding fails once: the next search rebuilds again
+    from prosopo.gallery import postgres
+
+    monkeypatch.setattr(postgres, "KEEP_CHANGES", 0)  # a compaction cuts the whole log, as SQLite's does
+    rng = np.random.default_rng(12)
+    gone, newcomer, stays = _unit(rng, 3)
+    with Gallery.open(gallery_location) as a, Gallery.open(gallery_location) as b:
+        a.enroll_embeddings(["gone", "stays"], np.stack([gone, stays]))
+        assert b.search_embeddings(gone, k=1)[0][0].identity == "gone"  # b's index is built
+        a.enroll_embeddings("newcomer", newcomer)
+        a.erase("gone")  # erased and compacted: the log is cut
+        store = b._store
+        store._all_embeddings = FailsOnce(store._all_embeddings)
+        with pytest.raises(StoreError, match="injected"):
+            b.search_embeddings(newcomer, k=1)
+        assert store._all_embeddings.failed
+        assert b.search_embeddings(newcomer, k=1)[0][0].identity == "newcomer"
+        assert {m.identity for m in b.search_embeddings(gone, k=5)[0]} == {"stays", "newcomer"}
+
+
 def _source(module) -> str:
     return Path(module.__file__).read_text()
 

@@ -8,6 +8,7 @@ fails on both, the rate limit is one for all; the database going away gives
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 import warnings
@@ -141,6 +142,54 @@ def test_the_rate_limit_is_one_for_all_servers(service_db):
         a.stop()
 
 
+@pytest.fixture
+def service_url(postgres_server) -> Iterator[str]:
+    """A new database of its own for one test, as a URL."""
+    name = create_database(postgres_server.get_uri())
+    yield postgres_server.get_uri(name)
+    with psycopg.connect(postgres_server.get_uri(), autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def test_the_first_requests_of_a_new_key_on_many_servers_at_once(service_url):
+    """Three servers take from each new key's bucket at the same moment: the
+    statement whose snapshot began before another's insert of the row must
+    still say how long to wait (it used to fail: a 500)."""
+    from prosopo.errors import ProsopoError
+    from prosopo.server.database import Database
+    from prosopo.server.limits_postgres import PostgresRateLimiter
+
+    servers = [Database(service_url) for _ in range(3)]
+    try:
+        limiters = [PostgresRateLimiter(db, 0.4, 1) for db in servers]  # a bucket of one, back after 2.5 s
+        keys = [f"key-{i}" for i in range(150)]
+        start = threading.Barrier(len(limiters), timeout=30)
+        waits: dict[str, list[float]] = {k: [] for k in keys}
+        errors: list[BaseException] = []
+
+        def server(limiter: PostgresRateLimiter) -> None:
+            for k in keys:
+                start.wait()
+                try:
+                    waits[k].append(limiter.take(k))
+                except (TypeError, ProsopoError) as exc:  # reported below (float(None) was the bug)
+                    errors.append(exc)
+
+        threads = [threading.Thread(target=server, args=(limiter,)) for limiter in limiters]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, f"{len(errors)} of {len(keys) * len(limiters)} takes failed: {errors[0]!r}"
+        for k, got in waits.items():
+            first, *refused = sorted(got)
+            assert first == 0.0 and len(refused) == 2, (k, got)  # exactly one request of the three goes ahead
+            assert all(1.5 < w < 2.6 for w in refused), (k, got)  # and the others wait for the next token
+    finally:
+        for db in servers:
+            db.close()
+
+
 def test_the_database_is_needed_at_start(postgres_server, service_db, tmp_path):
     unreachable = postgres_server.get_uri("postgres") + "&port=1"  # no server on that socket
     for args in (["serve", "--db", unreachable], ["keys", "list", "--db", unreachable]):
@@ -152,6 +201,69 @@ def test_the_database_is_needed_at_start(postgres_server, service_db, tmp_path):
     assert both.returncode == 2 and "not both" in both.stderr
     not_a_url = cli("keys", "list", "--db", "/var/lib/postgres")
     assert not_a_url.returncode == 2 and "postgresql://" in not_a_url.stderr
+
+
+
+def test_what_the_database_refuses_is_logged_not_answered(service_url, postgres_server):
+    """A statement the service's database refuses (here: its tables dropped
+    under a running server) is a 500 that names no database, host or user;
+    the server's log says what happened."""
+    server = Server(None, "--db", service_url)
+    try:
+        token = key(service_url, "refused")
+        params = psycopg.conninfo.conninfo_to_dict(service_url)
+        database, socket = params["dbname"], params["host"]
+        assert server.post("/v1/detect", token, files={"img": b"x"}).status_code == 400  # all is well
+        answers = []
+        for table in ("rates", "keys"):  # the rate limit, then the key check (before authentication)
+            with psycopg.connect(service_url, autocommit=True) as conn:
+                conn.execute(f"DROP TABLE prosopo_service.{table}")
+            answers.append(server.post("/v1/detect", token, files={"img": b"x"}))
+            answers.append(server.get("/v1/galleries/staff/stats", token))
+        for answer in answers:
+            body = is_problem(answer, 500, "database_error")
+            assert body["detail"] == "the server's database could not do what was needed; the cause has been logged"
+            for secret in (database, socket, "postgres", "prosopo_service", table):
+                assert secret not in answer.text, (secret, answer.text)
+        log = server.log()
+        assert f"database error: the service's database '{database}' on {socket} as 'postgres' refused" in log
+        assert 'relation "prosopo_service.keys" does not exist' in log and "Traceback" not in log
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("url", ["postgresql://alice:secret%zz2@db.example/prod",
+                                 "postgresql://alice@db.example/prod?password=secret%zz",
+                                 "postgresql://alice:secret@[::1/prod",
+                                 "host=db.example password=a secret"])
+def test_a_malformed_service_url_never_shows_its_password(url):
+    from prosopo.errors import ParameterError
+    from prosopo.server.database import describe
+
+    with pytest.raises(ParameterError, match="postgresql://USER") as caught:
+        describe(url)
+    assert "secret" not in str(caught.value)
+    out = cli("keys", "list", "--db", url)
+    assert out.returncode == 2 and "secret" not in out.stderr + out.stdout, out.stderr
+
+
+
+def test_a_service_connection_whose_setup_fails_is_closed(service_url, monkeypatch):
+    from prosopo.gallery.postgres import StoreUnavailable
+    from prosopo.server import database
+
+    opened: list = []
+    connect = psycopg.connect
+
+    def recorded(*args, **kwargs):
+        opened.append(connect(*args, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(psycopg, "connect", recorded)
+    monkeypatch.setattr(database, "STATEMENT_SECONDS", "soon")  # SET statement_timeout = 'soons' fails
+    with pytest.raises(StoreUnavailable, match="statement_timeout"):
+        database.Database(service_url)
+    assert len(opened) == 1 and opened[0].closed
 
 
 @pytest.fixture(scope="module")
@@ -238,6 +350,66 @@ def test_gallery_schemas_and_urls():
     merged = gallery_url("postgresql://u@h/db?sslmode=require&options=-cstatement_timeout%3D5s", "x")
     assert merged == ("postgresql://u@h/db?sslmode=require"
                       "&options=-cstatement_timeout%3D5s%20-csearch_path%3D%22gallery_x%22")
+
+
+
+def test_no_two_gallery_names_share_a_schema():
+    from prosopo.server.galleries_postgres import gallery_schema
+    from prosopo.server.service import GALLERY_NAME
+
+    long = "victim-" + "x" * 50  # too long to keep: shortened with its hash
+    shortened = gallery_schema(long)
+    twin = shortened.removeprefix("gallery_")  # 55 characters: a valid name of its own
+    assert len(shortened) == 63 and GALLERY_NAME.fullmatch(twin)
+    assert gallery_schema(twin) != shortened
+    assert gallery_schema(twin).startswith("gallery_" + twin[:38] + "~") and len(gallery_schema(twin)) == 63
+    # the names kept as written, and the shortened ones, are what they were
+    assert gallery_schema("Team-A") == "gallery_Team-A"
+    assert gallery_schema("b" * 55) == "gallery_" + "b" * 55
+    assert gallery_schema("a" * 38 + "_0123456789abcdeg") == "gallery_" + "a" * 38 + "_0123456789abcdeg"  # not hex
+    assert shortened == "gallery_victim-" + "x" * 31 + "_" + shortened[-16:]
+    names = [long, twin, "a" * 64, "a" * 63, "a" * 56, "a" * 55, "A" * 55, twin.upper(), twin[:-1] + "0"]
+    schemas = [gallery_schema(n) for n in names]
+    assert len(set(schemas)) == len(names) and all(len(s) <= 63 for s in schemas)
+
+
+def test_a_gallery_named_like_a_shortened_schema_is_another_gallery(service_url):
+    import numpy as np
+
+    from prosopo import Gallery
+    from prosopo.server.database import Database
+    from prosopo.server.galleries_postgres import PostgresPlaces, gallery_schema
+
+    long = "victim-" + "x" * 50
+    twin = gallery_schema(long).removeprefix("gallery_")
+    db = Database(service_url)
+    try:
+        places = PostgresPlaces(db)
+        with Gallery.open(places.make(long)) as g:
+            g.enroll_embeddings("secret", np.ones(g._store.dim, np.float32))
+        assert places.find(long) is not None
+        assert places.find(twin) is None  # a key allowed only the twin name does not reach the victim's gallery
+        with Gallery.open(places.make(twin)) as g:
+            assert len(g) == 0
+        with Gallery.open(places.find(long)) as g:
+            assert g.identities()[0].name == "secret"
+    finally:
+        db.close()
+
+
+def test_gallery_urls_keep_the_other_parameters_as_written():
+    from psycopg.conninfo import conninfo_to_dict
+
+    from prosopo.server.galleries_postgres import gallery_url
+
+    url = ("postgresql://u@h/db?password=a+b%2Bc&application_name=x+y&sslmode=require"
+           "&options=-capplication_name%3Dp+q")
+    made = gallery_url(url, "staff")
+    assert made.startswith("postgresql://u@h/db?password=a+b%2Bc&application_name=x+y&sslmode=require&options=")
+    before, after = conninfo_to_dict(url), conninfo_to_dict(made)
+    assert after["password"] == "a+b+c" and after["application_name"] == "x+y"  # libpq: "+" is "+"
+    assert after["options"] == '-capplication_name=p+q -csearch_path="gallery_staff"'
+    assert {k: v for k, v in after.items() if k != "options"} == {k: v for k, v in before.items() if k != "options"}
 
 
 def test_settings_name_one_place(tmp_path):

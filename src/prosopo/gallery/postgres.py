@@ -42,11 +42,11 @@ The columns that hold such values have no planner statistics (``SET
 STATISTICS 0``), so ``ANALYZE`` copies none of them into ``pg_statistic``.
 It needs the owner of the tables, holding ``pg_checkpoint`` and ``EXECUTE``
 on ``pg_switch_wal()`` and ``pg_ls_waldir()`` (or a superuser), with
-``wal_recycle = off``, statements not logged with their parameters, and no
-old WAL kept for ``wal_keep_size``, a replication slot or archiving; where
-it cannot, it does the rest and raises :class:`~prosopo.StoreError` saying
-why. WAL archives, replicas and backups are out of its reach
-(docs/galleries.md, "Erasure in PostgreSQL").
+``wal_recycle = off``, statements (and the errors of failed ones) not
+logged with their parameters, and no old WAL kept for ``wal_keep_size``, a
+replication slot or archiving; where it cannot, it does the rest and raises
+:class:`~prosopo.StoreError` saying why. WAL archives, replicas and backups
+are out of its reach (docs/galleries.md, "Erasure in PostgreSQL").
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 from ..errors import NotFoundError, StoreError
 from ..privacy import audit
@@ -173,9 +174,22 @@ CREATE TABLE audit_anchor (
 
 
 def _redact(url: str) -> str:
-    """``url`` with its password (in the user part or the query) hidden."""
+    """``url`` with its password (in the user part or the query, its key
+    percent-encoded or not: libpq decodes both) and ``sslpassword`` hidden."""
     url = re.sub(r"^([A-Za-z]+://[^/@]*?:)[^/@]*@", r"\1***@", url)
+    url = re.sub(r"(?<=[?&])([^=&]*)=[^&]*",
+                 lambda m: f"{m.group(1)}=***" if unquote(m.group(1)).endswith("password") else m.group(0), url)
     return re.sub(r"(password=)[^&\s]*", r"\1***", url)
+
+
+def url_problem(exc: BaseException) -> str:
+    """What libpq found wrong in a connection URL, without what it quotes of
+    the URL: the offending token (a password with a stray ``%``), or the
+    whole URL, may hold the password. libpq puts that after ``: "``; any
+    longer quoted part left (``key=value`` strings) is hidden too, single
+    quoted characters (``"]"``, ``"="``) are kept."""
+    text = _first_line(exc).split(': "', 1)[0]
+    return re.sub(r'"[^"]*"', lambda m: m.group(0) if len(m.group(0)) <= 3 else '"..."', text)
 
 
 def _parse(url: str, where: str) -> dict[str, Any]:
@@ -184,7 +198,7 @@ def _parse(url: str, where: str) -> dict[str, Any]:
     try:
         params = conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
-        raise StoreError(f"malformed PostgreSQL URL {where!r} ({_first_line(exc)}); {usage}") from None
+        raise StoreError(f"malformed PostgreSQL URL {where!r} ({url_problem(exc)}); {usage}") from None
     if not params.get("dbname"):
         raise StoreError(f"the PostgreSQL URL {where!r} names no database; {usage}")
     if not all(port.isdigit() for port in str(params.get("port", "5432")).split(",")):
@@ -237,7 +251,10 @@ OLDER_THAN = (
 CLEARS_WAL = ("SELECT pg_has_role('pg_checkpoint', 'MEMBER') AND has_function_privilege('pg_switch_wal()', 'EXECUTE')"
               " AND has_function_privilege('pg_ls_waldir()', 'EXECUTE'), quote_ident(current_user)")
 SETTINGS = ("wal_recycle", "log_statement", "log_min_duration_statement", "log_min_duration_sample",
-            "log_transaction_sample_rate", "log_parameter_max_length")
+            "log_transaction_sample_rate", "log_parameter_max_length", "log_parameter_max_length_on_error",
+            "log_min_messages", "log_error_verbosity")
+# the values of log_min_messages at which the server log records errors
+LOGS_ERRORS = ("debug5", "debug4", "debug3", "debug2", "debug1", "info", "notice", "warning", "error")
 
 
 def _wait_for_older(conn: psycopg.Connection, horizon: str) -> None:
@@ -264,6 +281,12 @@ def _kept_by_settings(conn: psycopg.Connection) -> list[str]:
     if logged and s["log_parameter_max_length"] != "0":
         kept.append("the server log holds statements with their parameters, names among them "
                     "(ALTER SYSTEM SET log_parameter_max_length = 0, or log no statements)")
+    # a failing statement's error names its parameters (CONTEXT: ... $1 = '...') in the log;
+    # log_min_error_statement adds only the statement's text, which holds placeholders, never values
+    if (s["log_parameter_max_length_on_error"] != "0" and s["log_min_messages"] in LOGS_ERRORS
+            and s["log_error_verbosity"] != "terse"):
+        kept.append("the server log holds the parameters of statements that failed, names among them "
+                    "(ALTER SYSTEM SET log_parameter_max_length_on_error = 0)")
     stats = [row[0] for row in conn.execute(
         "SELECT tablename || '.' || attname FROM pg_stats WHERE schemaname = current_schema()"
         " AND tablename || '.' || attname = ANY(%s) ORDER BY 1", (list(PRIVATE_COLUMNS),))]
@@ -413,12 +436,17 @@ class PostgresStore(IndexedStore):
 
     def _connect(self) -> psycopg.Connection:
         timeout = int(self._params.get("connect_timeout", CONNECT_SECONDS))
+        conn = None
         try:
             conn = psycopg.connect(self._url, autocommit=True, connect_timeout=timeout,
                                    application_name="prosopo")
             # waits for a lock (another process's write, a compaction) end as the SQLite store's do
             conn.execute(f"SET lock_timeout = '{BUSY_SECONDS}s'")
-        except psycopg.Error as exc:
+        except BaseException as exc:
+            if conn is not None:  # connected, but its setup failed: not left open
+                conn.close()
+            if not isinstance(exc, psycopg.Error):
+                raise
             raise _refused(exc, self._where, str(self._params["dbname"])) from None
         return conn
 

@@ -475,35 +475,49 @@ class IndexedStore(ABC):
         return int(row[0]) if row else 0
 
     def _load_index(self, conn: Any, kind: str) -> ExactIndex | AnnIndex:
-        """Build the index from every stored face."""
+        """Build the index from every stored face. The index and the change
+        it has followed are recorded together, once every face is in: if a
+        read fails on the way (a lost connection, a sealed embedding that
+        does not open), there is no index, and the next search builds it again."""
         index = AnnIndex(self.dim) if kind == "ann" else ExactIndex(self.dim)
-        self._applied = self._last_seq(conn)
-        for rows in self._all_embeddings(conn):
-            index.add(*self.vectors(rows))
-        self._index = index
+        try:
+            applied = self._last_seq(conn)
+            for rows in self._all_embeddings(conn):
+                index.add(*self.vectors(rows))
+        except BaseException:
+            self._index = None
+            raise
+        self._index, self._applied = index, applied
         _release_freed_memory()
         return index
 
     def _follow(self, conn: Any, index: ExactIndex | AnnIndex) -> ExactIndex | AnnIndex:
         """Apply the changes committed since the index was last brought up to
-        date, by this process or another one."""
+        date, by this process or another one. The change followed moves on
+        only once all of them are applied; if anything fails on the way, the
+        index (which may hold some of them) is dropped, and the next search
+        builds it again: never an index that skipped a change for good."""
         if self._applied < self._floor(conn):  # the log was cut by a compaction elsewhere: start again
             return self._load_index(conn, index.kind)
-        rows = self._changes(conn, self._applied)
-        if not rows:
-            return index
-        final: dict[int, int] = {}
-        for _, face_id, op in rows:
-            final[face_id] = op
+        try:
+            rows = self._changes(conn, self._applied)
+            if not rows:
+                return index
+            final: dict[int, int] = {}
+            for _, face_id, op in rows:
+                final[face_id] = op
+            removed = [f for f, op in final.items() if op < 0]
+            if removed:
+                index.remove(np.array(removed, np.int64))
+            added = [f for f, op in final.items() if op > 0]
+            for chunk in _chunks(added):
+                found = self._embeddings(conn, chunk)
+                if found:
+                    index.add(*self.vectors(found))
+        except BaseException:
+            self._index = None
+            raise
         self._applied = rows[-1][0]
-        removed = [f for f, op in final.items() if op < 0]
-        if removed:
-            index.remove(np.array(removed, np.int64))
-        added = [f for f, op in final.items() if op > 0]
-        for chunk in _chunks(added):
-            found = self._embeddings(conn, chunk)
-            if found:
-                index.add(*self.vectors(found))
         return index
 
 

@@ -7,7 +7,10 @@ galleries, each in a schema of its own (:mod:`.galleries_postgres`). A
 process talks to it through one :class:`Database`: one connection, one short
 statement at a time (a key lookup, a bucket update), opened again when the
 server dropped it. A server that cannot be reached raises
-:class:`~prosopo.gallery.postgres.StoreUnavailable` (the service answers 503).
+:class:`~prosopo.gallery.postgres.StoreUnavailable` (the service answers 503);
+a statement it refuses (a table dropped, a right revoked) raises
+:class:`DatabaseRefused`, whose message names the database, its host and
+user: it is for the operator, so the service logs it and answers a bare 500.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ try:
 except ImportError:
     raise StoreError("a service in PostgreSQL (--db) needs psycopg 3: pip install 'prosopo[postgres]'") from None
 
-from ..gallery.postgres import StoreUnavailable
+from ..gallery.postgres import StoreUnavailable, url_problem
 
 SCHEMA = "prosopo_service"  # the service's own tables; galleries are in schemas named gallery_*
 CONNECT_SECONDS = 5         # unless the URL sets connect_timeout
@@ -35,17 +38,26 @@ SETUP_LOCK = 0x70726F74     # the advisory lock that makes creating tables and s
 T = TypeVar("T")
 
 
+class DatabaseRefused(StoreError):
+    """The service's database refused a statement: not the client's doing,
+    and the message names the database (for the operator: the command
+    line shows it, the service logs it and answers a bare 500)."""
+
+    log_only = True
+
+
 def describe(url: str) -> str:
     """The database of ``url`` for messages and logs: its name, user and
     host, never its password."""
+    usage = "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+    if not url.startswith(URL_SCHEMES):
+        raise ParameterError(f"the service's database must be a URL that names a database: {usage}")
     try:
         params = conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
-        raise ParameterError(f"malformed PostgreSQL URL ({_first_line(exc)}); write it as "
-                             "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE") from None
-    if not url.startswith(URL_SCHEMES) or not params.get("dbname"):
-        raise ParameterError("the service's database must be a URL that names a database: "
-                             "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
+        raise ParameterError(f"malformed PostgreSQL URL ({url_problem(exc)}); write it as {usage}") from None
+    if not params.get("dbname"):
+        raise ParameterError(f"the service's database must be a URL that names a database: {usage}")
     host = params.get("host") or "localhost"
     where = f"{host}:{params['port']}" if params.get("port") else host
     return f"database {params['dbname']!r} on {where}" + (f" as {params['user']!r}" if params.get("user") else "")
@@ -73,11 +85,16 @@ class Database:
             raise
 
     def _connect(self) -> psycopg.Connection:
+        conn = None
         try:
             conn = psycopg.connect(self.url, autocommit=True, connect_timeout=self._timeout,
                                    application_name="prosopo-server")
             conn.execute(f"SET statement_timeout = '{STATEMENT_SECONDS}s'")
-        except psycopg.Error as exc:
+        except BaseException as exc:
+            if conn is not None:  # connected, but its setup failed: not left open
+                conn.close()
+            if not isinstance(exc, psycopg.Error):
+                raise
             raise StoreUnavailable(f"cannot connect to the service's {self.where} ({_first_line(exc)}); is "
                                    "PostgreSQL running there, and are the host, port, user, password and "
                                    "database in the URL right?") from None
@@ -102,7 +119,7 @@ class Database:
 
     def _attempt(self, work: Callable[[psycopg.Connection], T]) -> T:
         """``work`` on the connection (opened again if closed); errors other
-        than the connection's as :class:`StoreError`."""
+        than the connection's as :class:`DatabaseRefused`."""
         if self._conn.closed:
             self._conn = self._connect()
         try:
@@ -110,7 +127,7 @@ class Database:
         except psycopg.OperationalError:
             raise
         except psycopg.Error as exc:
-            raise StoreError(f"the service's {self.where} refused: {_first_line(exc)}") from None
+            raise DatabaseRefused(f"the service's {self.where} refused: {_first_line(exc)}") from None
 
     def setup(self, statement: sql.Composed | str) -> None:
         """Run ``statement`` (``CREATE ... IF NOT EXISTS``) while holding the

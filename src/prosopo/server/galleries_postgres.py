@@ -8,15 +8,19 @@ service at ``postgresql://host/db`` is the gallery
 (:func:`gallery_url`), which ``Gallery.open`` opens like any other. The name
 is kept as written, case and ``-`` included (the schema name is quoted in
 SQL); a name longer than 55 characters, too long for a PostgreSQL identifier
-with the prefix (63 bytes), keeps its first 38 characters and adds 16 hex
-digits of its SHA-256. The service's own tables are in the schema
-``prosopo_service``, which no gallery's schema can be.
+with the prefix (63 bytes), keeps its first 38 characters and adds ``_``
+and 16 hex digits of its SHA-256. A name short enough to keep that has that
+very shape (38 characters, ``_``, 16 hex digits) could be the schema of a
+long name, so it is shortened too, with ``~`` (which no gallery name holds)
+before its hash: no two names share a schema. The service's own tables are
+in the schema ``prosopo_service``, which no gallery's schema can be.
 """
 
 from __future__ import annotations
 
 import hashlib
-from urllib.parse import parse_qsl, quote, urlencode
+import re
+from urllib.parse import quote, unquote
 
 from psycopg import sql
 
@@ -24,25 +28,38 @@ from .database import Database
 
 PREFIX = "gallery_"
 MAX_IDENTIFIER = 63  # bytes: PostgreSQL cuts longer names
+KEPT = 38            # characters of a shortened name kept before its hash
+# what follows the prefix in the schema of a shortened long name
+SHORTENED = re.compile(rf".{{{KEPT}}}_[0-9a-f]{{16}}", re.DOTALL)
 
 
 def gallery_schema(name: str) -> str:
-    """The schema of the service's gallery ``name`` (an ASCII gallery name)."""
-    schema = PREFIX + name
-    if len(schema) <= MAX_IDENTIFIER:
-        return schema
-    return f"{PREFIX}{name[:38]}_{hashlib.sha256(name.encode()).hexdigest()[:16]}"
+    """The schema of the service's gallery ``name`` (an ASCII gallery name):
+    a different one for each name."""
+    fits = len(PREFIX + name) <= MAX_IDENTIFIER
+    if fits and not SHORTENED.fullmatch(name):
+        return PREFIX + name
+    # a long name; or a short one shaped like a long name's schema, marked by a character names never hold
+    mark = "~" if fits else "_"
+    return f"{PREFIX}{name[:KEPT]}{mark}{hashlib.sha256(name.encode()).hexdigest()[:16]}"
 
 
 def gallery_url(url: str, name: str) -> str:
     """The URL of gallery ``name`` of the service whose database is at
     ``url``: the same URL, its ``search_path`` set to the gallery's schema
-    (after any other ``options`` it has)."""
+    (after any other ``options`` it has). The other query parameters are
+    kept exactly as written (libpq reads ``+`` as itself, not as a space)."""
     base, _, query = url.partition("?")
-    params = parse_qsl(query, keep_blank_values=True)
-    options = [v for k, v in params if k == "options"] + [f'-csearch_path="{gallery_schema(name)}"']
-    params = [(k, v) for k, v in params if k != "options"] + [("options", " ".join(options))]
-    return f"{base}?{urlencode(params, quote_via=quote)}"
+    kept, options = [], []
+    for pair in query.split("&") if query else []:
+        key, _, value = pair.partition("=")
+        if unquote(key) == "options":  # libpq decodes the keys too
+            options.append(unquote(value))
+        elif pair:
+            kept.append(pair)
+    options.append(f'-csearch_path="{gallery_schema(name)}"')
+    kept.append("options=" + quote(" ".join(options), safe=""))
+    return f"{base}?{'&'.join(kept)}"
 
 
 class PostgresPlaces:

@@ -11,15 +11,25 @@ which locks the row, so requests to any server and worker take turns on
 it: together they get ``rate`` requests a second and ``burst`` at once, as
 one server would. The database's clock is the only clock, so the servers'
 clocks need not agree.
+
+A refused request learns how long to wait from the row. The statement that
+refused it may not see the row at all: when another server's statement
+inserted it after this one began (the first requests of a new key, at
+once), this statement's snapshot predates the row, though its ``ON
+CONFLICT`` waited for that insert and found it. The row is then read again
+by a statement of its own, which sees it.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from .database import SCHEMA, Database
 
 TABLE = f"CREATE TABLE IF NOT EXISTS {SCHEMA}.rates (key_id TEXT PRIMARY KEY, due DOUBLE PRECISION NOT NULL)"
 # taken: the request may go ahead; else wait: the seconds until it could
-# (from the row as it was before this statement, which did not change it)
+# (from the row as this statement's snapshot saw it, which it did not change;
+# NULL if the snapshot does not hold the row yet)
 TAKE = f"""
 WITH taken AS (
     INSERT INTO {SCHEMA}.rates AS r (key_id, due) VALUES (%(key)s, extract(epoch FROM now())::float8 + %(step)s)
@@ -29,6 +39,7 @@ WITH taken AS (
 SELECT EXISTS (SELECT FROM taken),
        (SELECT due FROM {SCHEMA}.rates WHERE key_id = %(key)s) - extract(epoch FROM now())::float8 - %(room)s
 """
+WAIT = f"SELECT due - extract(epoch FROM now())::float8 - %(room)s FROM {SCHEMA}.rates WHERE key_id = %(key)s"
 
 
 class PostgresRateLimiter:
@@ -42,7 +53,19 @@ class PostgresRateLimiter:
         if self.rate <= 0:
             return 0.0
         step = 1 / self.rate
-        row = self.db.one(TAKE, {"key": key, "step": step, "room": (self.burst - 1) * step})
-        assert row is not None
-        taken, wait = row
-        return 0.0 if taken else max(float(wait), 1e-3)
+        args = {"key": key, "step": step, "room": (self.burst - 1) * step}
+
+        def work(conn: Any) -> tuple[bool, float | None]:
+            row = conn.execute(TAKE, args).fetchone()
+            assert row is not None
+            taken, wait = row
+            if not taken and wait is None:  # refused by a row inserted after this statement began: read it now
+                again = conn.execute(WAIT, args).fetchone()
+                wait = again[0] if again is not None else None
+            return bool(taken), wait
+
+        taken, wait = self.db.run(work)
+        if taken:
+            return 0.0
+        # the row is never deleted, so it is there now; were it not, one step is the least a refusal waits
+        return max(float(wait if wait is not None else step), 1e-3)

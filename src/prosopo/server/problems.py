@@ -1,7 +1,8 @@
 """Errors as RFC 9457 problem documents (``application/problem+json``):
 a stable ``code``, the HTTP ``status``, a human ``title`` and ``detail``.
 Never a traceback: anything unexpected becomes a generic 500 and is logged
-on the server only; so is why a database could not be reached (a 503)."""
+on the server only; so is why a database could not be reached (a 503) or
+what the service's database refused (a 500)."""
 
 from __future__ import annotations
 
@@ -91,6 +92,10 @@ def from_prosopo(exc: ProsopoError) -> Problem:
     if exc.code == "store_unavailable":  # the cause names the database: for the server's log only
         log.warning("database unavailable: %s", exc)
         return Problem(503, exc.code, "the database is unavailable; try again shortly", {"Retry-After": "1"})
+    if getattr(exc, "log_only", False):  # the service's database refused: its name, host and user are the operator's
+        log.error("database error: %s", exc)
+        return Problem(500, "database_error", "the server's database could not do what was needed; the cause has "
+                                              "been logged")
     return Problem(STATUS.get(exc.code, 400), exc.code, exc.message_for("http"))
 
 
