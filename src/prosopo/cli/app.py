@@ -6,8 +6,9 @@ Exit codes: 0 success (for ``verify``: same person), 1 ``verify`` ran and
 found different people, 2 bad usage or parameter, 3 unreadable image,
 4 no face found, 5 model missing or failing, 6 bad dataset, 7 gallery store
 unusable (damaged, other model, missing key), 8 identity not found,
-9 spoof rejected. ``find`` exits 0 when someone matched and 1 when nobody
-did; ``spoof`` 0 when every face is live and 1 when one is not.
+9 spoof rejected, 10 Ray missing, unreachable or failing (``enroll --ray``).
+``find`` exits 0 when someone matched and 1 when nobody did; ``spoof`` 0
+when every face is live and 1 when one is not.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from .common import (
     progress_bar,
     write_output,
 )
-from .gallery import enroll, find, gallery_app
+from .gallery import EnrollCommand, enroll, find, gallery_app
 from .server import keys_app, serve
 from .video import video as video_command
 
@@ -395,7 +396,7 @@ def evaluate_lfw(
     _emit([r.to_dict() for r in results], json_out, "\n".join(lines))
 
 
-app.command()(enroll)
+app.command(cls=EnrollCommand)(enroll)
 app.command()(find)
 app.add_typer(gallery_app, name="gallery")
 app.command(name="anonymize")(anonymize_command)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperCommand
 
 from ..defaults import DEFAULT_DETECTOR, DEFAULT_MODEL
 from ..errors import ParameterError, ProsopoError, StoreError
@@ -49,8 +50,25 @@ def _on_gallery(db: Path, key_file: Path | None, json_out: bool, action: Callabl
         _fail(_store_failed(db, exc), json_out)
 
 
+class EnrollCommand(TyperCommand):
+    """``prosopo enroll``, whose ``--ray`` may come without an address (a
+    local Ray for the run): given last, or followed by another option."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        args = list(args)
+        for at, arg in enumerate(args):
+            if arg == "--":
+                break
+            if arg == "--ray" and (at + 1 == len(args) or args[at + 1].startswith("-")):
+                args.insert(at + 1, "local")
+                break
+        return super().parse_args(ctx, args)
+
+
 def enroll(
-    folder: Annotated[Path, typer.Argument(help="Photos: one sub-folder per person, or files named after them.")],
+    folder: Annotated[Path, typer.Argument(help="Photos: one sub-folder per person, or files named after them; with "
+                                           "--ray also a manifest, .csv or .parquet, of path, identity and "
+                                           "optionally consent_ref, purpose.")],
     db: Store,
     model: Model = DEFAULT_MODEL,
     detector: Detector = DEFAULT_DETECTOR,
@@ -58,20 +76,39 @@ def enroll(
     legal_basis: Annotated[str | None, typer.Option(help="Legal basis, e.g. consent or contract.")] = None,
     consent_ref: Annotated[str | None, typer.Option(help="Reference to the consent records.")] = None,
     expires: Annotated[str | None, typer.Option(help="When the identities expire: an ISO date, or a duration such as 365d, 12h or 2w.")] = None,
-    workers: Annotated[int, typer.Option(help="Images processed at once.")] = 2,
+    workers: Annotated[int, typer.Option(help="Images processed at once (without --ray).")] = 2,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", metavar="[ADDRESS]",
+        help="Embed on Ray (the 'ray' extra of prosopo): alone, on a local Ray with this machine's cores; with "
+             "auto or HOST:PORT (the head's address), on that cluster. Exit code 10 if Ray fails.")] = None,
+    actors: Annotated[int | None, typer.Option(
+        help="With --ray: photos embedded at once, one CPU each (default: every free CPU of the cluster).")] = None,
     key_file: KeyFile = None,
     json_out: Json = False,
 ) -> None:
     """Enroll a folder of photos into a gallery (parallel, resumable: photos
-    already enrolled are skipped, so an interrupted run can simply be rerun)."""
+    already enrolled are skipped, so an interrupted run can simply be rerun),
+    on this machine or on a Ray cluster."""
     try:
+        if ray is not None:
+            from ..distributed import ray_enroll
+
+            ray_enroll.quiet()  # Ray missing fails here, before a gallery is created
         with (_open(db, key_file, create=True, model=model, detector=detector, purpose=purpose,
                     legal_basis=legal_basis) as gallery,
               progress_bar(not json_out) as bar):
             task = bar.add_task("enrolling", total=None)
-            report = gallery.sync_folder(folder, delete_missing=False, workers=workers, consent_ref=consent_ref,
-                                         expires=expires, progress=lambda done, total: bar.update(
-                                             task, completed=done, total=total))
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            if ray is None:
+                report = gallery.sync_folder(folder, delete_missing=False, workers=workers, consent_ref=consent_ref,
+                                             expires=expires, progress=progress)
+            else:
+                report = ray_enroll.enroll_on_ray(gallery, folder, address=None if ray == "local" else ray,
+                                                  actors=actors, consent_ref=consent_ref, expires=expires,
+                                                  progress=progress)
     except ProsopoError as exc:
         _fail(exc, json_out)
     except OSError as exc:

@@ -8,12 +8,17 @@ a file whose content hash is unchanged is not embedded again, a file moved
 within the same identity keeps its embedding, and files gone from the folder
 are removed from the gallery. Work is committed in batches, so an
 interrupted sync resumes where it stopped.
+
+The enrollment of an archive on Ray (:mod:`prosopo.distributed.ray_enroll`)
+shares the listing (:func:`scan`), the triage of the photos seen before
+(:func:`triage`), the batch writer (:func:`write_batch`) and the report
+(:func:`tally`); only where the photos are hashed and embedded differs.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Container, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
@@ -83,6 +88,20 @@ class SyncReport:
         return data
 
 
+@dataclass(frozen=True)
+class Photo:
+    """A photo to store: its path, size and modification time as listed,
+    its content hash, the identity it belongs to, and the consent record
+    that identity gets if this photo creates it."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    identity: str
+    consent: Consent
+
+
 def scan(folder: Path) -> dict[str, tuple[int, int]]:
     """Image files under ``folder`` (hidden files and folders skipped):
     absolute path -> (size, modification time in ns)."""
@@ -106,6 +125,40 @@ def identity_of(folder: Path, path: str) -> str:
     return parts[0] if len(parts) > 1 else os.path.splitext(parts[0])[0]
 
 
+def triage(listed: Mapping[str, tuple[int, int]],
+           known: Mapping[str, FileRecord]) -> tuple[dict[str, str], dict[str, str]]:
+    """The category (and the reason of the skipped ones) of each ``listed``
+    photo (path -> size, modification time) whose ``known`` record has the
+    same size and time: it was seen before and is not read again. The
+    photos left out are new or changed, to be hashed."""
+    category: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    for path, stat in listed.items():
+        record = known.get(path)
+        if record is not None and (record.size, record.mtime_ns) == stat:
+            _recall(path, record, category, skipped)
+    return category, skipped
+
+
+def _recall(path: str, record: FileRecord, category: dict[str, str], skipped: dict[str, str]) -> None:
+    """Give ``path`` the category its record holds: unchanged if its faces
+    are enrolled, else skipped with the recorded reason."""
+    if record.status == "ok":
+        category[path] = UNCHANGED
+    else:
+        category[path], skipped[path] = SKIPPED, record.message or "no usable face"
+
+
+def tally(source: str, category: Mapping[str, str], skipped: Mapping[str, str], faces: int, *,
+          removed: int = 0) -> SyncReport:
+    """The report of a sync of ``source`` from each photo's category."""
+    counts = {c: sum(1 for v in category.values() if v == c) for c in (ADDED, CHANGED, MOVED, UNCHANGED, ERASED)}
+    return SyncReport(source, added=counts[ADDED], changed=counts[CHANGED], removed=removed,
+                      moved=counts[MOVED], unchanged=counts[UNCHANGED], erased=counts[ERASED], faces=faces,
+                      skipped=tuple(sorted(skipped.items())), photos=len(category),
+                      files=tuple(sorted(category.items())))
+
+
 def sync(store: Store, embed: Callable[[str], list[Embedded]], actor: str, folder: Path, *, delete_missing: bool,
          workers: int, progress: Callable[[int, int], None] | None, consent: Consent) -> SyncReport:
     """Sync ``folder`` into ``store``, embedding new photos with ``embed``
@@ -118,22 +171,14 @@ def sync(store: Store, embed: Callable[[str], list[Embedded]], actor: str, folde
     known = store.files_under(prefix)
     erased = store.tombstones()
     missing = [p for p in known if p not in on_disk] if delete_missing else []
-    category: dict[str, str] = {}
-    skipped: dict[str, str] = {}
-    for path, stat in on_disk.items():
-        record = known.get(path)
-        if record is not None and (record.size, record.mtime_ns) == stat:
-            if record.status == "ok":
-                category[path] = UNCHANGED
-            else:
-                category[path], skipped[path] = SKIPPED, record.message or "no usable face"
+    category, skipped = triage(on_disk, known)
     candidates = [p for p in on_disk if p not in category]
 
     # read the candidates: same content (only touched) or moved files need no embedding
     missing_by_hash = {known[p].sha256: p for p in missing if known[p].status == "ok"}
     touched: list[tuple[str, FileRecord]] = []
     moved: list[tuple[str, str, FileRecord]] = []
-    todo: list[tuple[str, str]] = []
+    todo: list[Photo] = []
     for path in candidates:
         try:
             sha = file_digest(Path(path))
@@ -146,17 +191,14 @@ def sync(store: Store, embed: Callable[[str], list[Embedded]], actor: str, folde
             category[path] = ERASED
         elif record is not None and record.sha256 == sha:
             touched.append((path, replace(record, size=on_disk[path][0], mtime_ns=on_disk[path][1])))
-            if record.status == "ok":
-                category[path] = UNCHANGED
-            else:
-                category[path], skipped[path] = SKIPPED, record.message or "no usable face"
+            _recall(path, record, category, skipped)
         elif record is None and sha in missing_by_hash and \
                 identity_of(folder, missing_by_hash[sha]) == identity_of(folder, path):
             moved.append((missing_by_hash.pop(sha), path, FileRecord(*on_disk[path], sha, "ok", None,
                                                                       identity_of(folder, path))))
             category[path] = MOVED
         else:
-            todo.append((path, sha))
+            todo.append(Photo(path, *on_disk[path], sha, identity_of(folder, path), consent))
     moved_from = {old for old, _, _ in moved}
     missing = [p for p in missing if p not in moved_from]
 
@@ -173,31 +215,25 @@ def sync(store: Store, embed: Callable[[str], list[Embedded]], actor: str, folde
 
         store.write(update)
 
-    faces = _embed_new(store, embed, actor, folder, todo, known, on_disk, category, skipped, workers, progress,
-                       consent)
-    counts = {c: sum(1 for v in category.values() if v == c) for c in (ADDED, CHANGED, MOVED, UNCHANGED, ERASED)}
-    return SyncReport(str(folder), added=counts[ADDED], changed=counts[CHANGED], removed=len(missing),
-                      moved=counts[MOVED], unchanged=counts[UNCHANGED], erased=counts[ERASED], faces=faces,
-                      skipped=tuple(sorted(skipped.items())), photos=len(on_disk),
-                      files=tuple(sorted(category.items())))
+    faces = _embed_new(store, embed, actor, todo, known, category, skipped, workers, progress)
+    return tally(str(folder), category, skipped, faces, removed=len(missing))
 
 
-def _embed_new(store: Store, embed: Callable[[str], list[Embedded]], actor: str, folder: Path,
-               todo: list[tuple[str, str]], known: dict[str, FileRecord], on_disk: dict[str, tuple[int, int]],
-               category: dict[str, str], skipped: dict[str, str], workers: int,
-               progress: Callable[[int, int], None] | None, consent: Consent) -> int:
+def _embed_new(store: Store, embed: Callable[[str], list[Embedded]], actor: str, todo: list[Photo],
+               known: Container[str], category: dict[str, str], skipped: dict[str, str], workers: int,
+               progress: Callable[[int, int], None] | None) -> int:
     """Embed and store the new and changed photos in batches (one
     transaction each); fills in their categories; returns the faces added."""
     faces = done = 0
     if progress:
         progress(0, len(todo))
 
-    def attempt(item: tuple[str, str]) -> list[Embedded] | ProsopoError:
+    def attempt(photo: Photo) -> list[Embedded] | ProsopoError:
         # a photo's own fault skips the photo (and is remembered until it
         # changes); anything else (a model missing, refused by the licence
         # policy or failing) stops the sync, so nothing is recorded wrongly
         try:
-            return embed(item[0])
+            return embed(photo.path)
         except (ImageError, NoFaceError) as exc:
             return exc
 
@@ -205,14 +241,8 @@ def _embed_new(store: Store, embed: Callable[[str], list[Embedded]], actor: str,
     try:
         for start in range(0, len(todo), BATCH):
             batch = todo[start:start + BATCH]
-            results = list(pool.map(attempt, batch))
-
-            batch_faces, kinds, reasons = store.write(partial(_store_batch, batch=batch, results=results, actor=actor,
-                                                              folder=folder, known=known, on_disk=on_disk,
-                                                              consent=consent))
-            category.update(kinds)
-            skipped.update(reasons)
-            faces += batch_faces
+            faces += write_batch(store, batch, list(pool.map(attempt, batch)), actor=actor, known=known,
+                                 category=category, skipped=skipped, detail={"folder": True})
             done += len(batch)
             if progress:
                 progress(done, len(todo))
@@ -221,41 +251,53 @@ def _embed_new(store: Store, embed: Callable[[str], list[Embedded]], actor: str,
     return faces
 
 
-def _store_batch(tx: Transaction, *, batch: list[tuple[str, str]], results: list[list[Embedded] | ProsopoError],
-                 actor: str, folder: Path, known: dict[str, FileRecord], on_disk: dict[str, tuple[int, int]],
-                 consent: Consent) -> tuple[int, dict[str, str], dict[str, str]]:
+def write_batch(store: Store, photos: list[Photo], results: list[list[Embedded] | ProsopoError], *, actor: str,
+                known: Container[str], category: dict[str, str], skipped: dict[str, str],
+                detail: Mapping[str, Any]) -> int:
+    """Store a batch of embedded ``photos`` (each with its result: its faces,
+    or why it has none) in one transaction, recording ``actor`` and
+    ``detail`` in the audit log; fills in their categories (a photo whose
+    path was ``known`` before is changed, not added) and returns the faces
+    added. A photo another process stored meanwhile is not stored twice."""
+    faces, kinds, reasons = store.write(partial(_store_batch, photos=photos, results=results, actor=actor,
+                                                known=known, detail=detail))
+    category.update(kinds)
+    skipped.update(reasons)
+    return faces
+
+
+def _store_batch(tx: Transaction, *, photos: list[Photo], results: list[list[Embedded] | ProsopoError],
+                 actor: str, known: Container[str],
+                 detail: Mapping[str, Any]) -> tuple[int, dict[str, str], dict[str, str]]:
     """Store one batch of embedded photos (one transaction); returns the
     faces added and each photo's category (and reason, if skipped)."""
     batch_faces = replaced = 0
     kinds: dict[str, str] = {}
     reasons: dict[str, str] = {}
-    for (path, sha), result in zip(batch, results):
+    for photo, result in zip(photos, results):
+        path, stat = photo.path, (photo.size, photo.mtime_ns)
         # look again inside the transaction: another process
         # syncing the same folder may have stored this file since
         record = tx.file(path)
-        if record is not None and record.sha256 == sha:
-            if record.status == "ok":
-                kinds[path] = UNCHANGED
-            else:
-                kinds[path], reasons[path] = SKIPPED, record.message or "no usable face"
+        if record is not None and record.sha256 == photo.sha256:
+            if (record.size, record.mtime_ns) != stat:  # only touched since it was recorded
+                tx.put_file(path, replace(record, size=photo.size, mtime_ns=photo.mtime_ns))
+            _recall(path, record, kinds, reasons)
             continue
         if record is not None:  # the photo changed: its old faces go (and are logged)
             replaced += tx.remove_files([path])
-        name = identity_of(folder, path)
-        stat = on_disk[path]
         if isinstance(result, ProsopoError):
-            tx.put_file(path, FileRecord(*stat, sha, "skipped", str(result), name))
+            tx.put_file(path, FileRecord(*stat, photo.sha256, "skipped", str(result), photo.identity))
             kinds[path], reasons[path] = SKIPPED, str(result)
             continue
-        identity_id = tx.identity_id(name)
+        identity_id = tx.identity_id(photo.identity)
         if identity_id is None:
-            identity_id = tx.add_identity(name, consent, None)
+            identity_id = tx.add_identity(photo.identity, photo.consent, None)
         batch_faces += tx.add_faces([(identity_id, face) for face in result])
-        tx.put_file(path, FileRecord(*stat, sha, "ok", None, name))
+        tx.put_file(path, FileRecord(*stat, photo.sha256, "ok", None, photo.identity))
         kinds[path] = CHANGED if path in known else ADDED
     if replaced:
-        tx.log(AuditEvent("remove", actor, None, replaced, {"reason": "photo changed", "folder": True}))
+        tx.log(AuditEvent("remove", actor, None, replaced, {"reason": "photo changed", **detail}))
     if batch_faces:
-        tx.log(AuditEvent("enroll", actor, None, batch_faces, {"files": len(batch), "folder": True}))
+        tx.log(AuditEvent("enroll", actor, None, batch_faces, {"files": len(photos), **detail}))
     return batch_faces, kinds, reasons
-
