@@ -449,12 +449,12 @@ def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
                           timeout=300, env={**os.environ, **(env or {})}, check=False)
 
 
-def test_command_line(tmp_path, identification):
+def test_command_line(tmp_path, identification, gallery_location):
     import json
 
     names = sorted(identification)[:3]
     photos = _photo_folder(tmp_path / "photos", identification, names)
-    store = tmp_path / "store"
+    store = gallery_location  # a directory, or a postgresql:// URL
     out = _cli("enroll", str(photos), "--db", str(store), "--purpose", "tests", "--legal-basis", "consent",
                "--expires", "2999-12-31", "--json")
     assert out.returncode == 0, out.stderr

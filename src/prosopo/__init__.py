@@ -25,7 +25,7 @@ from .errors import (
     StoreError,
 )
 
-__version__ = "0.9.0"
+__version__ = "0.10.0"
 
 _LAZY = {
     "verify": "api", "find": "api", "analyze": "api", "represent": "api", "represent_many": "api", "extract_faces": "api", "detect": "api",

@@ -19,25 +19,26 @@ T = TypeVar("T")
 
 gallery_app = typer.Typer(help="Inspect and manage a gallery store.", no_args_is_help=True)
 
-Store = Annotated[Path, typer.Option("--db", help="Gallery store directory.")]
+# a str, not a Path: a postgresql://user@host/db URL is a store too (a Path would fold its "//")
+Store = Annotated[str, typer.Option("--db", help="Gallery store directory, or a postgresql:// URL.")]
 KeyFile = Annotated[Path | None, typer.Option(
     "--key-file", help="Key of an encrypted store (or set PROSOPO_GALLERY_KEY / PROSOPO_GALLERY_KEY_FILE).")]
 Threshold = Annotated[str | None, typer.Option(help="A cosine distance, or an operating point like fmr=1e-4.")]
 
 
-def _open(db: Path, key_file: Path | None, create: bool = False, **options):
+def _open(db: str | Path, key_file: Path | None, create: bool = False, **options):
     from ..gallery import Gallery
 
     return Gallery.open(db, create=create, key_file=key_file, **options)
 
 
-def _store_failed(db: Path, exc: OSError) -> StoreError:
+def _store_failed(db: str | Path, exc: OSError) -> StoreError:
     """A store the system would not let us read or write (no such folder, a
     file in the way, no permission, disk full), as the error to show."""
     return StoreError(f"cannot use the gallery store {db}: {exc.strerror or exc}")
 
 
-def _on_gallery(db: Path, key_file: Path | None, json_out: bool, action: Callable[[Any], T],
+def _on_gallery(db: str | Path, key_file: Path | None, json_out: bool, action: Callable[[Any], T],
                 detector: str | None = None) -> T:
     """Open the existing store ``db``, return ``action(gallery)`` and close
     it; a ProsopoError becomes the command's message and exit code."""
@@ -120,7 +121,8 @@ def enroll(
 
 def find(
     image: Annotated[str, typer.Argument(help="Photo of the people to look for.")],
-    db: Annotated[Path, typer.Option("--db", help="A folder of photos, or a gallery store directory.")],
+    db: Annotated[str, typer.Option(
+        "--db", help="A folder of photos, a gallery store directory, or a postgresql:// URL.")],
     k: Annotated[int, typer.Option("-k", help="Identities per face.")] = 5,
     threshold: Threshold = None,
     model: Model = DEFAULT_MODEL,
@@ -131,8 +133,9 @@ def find(
     """Find the people in a photo among a folder of photos (synchronised
     first) or an enrolled gallery. Exit code 0 if anyone matched, 1 if not."""
     from .. import api
+    from ..gallery.store import URL_SCHEMES
 
-    if (db / "gallery.db").is_file():
+    if db.startswith(URL_SCHEMES) or (Path(db) / "gallery.db").is_file():
         found = _on_gallery(db, key_file, json_out,
                             lambda g: api.matches_only(g.search(image, k=k, threshold=threshold)), detector=detector)
     else:
