@@ -188,7 +188,7 @@ def url_problem(exc: BaseException) -> str:
     whole URL, may hold the password. libpq puts that after ``: "``; any
     longer quoted part left (``key=value`` strings) is hidden too, single
     quoted characters (``"]"``, ``"="``) are kept."""
-    text = _first_line(exc).split(': "', 1)[0]
+    text = first_line(exc).split(': "', 1)[0]
     return re.sub(r'"[^"]*"', lambda m: m.group(0) if len(m.group(0)) <= 3 else '"..."', text)
 
 
@@ -213,9 +213,22 @@ def _one(conn: psycopg.Connection, sql: str, args: Sequence[Any] | None = None) 
     return row
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an error's message (psycopg's run to several)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
+
+
+def open_connection(url: str, *, timeout: int, application: str, setup: str) -> psycopg.Connection:
+    """A connection in autocommit with ``setup`` run on it; one whose setup
+    fails is closed again, not left open (psycopg's error is raised)."""
+    conn = psycopg.connect(url, autocommit=True, connect_timeout=timeout, application_name=application)
+    try:
+        conn.execute(setup)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def _refused(exc: psycopg.Error, where: str, database: str) -> StoreError:
@@ -235,7 +248,7 @@ def _refused(exc: psycopg.Error, where: str, database: str) -> StoreError:
         fix = "is PostgreSQL running there and accepting connections? check the host and port in the URL"
     else:
         fix = "check the URL and the server"
-    return error(f"cannot connect to the gallery at {where!r} ({_first_line(exc)}); {fix}")
+    return error(f"cannot connect to the gallery at {where!r} ({first_line(exc)}); {fix}")
 
 
 # what may still see the rows deleted before transaction %(x)s, so that VACUUM
@@ -436,19 +449,12 @@ class PostgresStore(IndexedStore):
 
     def _connect(self) -> psycopg.Connection:
         timeout = int(self._params.get("connect_timeout", CONNECT_SECONDS))
-        conn = None
         try:
-            conn = psycopg.connect(self._url, autocommit=True, connect_timeout=timeout,
-                                   application_name="prosopo")
             # waits for a lock (another process's write, a compaction) end as the SQLite store's do
-            conn.execute(f"SET lock_timeout = '{BUSY_SECONDS}s'")
-        except BaseException as exc:
-            if conn is not None:  # connected, but its setup failed: not left open
-                conn.close()
-            if not isinstance(exc, psycopg.Error):
-                raise
+            return open_connection(self._url, timeout=timeout, application="prosopo",
+                                   setup=f"SET lock_timeout = '{BUSY_SECONDS}s'")
+        except psycopg.Error as exc:
             raise _refused(exc, self._where, str(self._params["dbname"])) from None
-        return conn
 
     def _init(self, create: bool, settings: Mapping[str, str], key: bytes | None) -> None:
         with self._transaction() as conn:  # under the lock: two processes may create one gallery at once
@@ -463,7 +469,7 @@ class PostgresStore(IndexedStore):
                 self.meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             except (psycopg.errors.DuplicateTable, psycopg.errors.UndefinedColumn) as exc:
                 raise StoreError(f"the database at {self._where!r} holds tables that are not a prosopo gallery's "
-                                 f"({_first_line(exc)}); give the gallery a database (or schema) of its own"
+                                 f"({first_line(exc)}); give the gallery a database (or schema) of its own"
                                  ) from None
         self.cipher = check_meta(self.meta, key, FORMAT, self._where)
 
@@ -506,7 +512,7 @@ class PostgresStore(IndexedStore):
 
     def _problem(self, conn: psycopg.Connection, exc: psycopg.Error) -> str:
         """What went wrong, said for a person."""
-        cause = _first_line(exc)
+        cause = first_line(exc)
         if conn.broken:
             return f"the connection to PostgreSQL was lost: {cause}"
         if isinstance(exc, psycopg.errors.LockNotAvailable):

@@ -29,7 +29,7 @@ try:
 except ImportError:
     raise StoreError("a service in PostgreSQL (--db) needs psycopg 3: pip install 'prosopo[postgres]'") from None
 
-from ..gallery.postgres import StoreUnavailable, url_problem
+from ..gallery.postgres import StoreUnavailable, first_line, open_connection, url_problem
 
 SCHEMA = "prosopo_service"  # the service's own tables; galleries are in schemas named gallery_*
 CONNECT_SECONDS = 5         # unless the URL sets connect_timeout
@@ -63,11 +63,6 @@ def describe(url: str) -> str:
     return f"database {params['dbname']!r} on {where}" + (f" as {params['user']!r}" if params.get("user") else "")
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
-
-
 class Database:
     """One connection to the service's database, shared by the threads of a
     process, one statement at a time. Safe to share between threads."""
@@ -85,20 +80,13 @@ class Database:
             raise
 
     def _connect(self) -> psycopg.Connection:
-        conn = None
         try:
-            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=self._timeout,
-                                   application_name="prosopo-server")
-            conn.execute(f"SET statement_timeout = '{STATEMENT_SECONDS}s'")
-        except BaseException as exc:
-            if conn is not None:  # connected, but its setup failed: not left open
-                conn.close()
-            if not isinstance(exc, psycopg.Error):
-                raise
-            raise StoreUnavailable(f"cannot connect to the service's {self.where} ({_first_line(exc)}); is "
+            return open_connection(self.url, timeout=self._timeout, application="prosopo-server",
+                                   setup=f"SET statement_timeout = '{STATEMENT_SECONDS}s'")
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"cannot connect to the service's {self.where} ({first_line(exc)}); is "
                                    "PostgreSQL running there, and are the host, port, user, password and "
                                    "database in the URL right?") from None
-        return conn
 
     def run(self, work: Callable[[psycopg.Connection], T]) -> T:
         """``work`` done on the connection, one caller at a time. If the server
@@ -109,13 +97,13 @@ class Database:
                 return self._attempt(work)
             except psycopg.OperationalError as exc:
                 if not self._conn.broken:
-                    raise StoreUnavailable(f"the service's {self.where} failed: {_first_line(exc)}") from None
+                    raise StoreUnavailable(f"the service's {self.where} failed: {first_line(exc)}") from None
             self._conn.close()
             try:
                 return self._attempt(work)
             except psycopg.OperationalError as exc:
                 raise StoreUnavailable(f"lost the connection to the service's {self.where}: "
-                                       f"{_first_line(exc)}") from None
+                                       f"{first_line(exc)}") from None
 
     def _attempt(self, work: Callable[[psycopg.Connection], T]) -> T:
         """``work`` on the connection (opened again if closed); errors other
@@ -127,7 +115,7 @@ class Database:
         except psycopg.OperationalError:
             raise
         except psycopg.Error as exc:
-            raise DatabaseRefused(f"the service's {self.where} refused: {_first_line(exc)}") from None
+            raise DatabaseRefused(f"the service's {self.where} refused: {first_line(exc)}") from None
 
     def setup(self, statement: sql.Composed | str) -> None:
         """Run ``statement`` (``CREATE ... IF NOT EXISTS``) while holding the
