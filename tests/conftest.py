@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
@@ -137,3 +138,37 @@ def gallery_location(request, tmp_path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "g")
     return request.getfixturevalue("postgres_url")
+
+
+def unit_vectors(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` random unit vectors of the default recognizer's dimension."""
+    from prosopo.defaults import DEFAULT_MODEL
+    from prosopo.embed import RECOGNIZERS
+
+    v = rng.normal(size=(n, RECOGNIZERS.backend_class(DEFAULT_MODEL).dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def admin_sql(url: str, sql: str, args: tuple = ()) -> list[tuple]:
+    """Run ``sql`` on a PostgreSQL database directly, as its administrator."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        cursor = conn.execute(sql, args or None)
+        return cursor.fetchall() if cursor.description else []
+
+
+@pytest.fixture
+def opened_connections(monkeypatch) -> list:
+    """Every psycopg connection opened from here on, to check none is left open."""
+    import psycopg
+
+    opened: list = []
+    connect = psycopg.connect
+
+    def recorded(*args, **kwargs):
+        opened.append(connect(*args, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(psycopg, "connect", recorded)
+    return opened

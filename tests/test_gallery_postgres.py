@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import admin_sql, unit_vectors
 
 from prosopo import Gallery, NotFoundError, StoreError
 from prosopo.defaults import DEFAULT_MODEL
@@ -24,18 +25,6 @@ from prosopo.privacy.crypto import new_key
 psycopg = pytest.importorskip("psycopg")
 
 DIM = RECOGNIZERS.backend_class(DEFAULT_MODEL).dim
-
-
-def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
-    v = rng.normal(size=(n, DIM)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-
-def _sql(url: str, sql: str, args: tuple = ()) -> list[tuple]:
-    """Run ``sql`` on the gallery's database directly, as its administrator."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        cursor = conn.execute(sql, args or None)
-        return cursor.fetchall() if cursor.description else []
 
 
 def _same_matches(a, b) -> None:
@@ -55,9 +44,9 @@ def test_embeddings_give_the_same_results_in_both_stores(tmp_path, postgres_url,
     # names that sort differently under a language's collation than bytewise
     names = [f"p{i:03d}" for i in range(120)] + ["bob", "Bob", "Émile", "zoë", "Zed", "_x"]
     rows = [n for n in names for _ in range(2)]
-    vectors = _unit(rng, len(rows))
+    vectors = unit_vectors(rng, len(rows))
     probes = vectors[::2] + rng.normal(scale=0.03, size=(len(names), DIM)).astype(np.float32)
-    queries = np.vstack([probes, _unit(rng, 20)])  # and strangers
+    queries = np.vstack([probes, unit_vectors(rng, 20)])  # and strangers
     seen = []
     for location in (tmp_path / "g", postgres_url):
         with Gallery.open(location, index=index, purpose="tests") as gallery:
@@ -119,13 +108,13 @@ def test_the_postgres_store_is_a_store(postgres_url):
 
 def test_encryption_wrong_key_refused_and_no_plaintext_embedding(postgres_url, postgres_server):
     rng = np.random.default_rng(1)
-    vectors = _unit(rng, 4)
+    vectors = unit_vectors(rng, 4)
     key = new_key()
     with Gallery.open(postgres_url, key=key) as gallery:
         gallery.enroll_embeddings(["a", "a", "b", "b"], vectors)
         assert gallery.stats().encrypted
         plain = [face.vector.tobytes() for face in gallery.store.faces([1, 2, 3, 4])]  # as searches read them
-    stored = _sql(postgres_url, "SELECT id, embedding FROM faces ORDER BY id")
+    stored = admin_sql(postgres_url, "SELECT id, embedding FROM faces ORDER BY id")
     assert len(stored) == len(plain) == 4
     assert all(len(sealed) == DIM * 4 + 12 + 16 for _, sealed in stored)  # nonce, ciphertext, tag
     files = _database_files(postgres_url, postgres_server)
@@ -138,7 +127,7 @@ def test_encryption_wrong_key_refused_and_no_plaintext_embedding(postgres_url, p
     with Gallery.open(postgres_url, key=key) as gallery:
         assert gallery.search_embeddings(vectors[2], k=1)[0][0].identity == "b"
     # a sealed embedding moved to another row does not open
-    _sql(postgres_url, "UPDATE faces SET embedding = %s WHERE id = %s", (stored[0][1], stored[-1][0]))
+    admin_sql(postgres_url, "UPDATE faces SET embedding = %s WHERE id = %s", (stored[0][1], stored[-1][0]))
     with Gallery.open(postgres_url, key=key) as gallery, pytest.raises(StoreError, match="does not open"):
         gallery.search_embeddings(vectors[0], k=1)
 
@@ -146,8 +135,8 @@ def test_encryption_wrong_key_refused_and_no_plaintext_embedding(postgres_url, p
 def _database_files(url: str, server) -> bytes:
     """Every file of the gallery's database in the server's data directory
     (tables, TOAST, indexes), once PostgreSQL has written its buffers."""
-    _sql(url, "CHECKPOINT")
-    (oid,), = _sql(url, "SELECT oid FROM pg_database WHERE datname = current_database()")
+    admin_sql(url, "CHECKPOINT")
+    (oid,), = admin_sql(url, "SELECT oid FROM pg_database WHERE datname = current_database()")
     folder = Path(server.pgdata) / "base" / str(oid)
     return b"".join(p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file())
 
@@ -155,12 +144,12 @@ def _database_files(url: str, server) -> bytes:
 def test_erase_removes_name_and_faces_and_is_audited(postgres_url, postgres_server):
     name = "Erased_Person_7261"
     rng = np.random.default_rng(2)
-    vectors = _unit(rng, 3)
+    vectors = unit_vectors(rng, 3)
     with Gallery.open(postgres_url, purpose="tests") as gallery, Gallery.open(postgres_url) as other:
         gallery.enroll_embeddings(name, vectors[:2], metadata={"badge": "B-77"})
         gallery.enroll_embeddings("Other_Person", vectors[2])
         assert other.search_embeddings(vectors[0], k=1)[0][0].identity == name
-        stored = [bytes(e) for (e,) in _sql(postgres_url, "SELECT embedding FROM faces f JOIN identities i"
+        stored = [bytes(e) for (e,) in admin_sql(postgres_url, "SELECT embedding FROM faces f JOIN identities i"
                                                           " ON i.id = f.identity_id WHERE i.name = %s", (name,))]
         files = _database_files(postgres_url, postgres_server)
         assert len(stored) == 2 and all(e[:32] in files for e in stored + [name.encode()])  # it was there
@@ -171,9 +160,9 @@ def test_erase_removes_name_and_faces_and_is_audited(postgres_url, postgres_serv
         assert len(erased) == 1 and erased[0].subject == gallery.pseudonym(name) and erased[0].count == 2
         assert other.verify_audit().ok
     for table in ("identities", "faces", "files", "audit", "meta", "changes", "tombstones", "audit_anchor"):
-        for (text,) in _sql(postgres_url, f"SELECT t::text FROM {table} t"):
+        for (text,) in admin_sql(postgres_url, f"SELECT t::text FROM {table} t"):
             assert name not in text, table
-    assert _sql(postgres_url, "SELECT count(*) FROM faces") == [(1,)]
+    assert admin_sql(postgres_url, "SELECT count(*) FROM faces") == [(1,)]
     # the tables were rewritten: no dead row of the person is left in the database's files
     files = _database_files(postgres_url, postgres_server)
     assert name.encode() not in files and b"B-77" not in files
@@ -182,7 +171,7 @@ def test_erase_removes_name_and_faces_and_is_audited(postgres_url, postgres_serv
 
 def test_consent_expiry_and_purge(postgres_url):
     rng = np.random.default_rng(3)
-    vectors = _unit(rng, 2)
+    vectors = unit_vectors(rng, 2)
     with Gallery.open(postgres_url, require_consent=True) as gallery:
         gallery.enroll_embeddings("gone", vectors[0], legal_basis="consent", consent_ref="form-1", expires=-1)
         gallery.enroll_embeddings("kept", vectors[1], legal_basis="contract", expires="2999-01-01")
@@ -199,32 +188,32 @@ def test_audit_chain_verifies_and_detects_tampering(postgres_url):
     rng = np.random.default_rng(4)
     with Gallery.open(postgres_url) as gallery:
         for i in range(3):
-            gallery.enroll_embeddings(f"p{i}", _unit(rng, 1))
-        gallery.search_embeddings(_unit(rng, 1))
+            gallery.enroll_embeddings(f"p{i}", unit_vectors(rng, 1))
+        gallery.search_embeddings(unit_vectors(rng, 1))
         report = gallery.verify_audit()
         assert report.ok and report.entries == 4
         assert [e.action for e in gallery.audit()] == ["enroll", "enroll", "enroll", "search"]
         assert gallery.audit(limit=1)[0].action == "search"
 
         def problems(sql: str, undo: str) -> str:
-            _sql(postgres_url, sql)
+            admin_sql(postgres_url, sql)
             result = gallery.verify_audit()
-            _sql(postgres_url, undo)
+            admin_sql(postgres_url, undo)
             assert not result.ok
             return " ".join(result.problems)
 
-        (count, detail), = _sql(postgres_url, "SELECT count, detail FROM audit WHERE seq = 2")
+        (count, detail), = admin_sql(postgres_url, "SELECT count, detail FROM audit WHERE seq = 2")
         restore = f"UPDATE audit SET count = {count}, detail = '{detail}' WHERE seq = 2"
         assert "modified" in problems("UPDATE audit SET count = 5 WHERE seq = 2", restore)
         assert "modified" in problems("UPDATE audit SET detail = 'not json' WHERE seq = 2", restore)
-        (row,) = _sql(postgres_url, "SELECT * FROM audit WHERE seq = 4")
+        (row,) = admin_sql(postgres_url, "SELECT * FROM audit WHERE seq = 4")
         put_back = ("INSERT INTO audit (seq, at, action, actor, subject, count, detail, prev, hash)"
                     f" VALUES ({', '.join(['%s'] * 9)})")
         assert "cut from the end" in problems("DELETE FROM audit WHERE seq = 4", "SELECT 1")
-        _sql(postgres_url, put_back, row)
+        admin_sql(postgres_url, put_back, row)
         assert "missing" in problems("DELETE FROM audit WHERE seq = 2", "SELECT 1")
         assert gallery.verify_audit().entries == 3
-        _sql(postgres_url, "DELETE FROM audit_anchor")
+        admin_sql(postgres_url, "DELETE FROM audit_anchor")
         assert "the audit anchor is missing" in " ".join(gallery.verify_audit().problems)
 
 
@@ -233,7 +222,7 @@ def test_audit_chain_verifies_and_detects_tampering(postgres_url):
 
 def test_two_servers_on_one_database_see_each_others_writes(postgres_url):
     rng = np.random.default_rng(5)
-    vectors = _unit(rng, 6)
+    vectors = unit_vectors(rng, 6)
     with Gallery.open(postgres_url, actor="server-a") as a, Gallery.open(postgres_url, actor="server-b") as b:
         assert a.search_embeddings(vectors[0], k=1) == [()]  # a's index is built, empty
         b.enroll_embeddings(["x", "y"], vectors[:2])
@@ -248,18 +237,18 @@ def test_two_servers_on_one_database_see_each_others_writes(postgres_url):
         assert {e.actor for e in a.audit()} == {"server-a", "server-b"}
 
 
-def test_an_index_left_behind_by_a_cut_change_log_is_rebuilt(postgres_url, monkeypatch):
+def test_an_index_left_behind_by_a_cut_change_log_is_rebuilt(postgres_url, monkeypatch, opened_connections):
     from prosopo.gallery import postgres
 
     monkeypatch.setattr(postgres, "KEEP_CHANGES", 3)
     rng = np.random.default_rng(6)
-    vectors = _unit(rng, 20)
+    vectors = unit_vectors(rng, 20)
     with Gallery.open(postgres_url) as a, Gallery.open(postgres_url) as b:
         a.enroll_embeddings([f"p{i}" for i in range(10)], vectors[:10])
         assert b.search_embeddings(vectors[0], k=1)[0][0].identity == "p0"  # b follows up to change 10
         a.enroll_embeddings([f"p{i}" for i in range(10, 20)], vectors[10:])
         a.erase("p0")  # the log is cut to its last 3 changes, past where b is
-        assert _sql(postgres_url, "SELECT count(*) FROM changes") == [(3,)]
+        assert admin_sql(postgres_url, "SELECT count(*) FROM changes") == [(3,)]
         found = b.search_embeddings(vectors, k=1)
         assert [m[0].identity for m in found[1:]] == [f"p{i}" for i in range(1, 20)]
         assert found[0][0].identity != "p0" and len(b.store.index()) == 19
@@ -272,7 +261,7 @@ def test_a_connection_lost_while_following_misses_no_face_later(postgres_url):
     from prosopo.gallery.postgres import StoreUnavailable
 
     rng = np.random.default_rng(10)
-    vectors = _unit(rng, 2)
+    vectors = unit_vectors(rng, 2)
     with Gallery.open(postgres_url, actor="server-a") as a, Gallery.open(postgres_url, actor="server-b") as b:
         a.enroll_embeddings("old", vectors[0])
         assert b.search_embeddings(vectors[0], k=1)[0][0].identity == "old"  # b's index is built
@@ -281,7 +270,7 @@ def test_a_connection_lost_while_following_misses_no_face_later(postgres_url):
         read = store._embeddings
 
         def terminated_first(conn, face_ids):
-            _sql(postgres_url, "SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+            admin_sql(postgres_url, "SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
             store._embeddings = read
             return read(conn, face_ids)
 
@@ -300,23 +289,23 @@ def test_a_connection_lost_while_following_misses_no_face_later(postgres_url):
 def test_a_failed_transaction_leaves_nothing(postgres_url):
     rng = np.random.default_rng(7)
     with Gallery.open(postgres_url) as gallery:
-        gallery.enroll_embeddings("kept", _unit(rng, 2))
+        gallery.enroll_embeddings("kept", unit_vectors(rng, 2))
     # a database that refuses, at commit, every audit entry of the actor "doomed"
-    _sql(postgres_url, "CREATE FUNCTION doom() RETURNS trigger LANGUAGE plpgsql AS $$"
+    admin_sql(postgres_url, "CREATE FUNCTION doom() RETURNS trigger LANGUAGE plpgsql AS $$"
                        " BEGIN RAISE EXCEPTION 'injected failure'; END $$")
-    _sql(postgres_url, "CREATE CONSTRAINT TRIGGER doom AFTER INSERT ON audit DEFERRABLE INITIALLY DEFERRED"
+    admin_sql(postgres_url, "CREATE CONSTRAINT TRIGGER doom AFTER INSERT ON audit DEFERRABLE INITIALLY DEFERRED"
                        " FOR EACH ROW WHEN (NEW.actor = 'doomed') EXECUTE FUNCTION doom()")
     state = ("SELECT (SELECT count(*) FROM identities), (SELECT count(*) FROM faces), (SELECT max(seq) FROM changes),"
              " (SELECT max(seq) FROM audit), (SELECT seq FROM audit_anchor)")
-    before = _sql(postgres_url, state)
+    before = admin_sql(postgres_url, state)
     with Gallery.open(postgres_url, actor="doomed") as doomed, Gallery.open(postgres_url) as other:
         with pytest.raises(StoreError, match="could not save.*injected failure.*nothing was changed"):
-            doomed.enroll_embeddings("lost", _unit(rng, 3))
+            doomed.enroll_embeddings("lost", unit_vectors(rng, 3))
         with pytest.raises(StoreError, match="injected failure"):
             doomed.remove("kept")
         with pytest.raises(StoreError, match="injected failure"):
-            doomed.search_embeddings(_unit(rng, 1))  # a search is not done without its audit entry
-        assert _sql(postgres_url, state) == before
+            doomed.search_embeddings(unit_vectors(rng, 1))  # a search is not done without its audit entry
+        assert admin_sql(postgres_url, state) == before
         assert "lost" not in other and other.identity("kept").faces == 2 and "kept" in doomed
         assert len(other.store.index()) == 2
 
@@ -327,10 +316,10 @@ def test_a_failed_transaction_leaves_nothing(postgres_url):
 
         with pytest.raises(NotFoundError):
             other.store.write(work)
-        assert _sql(postgres_url, state) == before
+        assert admin_sql(postgres_url, state) == before
         report = other.verify_audit()
         assert report.ok and report.entries == 1, report.problems
-        other.enroll_embeddings("later", _unit(rng, 1))
+        other.enroll_embeddings("later", unit_vectors(rng, 1))
         assert other.verify_audit().ok and other.verify_audit().entries == 2
 
 
@@ -338,14 +327,14 @@ def test_a_dropped_idle_connection_is_opened_again(postgres_url):
     # a server restart or an idle timeout drops the connection between calls:
     # the next call notices it before sending anything, and reconnects
     rng = np.random.default_rng(8)
-    vectors = _unit(rng, 3)
+    vectors = unit_vectors(rng, 3)
     with Gallery.open(postgres_url) as gallery:
         gallery.enroll_embeddings("a", vectors[0])
         for name, vector in (("b", vectors[1]), ("c", vectors[2])):
-            _sql(postgres_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            admin_sql(postgres_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                                " WHERE application_name = 'prosopo' AND datname = current_database()")
             gallery.enroll_embeddings(name, vector)  # a write, after the drop
-        _sql(postgres_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        admin_sql(postgres_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                            " WHERE application_name = 'prosopo' AND datname = current_database()")
         assert [m[0].identity for m in gallery.search_embeddings(vectors, k=1)] == ["a", "b", "c"]  # a read
         assert gallery.verify_audit().ok and len(gallery) == 3
@@ -384,21 +373,13 @@ def test_an_unreachable_server_fails_at_once(tmp_path):
 
 
 
-def test_a_connection_whose_setup_fails_is_closed(postgres_url, monkeypatch):
+def test_a_connection_whose_setup_fails_is_closed(postgres_url, monkeypatch, opened_connections):
     from prosopo.gallery import postgres
 
-    opened: list = []
-    connect = psycopg.connect
-
-    def recorded(*args, **kwargs):
-        opened.append(connect(*args, **kwargs))
-        return opened[-1]
-
-    monkeypatch.setattr(psycopg, "connect", recorded)
     monkeypatch.setattr(postgres, "BUSY_SECONDS", "soon")  # SET lock_timeout = 'soons' fails
     with pytest.raises(StoreError, match='cannot connect .*invalid value for parameter "lock_timeout"'):
         Gallery.open(postgres_url)
-    assert len(opened) == 1 and opened[0].closed
+    assert len(opened_connections) == 1 and opened_connections[0].closed
 
 
 @pytest.fixture(scope="module")
@@ -407,8 +388,8 @@ def password_user(postgres_server) -> str:
     hba = Path(postgres_server.pgdata) / "pg_hba.conf"
     hba.write_text("local all prosopo_pw scram-sha-256\n" + hba.read_text())
     url = postgres_server.get_uri()
-    _sql(url, "CREATE ROLE prosopo_pw LOGIN PASSWORD 'right-secret'")
-    _sql(url, "SELECT pg_reload_conf()")
+    admin_sql(url, "CREATE ROLE prosopo_pw LOGIN PASSWORD 'right-secret'")
+    admin_sql(url, "SELECT pg_reload_conf()")
     return url.split("?", 1)[1]  # host=<the socket's folder>
 
 
@@ -432,34 +413,34 @@ def test_without_psycopg_the_error_says_what_to_install(monkeypatch):
 def test_unknown_formats_and_foreign_tables_are_refused(postgres_url):
     with pytest.raises(StoreError, match="no gallery"):
         Gallery.open(postgres_url, create=False)
-    _sql(postgres_url, "CREATE TABLE faces (id INTEGER)")  # another application's
+    admin_sql(postgres_url, "CREATE TABLE faces (id INTEGER)")  # another application's
     with pytest.raises(StoreError, match="not a prosopo gallery's.*of its own"):
         Gallery.open(postgres_url)
-    assert _sql(postgres_url, "SELECT to_regclass('meta')") == [(None,)]  # nothing was left behind
-    _sql(postgres_url, "DROP TABLE faces")
+    assert admin_sql(postgres_url, "SELECT to_regclass('meta')") == [(None,)]  # nothing was left behind
+    admin_sql(postgres_url, "DROP TABLE faces")
     Gallery.open(postgres_url).close()
     with pytest.raises(StoreError, match=f"built with model '{DEFAULT_MODEL}', not 'dlib'"):
         Gallery.open(postgres_url, model="dlib")
-    _sql(postgres_url, "UPDATE meta SET value = 'prosopo-gallery-postgres/2' WHERE key = 'format'")
+    admin_sql(postgres_url, "UPDATE meta SET value = 'prosopo-gallery-postgres/2' WHERE key = 'format'")
     with pytest.raises(StoreError, match="format 'prosopo-gallery-postgres/2'.*cannot read.*upgrade prosopo"):
         Gallery.open(postgres_url)
-    _sql(postgres_url, "UPDATE meta SET value = 'something else' WHERE key = 'format'")
+    admin_sql(postgres_url, "UPDATE meta SET value = 'something else' WHERE key = 'format'")
     with pytest.raises(StoreError, match="is not a prosopo gallery"):
         Gallery.open(postgres_url)
 
 
 def test_compaction_by_a_user_who_may_not_rewrite_the_tables_says_so(postgres_url):
     with Gallery.open(postgres_url) as gallery:
-        gallery.enroll_embeddings(["a", "b"], _unit(np.random.default_rng(9), 2))
+        gallery.enroll_embeddings(["a", "b"], unit_vectors(np.random.default_rng(9), 2))
     guest = f"guest_{postgres_url.split('/gallery_')[1][:12]}"
-    _sql(postgres_url, f"CREATE ROLE {guest} LOGIN")
-    _sql(postgres_url, f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {guest}")
-    _sql(postgres_url, f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {guest}")
+    admin_sql(postgres_url, f"CREATE ROLE {guest} LOGIN")
+    admin_sql(postgres_url, f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {guest}")
+    admin_sql(postgres_url, f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {guest}")
     try:
         with Gallery.open(postgres_url.replace("postgres:@", f"{guest}@")) as gallery:
             with pytest.raises(StoreError, match="the data is deleted, but only the owner .* may rewrite them"):
                 gallery.erase("a")
             assert "a" not in gallery and gallery.verify_audit().ok
     finally:
-        _sql(postgres_url, f"DROP OWNED BY {guest}")
-        _sql(postgres_url, f"DROP ROLE {guest}")
+        admin_sql(postgres_url, f"DROP OWNED BY {guest}")
+        admin_sql(postgres_url, f"DROP ROLE {guest}")

@@ -13,17 +13,15 @@ from urllib.parse import quote
 
 import numpy as np
 import pytest
+from conftest import admin_sql, unit_vectors
 
 from prosopo import Gallery, StoreError
-from prosopo.defaults import DEFAULT_MODEL
-from prosopo.embed import RECOGNIZERS
 from prosopo.gallery.store import FileRecord
 from prosopo.privacy.crypto import new_key
 
 psycopg = pytest.importorskip("psycopg")
 postgres = pytest.importorskip("prosopo.gallery.postgres")
 
-DIM = RECOGNIZERS.backend_class(DEFAULT_MODEL).dim
 # each half is looked for on its own: a record of the write-ahead log that
 # runs over one of its pages is cut by the page's header, which could hide
 # the whole name, but not both halves
@@ -34,27 +32,15 @@ BADGE = "Badge-55190"  # in the person's metadata only
 PIECE = 32  # bytes of an embedding looked for at once, every 256 bytes
 
 
-def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
-    v = rng.normal(size=(n, DIM)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-
-def _sql(url: str, sql: str, args: tuple = ()) -> list[tuple]:
-    """Run ``sql`` on the gallery's database directly, as its administrator."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        cursor = conn.execute(sql, args or None)
-        return cursor.fetchall() if cursor.description else []
-
-
 def _enroll(gallery: Gallery, rng: np.random.Generator) -> np.ndarray:
     """Twelve people with two faces each, then NAME with three, from photos
     in a folder of that name, a file record for one of them and one for a
     photo of theirs that was skipped; returns the twelve's embeddings."""
-    others = _unit(rng, 24)
+    others = unit_vectors(rng, 24)
     gallery.enroll_embeddings([f"person_{i:02d}" for i in range(12) for _ in range(2)], others,
                               sources=[f"/photos/person_{i // 2:02d}/{i}.jpg" for i in range(24)])
     paths = [f"/photos/{NAME}/{PHOTO}-{i}.jpg" for i in range(4)]
-    gallery.enroll_embeddings(NAME, _unit(rng, 3), sources=paths[:3], metadata={"badge": BADGE})
+    gallery.enroll_embeddings(NAME, unit_vectors(rng, 3), sources=paths[:3], metadata={"badge": BADGE})
     gallery.store.write(lambda tx: tx.put_file(paths[0], FileRecord(2048, 1, "ab" * 32, "ok", identity=NAME)))
     gallery.store.write(lambda tx: tx.put_file(paths[3], FileRecord(1024, 1, "cd" * 32, "skipped", "no face found")))
     return others
@@ -66,7 +52,7 @@ def _needles(url: str, gallery: Gallery) -> dict[str, bytes]:
     the gallery is encrypted) and as float32 (little-endian)."""
     needles = {"name": HALVES[0].encode(), "name, second half": HALVES[1].encode(), "path": PHOTO.encode(),
                "metadata": BADGE.encode()}
-    rows = _sql(url, "SELECT f.id, f.embedding FROM faces f JOIN identities i ON i.id = f.identity_id"
+    rows = admin_sql(url, "SELECT f.id, f.embedding FROM faces f JOIN identities i ON i.id = f.identity_id"
                      " WHERE i.name = %s ORDER BY f.id", (NAME,))
     assert len(rows) == 3
     vectors = [face.vector.tobytes() for face in gallery.store.faces([face_id for face_id, _ in rows])]
@@ -105,10 +91,10 @@ def test_erase_leaves_no_byte_in_the_data_directory(postgres_url, postgres_serve
     with Gallery.open(postgres_url, key=key, purpose="tests") as gallery, Gallery.open(postgres_url, key=key) as other:
         others = _enroll(gallery, np.random.default_rng(7))
         needles = _needles(postgres_url, gallery)
-        _sql(postgres_url, "ANALYZE")  # as autovacuum does: statistics of the gallery's columns, but not of names
-        assert _sql(postgres_url, "SELECT attname FROM pg_stats WHERE tablename = 'identities'"
+        admin_sql(postgres_url, "ANALYZE")  # as autovacuum does: statistics of the gallery's columns, but not of names
+        assert admin_sql(postgres_url, "SELECT attname FROM pg_stats WHERE tablename = 'identities'"
                                   " AND attname IN ('name', 'purpose')") == [("purpose",)]
-        _sql(postgres_url, "CHECKPOINT")  # the rows in the table files too, not only in the log
+        admin_sql(postgres_url, "CHECKPOINT")  # the rows in the table files too, not only in the log
         before = _found(pgdata, needles)
         # the grep finds them all, in the tables and in the log; a sealed
         # embedding's plaintext, never
@@ -149,7 +135,7 @@ def test_compaction_waits_for_a_transaction_that_may_still_see_the_rows(postgres
 
 def test_compaction_says_which_setting_keeps_old_bytes_and_how_to_fix_it(postgres_url):
     with Gallery.open(postgres_url) as gallery:
-        gallery.enroll_embeddings(["a", "b", "c", "d"], _unit(np.random.default_rng(9), 4))
+        gallery.enroll_embeddings(["a", "b", "c", "d"], unit_vectors(np.random.default_rng(9), 4))
     # a superuser may set these for a session: as if the server were set so
     for name, option, says in [("a", "wal_recycle=on", "wal_recycle is on.*SET wal_recycle = off"),
                                ("b", "log_statement=mod", "the server log holds statements.*log_parameter_max_length = 0")]:
@@ -159,8 +145,8 @@ def test_compaction_says_which_setting_keeps_old_bytes_and_how_to_fix_it(postgre
                 gallery.erase(name)
             assert name not in gallery
     # a gallery whose names were given statistics again
-    _sql(postgres_url, "ALTER TABLE identities ALTER COLUMN name SET STATISTICS -1")
-    _sql(postgres_url, "ANALYZE identities")
+    admin_sql(postgres_url, "ALTER TABLE identities ALTER COLUMN name SET STATISTICS -1")
+    admin_sql(postgres_url, "ANALYZE identities")
     with Gallery.open(postgres_url) as gallery:
         with pytest.raises(StoreError, match=r"statistics \(pg_statistic\) hold values of identities\.name "
                                              r"\(ALTER TABLE .* SET STATISTICS 0"):
@@ -172,7 +158,7 @@ def test_compaction_refuses_a_log_of_failed_statements_with_their_parameters(pos
     # log_parameter_max_length_on_error: a failing statement's error names its
     # parameters (a name, an embedding) in the server log, which no compaction reaches
     with Gallery.open(postgres_url) as gallery:
-        gallery.enroll_embeddings(["a", "b", "c"], _unit(np.random.default_rng(12), 3))
+        gallery.enroll_embeddings(["a", "b", "c"], unit_vectors(np.random.default_rng(12), 3))
     for name, options, refused in [("a", "-c log_parameter_max_length_on_error=-1", True),
                                    ("b", "-c log_parameter_max_length_on_error=64", True),
                                    # errors not logged, or logged without their context: nothing kept
@@ -200,7 +186,7 @@ def test_a_replication_slot_keeps_the_log_until_it_is_dropped(postgres_url, post
     with Gallery.open(postgres_url) as gallery:
         _enroll(gallery, np.random.default_rng(10))
         needles = _needles(postgres_url, gallery)
-        _sql(postgres_url, "SELECT pg_create_physical_replication_slot(%s, true)", (slot,))
+        admin_sql(postgres_url, "SELECT pg_create_physical_replication_slot(%s, true)", (slot,))
         try:
             with pytest.raises(StoreError, match=f"PostgreSQL keeps the write-ahead log's segments .*replication "
                                                  f"slots: {slot}\\); compact again once they are released"):
@@ -208,7 +194,7 @@ def test_a_replication_slot_keeps_the_log_until_it_is_dropped(postgres_url, post
             left = _found(pgdata, needles)
             assert left and all(name.startswith("pg_wal/") for names in left.values() for name in names)
         finally:
-            _sql(postgres_url, "SELECT pg_drop_replication_slot(%s)", (slot,))
+            admin_sql(postgres_url, "SELECT pg_drop_replication_slot(%s)", (slot,))
         gallery.compact()
     assert _found(pgdata, needles) == {}
 
@@ -216,8 +202,8 @@ def test_a_replication_slot_keeps_the_log_until_it_is_dropped(postgres_url, post
 def test_the_tables_owner_erases_without_being_superuser_once_granted(postgres_url, postgres_server):
     pgdata = Path(postgres_server.pgdata)
     owner = f"owner_{postgres_url.split('/gallery_')[1][:12]}"
-    _sql(postgres_url, f"CREATE ROLE {owner} LOGIN")
-    _sql(postgres_url, f"ALTER SCHEMA public OWNER TO {owner}")
+    admin_sql(postgres_url, f"CREATE ROLE {owner} LOGIN")
+    admin_sql(postgres_url, f"ALTER SCHEMA public OWNER TO {owner}")
     try:
         with Gallery.open(postgres_url.replace("postgres:@", f"{owner}@")) as gallery:
             _enroll(gallery, np.random.default_rng(11))
@@ -226,10 +212,10 @@ def test_the_tables_owner_erases_without_being_superuser_once_granted(postgres_u
                                                  rf"pg_checkpoint TO {owner}; GRANT EXECUTE ON FUNCTION "
                                                  rf"pg_switch_wal\(\), pg_ls_waldir\(\) TO {owner}; or compact"):
                 gallery.erase(NAME)
-            _sql(postgres_url, f"GRANT pg_checkpoint TO {owner}")
-            _sql(postgres_url, f"GRANT EXECUTE ON FUNCTION pg_switch_wal(), pg_ls_waldir() TO {owner}")
+            admin_sql(postgres_url, f"GRANT pg_checkpoint TO {owner}")
+            admin_sql(postgres_url, f"GRANT EXECUTE ON FUNCTION pg_switch_wal(), pg_ls_waldir() TO {owner}")
             gallery.compact()
         assert _found(pgdata, needles) == {}
     finally:
-        _sql(postgres_url, f"DROP OWNED BY {owner}")
-        _sql(postgres_url, f"DROP ROLE {owner}")
+        admin_sql(postgres_url, f"DROP OWNED BY {owner}")
+        admin_sql(postgres_url, f"DROP ROLE {owner}")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import unit_vectors
 
 import prosopo.gallery.folder
 import prosopo.gallery.gallery
@@ -23,11 +24,6 @@ from prosopo.defaults import DEFAULT_MODEL
 from prosopo.embed import RECOGNIZERS
 
 DIM = RECOGNIZERS.backend_class(DEFAULT_MODEL).dim
-
-
-def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
-    v = rng.normal(size=(n, DIM)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
 class FailingCommits:
@@ -60,21 +56,21 @@ class FailingCommits:
 def test_a_failed_commit_leaves_nothing_and_no_false_alarm(tmp_path):
     rng = np.random.default_rng(0)
     with Gallery.open(tmp_path / "g") as gallery:
-        gallery.enroll_embeddings("kept", _unit(rng, 2))
+        gallery.enroll_embeddings("kept", unit_vectors(rng, 2))
         real = gallery._store.conn
         gallery._store.conn = FailingCommits(real, lambda: True)
         with pytest.raises(StoreError, match="could not save"):
-            gallery.enroll_embeddings("lost", _unit(rng, 2))
+            gallery.enroll_embeddings("lost", unit_vectors(rng, 2))
         with pytest.raises(StoreError):
             gallery.remove("kept")
         with pytest.raises(StoreError):
-            gallery.search_embeddings(_unit(rng, 1))
+            gallery.search_embeddings(unit_vectors(rng, 1))
         gallery._store.conn = real
         assert "lost" not in gallery and gallery.identity("kept").faces == 2
         assert gallery.stats().faces == 2
         report = gallery.verify_audit()
         assert report.ok and report.entries == 1, report.problems
-        gallery.enroll_embeddings("later", _unit(rng, 1))
+        gallery.enroll_embeddings("later", unit_vectors(rng, 1))
         assert gallery.verify_audit().ok and gallery.verify_audit().entries == 2
 
 
@@ -82,7 +78,7 @@ def test_work_failing_after_its_audit_entry_rolls_back_both(tmp_path):
     from prosopo.gallery.store import AuditEvent, Store
 
     with Gallery.open(tmp_path / "g") as gallery:
-        gallery.enroll_embeddings("someone", _unit(np.random.default_rng(1), 1))
+        gallery.enroll_embeddings("someone", unit_vectors(np.random.default_rng(1), 1))
         store: Store = gallery.store
         anchor = (tmp_path / "g" / "audit.anchor").read_bytes()
 
@@ -130,7 +126,7 @@ def test_a_commit_failing_while_another_thread_anchors_is_no_false_alarm(tmp_pat
         def first() -> None:
             sys.setprofile(hold)
             try:
-                gallery.enroll_embeddings("first", _unit(rng, 1))
+                gallery.enroll_embeddings("first", unit_vectors(rng, 1))
             finally:
                 sys.setprofile(None)
 
@@ -138,7 +134,7 @@ def test_a_commit_failing_while_another_thread_anchors_is_no_false_alarm(tmp_pat
 
         def then() -> None:
             try:
-                gallery.enroll_embeddings("second", _unit(rng, 1))
+                gallery.enroll_embeddings("second", unit_vectors(rng, 1))
             except StoreError as exc:
                 failures.append(exc)
 
@@ -162,7 +158,7 @@ def test_threads_with_failing_commits_never_raise_a_false_alarm(tmp_path):
     anchor an entry whose commit then failed ("entries were cut from the
     end of the log")."""
     rng = np.random.default_rng(2)
-    vectors = _unit(rng, 60)
+    vectors = unit_vectors(rng, 60)
     old_interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-5)
     try:
@@ -210,7 +206,7 @@ def test_threads_with_failing_commits_never_raise_a_false_alarm(tmp_path):
 def test_many_threads_enroll_and_search_one_gallery(gallery_location):
     rng = np.random.default_rng(3)
     people, each, threads = 12, 2, 4
-    vectors = _unit(rng, threads * people)
+    vectors = unit_vectors(rng, threads * people)
     probes = vectors + rng.normal(scale=0.02, size=vectors.shape).astype(np.float32)
     errors: list[BaseException] = []
     searches = [0] * threads
@@ -264,7 +260,7 @@ with Gallery.open(root, actor="other-process") as g:
 @pytest.mark.parametrize(("index", "then"), [("exact", "remove"), ("exact", "erase"), ("ann", "remove")])
 def test_a_second_process_writes_are_followed(tmp_path, gallery_location, index, then):
     rng = np.random.default_rng(4)
-    old = _unit(rng, 4)
+    old = unit_vectors(rng, 4)
     root = gallery_location  # a directory, or a PostgreSQL database (another server)
     with Gallery.open(root, index=index) as gallery:
         for i, v in enumerate(old):
@@ -306,9 +302,9 @@ def test_a_follow_that_fails_midway_misses_nothing_later(gallery_location, index
     # another server enrolls and removes; this one's read of the new embeddings
     # fails: its next search must still see both changes, not skip them for good
     rng = np.random.default_rng(11)
-    old, newcomer = _unit(rng, 2)
+    old, newcomer = unit_vectors(rng, 2)
     with Gallery.open(gallery_location, index=index) as a, Gallery.open(gallery_location, index=index) as b:
-        a.enroll_embeddings(["old", "stays"], np.stack([old, _unit(rng, 1)[0]]))
+        a.enroll_embeddings(["old", "stays"], np.stack([old, unit_vectors(rng, 1)[0]]))
         assert b.search_embeddings(old, k=1)[0][0].identity == "old"  # b's index is built
         a.enroll_embeddings("newcomer", newcomer)
         a.remove("old")
@@ -329,7 +325,7 @@ def test_a_rebuild_that_fails_midway_misses_nothing_later(gallery_location, monk
 
     monkeypatch.setattr(postgres, "KEEP_CHANGES", 0)  # a compaction cuts the whole log, as SQLite's does
     rng = np.random.default_rng(12)
-    gone, newcomer, stays = _unit(rng, 3)
+    gone, newcomer, stays = unit_vectors(rng, 3)
     with Gallery.open(gallery_location) as a, Gallery.open(gallery_location) as b:
         a.enroll_embeddings(["gone", "stays"], np.stack([gone, stays]))
         assert b.search_embeddings(gone, k=1)[0][0].identity == "gone"  # b's index is built

@@ -248,22 +248,14 @@ def test_a_malformed_service_url_never_shows_its_password(url):
 
 
 
-def test_a_service_connection_whose_setup_fails_is_closed(service_url, monkeypatch):
+def test_a_service_connection_whose_setup_fails_is_closed(service_url, monkeypatch, opened_connections):
     from prosopo.gallery.postgres import StoreUnavailable
     from prosopo.server import database
 
-    opened: list = []
-    connect = psycopg.connect
-
-    def recorded(*args, **kwargs):
-        opened.append(connect(*args, **kwargs))
-        return opened[-1]
-
-    monkeypatch.setattr(psycopg, "connect", recorded)
     monkeypatch.setattr(database, "STATEMENT_SECONDS", "soon")  # SET statement_timeout = 'soons' fails
     with pytest.raises(StoreUnavailable, match="statement_timeout"):
         database.Database(service_url)
-    assert len(opened) == 1 and opened[0].closed
+    assert len(opened_connections) == 1 and opened_connections[0].closed
 
 
 @pytest.fixture(scope="module")
