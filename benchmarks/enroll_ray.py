@@ -25,11 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from gallery_speed import link_photos
 
 from prosopo.gallery import Gallery
 
@@ -40,13 +41,7 @@ def photo_folder(images: Path, count: int, folder: Path) -> int:
     """Links the first ``count`` photos of ``images`` (one sub-folder per
     person) into ``folder``; returns how many."""
     files = sorted(images.rglob("*.jpg"))[:count]
-    for f in files:
-        target = folder / f.parent.name / f.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(f, target)
-        except OSError:
-            shutil.copy(f, target)
+    link_photos(files, folder)
     return len(files)
 
 

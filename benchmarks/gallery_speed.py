@@ -90,6 +90,18 @@ def real_lfw(cache: Path) -> tuple[list[str], np.ndarray, list[str], np.ndarray]
             [n.split("/")[0] for n in probes], np.stack([data[n] for n in probes]))
 
 
+def link_photos(files: list[Path], folder: Path) -> None:
+    """Hard-link (or copy) photos into ``folder``, one sub-folder per
+    person as in their source (``<person>/<photo>.jpg``)."""
+    for f in files:
+        target = folder / f.parent.name / f.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(f, target)
+        except OSError:
+            shutil.copy(f, target)
+
+
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
@@ -102,13 +114,7 @@ def bench_folder(images: Path, count: int, repeat: int, workers: int) -> dict:
     files = sorted(images.rglob("*.jpg"))[:count]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "photos"
-        for f in files:
-            target = folder / f.parent.name / f.name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(f, target)
-            except OSError:
-                shutil.copy(f, target)
+        link_photos(files, folder)
         probe = files[0]
         start = time.perf_counter()
         first = prosopo.find(probe, folder, workers=workers)
