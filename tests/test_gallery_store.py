@@ -367,7 +367,7 @@ def test_the_sqlite_store_is_a_store(tmp_path):
     from prosopo.gallery.store import SQLiteStore, Store
 
     members = [name for name in dir(Store) if not name.startswith("_")]
-    assert {"write", "search", "index", "faces", "compact", "verify_audit", "close", "meta"} <= set(members)
+    assert {"write", "nearest", "index", "faces", "compact", "verify_audit", "close", "meta"} <= set(members)
     with Gallery.open(tmp_path / "g") as gallery:
         store = gallery.store
         assert isinstance(store, SQLiteStore)

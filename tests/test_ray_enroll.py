@@ -137,7 +137,7 @@ def test_ray_enrolls_what_the_folder_sync_enrolls(cluster, lfw, tmp_path):
         assert erased not in gallery
 
 
-def test_a_stopped_run_resumes_with_every_photo_once(cluster, lfw, tmp_path):
+def test_a_stopped_run_resumes_with_every_photo_once(cluster, lfw, tmp_path, gallery_location):
     folder = _photos(lfw, tmp_path, 14)
     total = sum(1 for _ in folder.rglob("*.jpg"))
 
@@ -145,7 +145,7 @@ def test_a_stopped_run_resumes_with_every_photo_once(cluster, lfw, tmp_path):
         if done >= 8:
             raise Stop
 
-    with Gallery.open(tmp_path / "g") as gallery:
+    with Gallery.open(gallery_location) as gallery:  # a directory, and a PostgreSQL database
         with pytest.raises(Stop):
             enroll_on_ray(gallery, folder, batch=4, progress=stop_after_two_batches)
         assert 8 <= gallery.stats().files_tracked < total
@@ -155,7 +155,7 @@ def test_a_stopped_run_resumes_with_every_photo_once(cluster, lfw, tmp_path):
         _each_photo_once(gallery, total, len(report.skipped))
 
 
-def test_killed_actors_lose_and_duplicate_nothing(cluster, lfw, tmp_path):
+def test_killed_actors_lose_and_duplicate_nothing(cluster, lfw, tmp_path, gallery_location):
     folder = _photos(lfw, tmp_path, 14)
     total = sum(1 for _ in folder.rglob("*.jpg"))
     before: set[int] = set()  # the actors, killed once the first batch is written
@@ -170,7 +170,7 @@ def test_killed_actors_lose_and_duplicate_nothing(cluster, lfw, tmp_path):
             for pid in before:
                 os.kill(pid, signal.SIGKILL)
 
-    with Gallery.open(tmp_path / "g") as gallery:
+    with Gallery.open(gallery_location) as gallery:
         report = enroll_on_ray(gallery, folder, batch=2, progress=kill_the_actors)
         assert later - before, "no actor was started again to finish the run"
         assert report.added + len(report.skipped) == total

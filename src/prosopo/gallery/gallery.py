@@ -183,11 +183,15 @@ class Gallery:
         An existing gallery keeps its settings; asking for another model is an
         error. ``index`` is ``"auto"`` (exact search below 50,000 faces, an
         approximate index above: see :mod:`prosopo.gallery.ann`), ``"exact"``
-        or ``"ann"``. ``actor`` is who is recorded in the audit log (default:
+        or ``"ann"``, each kept in this process's memory; ``"pgvector"``
+        creates a PostgreSQL gallery searched in the database instead
+        (:mod:`prosopo.gallery.pgvector`: not with encryption). ``actor`` is who is recorded in the audit log (default:
         the OS user).
         """
-        if index not in ("auto", "exact", "ann"):
-            raise ParameterError(f"index must be 'auto', 'exact' or 'ann', got {index!r}")
+        if index not in ("auto", "exact", "ann", "pgvector"):
+            raise ParameterError(f"index must be 'auto', 'exact', 'ann' or 'pgvector', got {index!r}")
+        if index == "pgvector" and not str(location).startswith(URL_SCHEMES):
+            raise ParameterError("index='pgvector' is an index in a PostgreSQL database: open a postgresql:// URL")
         if model is not None:
             model = RECOGNIZERS.entry(model).name
         if detector is not None:
@@ -520,13 +524,11 @@ class Gallery:
         index's candidates are re-scored with the stored float32 embeddings,
         fetched with the rest of their rows."""
         store = self._store
-        found, faces = store.search(vectors, max(k * OVERSAMPLE, REFINE))
+        found, faces = store.nearest(vectors, max(k * OVERSAMPLE, REFINE))
         limit = self._limit(threshold, faces)
-        stored = {f.face_id: f for f in store.faces([int(i) for f in found for i in f[0]])}
         moment = iso(now())
         results = []
-        for (face_ids, _), vector in zip(found, vectors):
-            known = [stored[face_id] for face_id in face_ids.tolist() if face_id in stored]  # not removed meanwhile
+        for known, vector in zip(found, vectors):
             sims = np.array([float(face.vector @ vector) for face in known])  # exact, whatever the index
             best: dict[str, Match] = {}
             for at in np.argsort(-sims, kind="stable").tolist():

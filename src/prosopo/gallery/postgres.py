@@ -59,6 +59,8 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
+import numpy as np
+
 from ..errors import NotFoundError, StoreError
 from ..privacy import audit
 from ..privacy.audit import AuditReport, Entry
@@ -74,6 +76,7 @@ from .store import (
     StoredFace,
     StoredIdentity,
     Transaction,
+    VectorIndex,
     check_meta,
     first_meta,
     stored_identity,
@@ -366,10 +369,18 @@ class _PostgresTransaction:
         ids = [int(row[0]) for row in self._conn.execute(
             "SELECT nextval(pg_get_serial_sequence('faces', 'id')) FROM generate_series(1, %s)", (len(faces),))]
         added = iso(now())
-        with self._conn.cursor().copy("COPY faces (id, identity_id, source, box, score, embedding, crop, added_at)"
-                                      " FROM STDIN") as copy:
-            for face_id, (identity_id, item) in zip(ids, faces):
-                copy.write_row(self._store.face_row(face_id, identity_id, item, added))
+        store = self._store
+        columns = "id, identity_id, source, box, score, embedding, crop, added_at"
+        if store.in_database:
+            from .pgvector import value
+
+            with self._conn.cursor().copy(f"COPY faces ({columns}, vector) FROM STDIN") as copy:
+                for face_id, (identity_id, item) in zip(ids, faces):
+                    copy.write_row((*store.face_row(face_id, identity_id, item, added), value(item.vector)))
+        else:
+            with self._conn.cursor().copy(f"COPY faces ({columns}) FROM STDIN") as copy:
+                for face_id, (identity_id, item) in zip(ids, faces):
+                    copy.write_row(store.face_row(face_id, identity_id, item, added))
         return len(faces)
 
     def delete_identity(self, name: str) -> int:
@@ -438,6 +449,8 @@ class PostgresStore(IndexedStore):
         self._where = _redact(url)
         self._params = _parse(url, self._where)
         self._url = url
+        self._in_database = False  # the index is pgvector's, in the database (set by _init)
+        self._graph = False  # and its graph is built
         self.conn = self._connect()
         try:
             self._init(create, settings, key)
@@ -451,18 +464,42 @@ class PostgresStore(IndexedStore):
         timeout = int(self._params.get("connect_timeout", CONNECT_SECONDS))
         try:
             # waits for a lock (another process's write, a compaction) end as the SQLite store's do
-            return open_connection(self._url, timeout=timeout, application="prosopo",
+            conn = open_connection(self._url, timeout=timeout, application="prosopo",
                                    setup=f"SET lock_timeout = '{BUSY_SECONDS}s'")
+            if self._in_database:
+                self._prepare(conn)
+            return conn
         except psycopg.Error as exc:
             raise _refused(exc, self._where, str(self._params["dbname"])) from None
 
+    @staticmethod
+    def _prepare(conn: psycopg.Connection) -> None:
+        from . import pgvector
+
+        try:
+            pgvector.prepare(conn)
+        except BaseException:
+            conn.close()
+            raise
+
     def _init(self, create: bool, settings: Mapping[str, str], key: bytes | None) -> None:
+        in_database = self.index_mode == "pgvector"
+        if in_database and key is not None:
+            raise StoreError("index='pgvector' keeps the embeddings readable in the database, so that it can "
+                             "search them: it cannot be combined with an encrypted gallery (a key was given, or "
+                             "found in $PROSOPO_GALLERY_KEY/$PROSOPO_GALLERY_KEY_FILE); choose one")
         with self._transaction() as conn:  # under the lock: two processes may create one gallery at once
             try:
                 if _one(conn, "SELECT to_regclass('meta')") == (None,):
                     if not create:
                         raise StoreError(f"no gallery in the database at {self._where!r}")
                     conn.execute(SCHEMA)
+                    if in_database:
+                        from . import pgvector
+
+                        pgvector.create_extension(conn, self._where)
+                        conn.execute(pgvector.schema(int(settings["dim"])))
+                        settings = {**settings, "index": pgvector.KIND}
                     with conn.cursor() as cursor:
                         cursor.executemany("INSERT INTO meta (key, value) VALUES (%s, %s)",
                                            list(first_meta(settings, key, FORMAT).items()))
@@ -472,11 +509,22 @@ class PostgresStore(IndexedStore):
                                  f"({first_line(exc)}); give the gallery a database (or schema) of its own"
                                  ) from None
         self.cipher = check_meta(self.meta, key, FORMAT, self._where)
+        if self.meta.get("index") == "pgvector":
+            self._in_database = True
+            self._prepare(self.conn)
+        elif in_database:
+            raise StoreError(f"the gallery at {self._where!r} keeps its index in each process; index='pgvector' "
+                             "is chosen when a gallery is created (open this one with index='auto')")
 
     @property
     def location(self) -> str:
         """The URL, without its password."""
         return self._where
+
+    @property
+    def in_database(self) -> bool:
+        """Whether the gallery is indexed in the database (pgvector)."""
+        return self._in_database
 
     def close(self) -> None:
         with self._lock:
@@ -646,15 +694,14 @@ class PostgresStore(IndexedStore):
             anchor = conn.execute("SELECT seq, hash FROM audit_anchor").fetchone()
             return audit.verify(conn, None if anchor is None else (anchor[0], anchor[1]), mark="%s")
 
-    def faces(self, face_ids: Sequence[int]) -> list[StoredFace]:
-        ids = sorted({int(i) for i in face_ids})
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT f.id, i.name, f.source, f.box, i.expires_at, f.embedding FROM faces f"
-                " JOIN identities i ON i.id = f.identity_id WHERE f.id = ANY(%s)", (ids,)).fetchall()
-        return self.stored_faces(rows)
+    # -- the index and the change log -------------------------------------
 
-    # -- the change log ---------------------------------------------------
+    def _stored(self, conn: psycopg.Connection, face_ids: Sequence[int]) -> list[StoredFace]:
+        rows = conn.execute(
+            "SELECT f.id, i.name, f.source, f.box, i.expires_at, f.embedding FROM faces f"
+            " JOIN identities i ON i.id = f.identity_id WHERE f.id = ANY(%s)", (sorted({int(i) for i in face_ids}),)
+        ).fetchall()
+        return self.stored_faces(rows)
 
     def _last_seq(self, conn: psycopg.Connection) -> int:
         """The newest change this snapshot sees. (Not the sequence's value,
@@ -667,6 +714,34 @@ class PostgresStore(IndexedStore):
 
     def _embeddings(self, conn: psycopg.Connection, face_ids: Sequence[int]) -> Rows:
         return conn.execute("SELECT id, embedding FROM faces WHERE id = ANY(%s)", (list(face_ids),)).fetchall()
+
+    def _followed(self, index: VectorIndex) -> None:
+        """A gallery indexed in the database gets its graph once it is large enough."""
+        from . import pgvector
+
+        if index.kind == pgvector.KIND and not self._graph and len(index) >= pgvector.GRAPH_FROM:
+            with self._transaction() as conn:  # one process builds it; the others find it there
+                if not pgvector.has_graph(conn):
+                    pgvector.build(conn, len(index))
+            self._graph = True
+
+    def _load_index(self, conn: psycopg.Connection, kind: str) -> VectorIndex:
+        """An index in the database is not loaded: the process reads only the ids of its faces."""
+        if kind != "pgvector":
+            return super()._load_index(conn, kind)
+        if not self._in_database:
+            raise StoreError(f"the gallery at {self._where!r} keeps its index in each process; index='pgvector' "
+                             "is chosen when a gallery is created (open this one with index='auto')")
+        from .pgvector import DatabaseIndex
+
+        index = DatabaseIndex(self)
+        applied = self._last_seq(conn)
+        with conn.cursor(name="prosopo_ids") as cursor:
+            cursor.execute("SELECT id FROM faces")
+            while rows := cursor.fetchmany(200_000):
+                index.add(np.fromiter((r[0] for r in rows), np.int64, len(rows)), np.zeros((0, 0), np.float32))
+        self._index, self._applied = index, applied
+        return index
 
     def _all_embeddings(self, conn: psycopg.Connection) -> Iterator[Rows]:
         """Through a server-side cursor: a large gallery is not held whole in memory twice."""
@@ -708,8 +783,14 @@ class PostgresStore(IndexedStore):
                                      "them (VACUUM FULL), so old copies remain in the table files; compact the "
                                      "gallery as that user")
                 _wait_for_older(conn, horizon)
+                if self._in_database:  # the rewrite builds pgvector's graph again: give it the memory
+                    from .pgvector import build_memory
+
+                    faces = len(self._index) if self._index is not None else 0
+                    conn.execute(f"SET maintenance_work_mem = '{build_memory(faces)}MB'")
                 for table in TABLES:
                     conn.execute(f"VACUUM FULL {table}")
+                conn.execute("RESET maintenance_work_mem")
                 kept = _kept_by_settings(conn)
                 allowed, user = _one(conn, CLEARS_WAL)
                 if not allowed:

@@ -157,6 +157,10 @@ class VectorIndex(Protocol):
 
     def memory_bytes(self) -> int: ...
 
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
+
+    def remove(self, ids: np.ndarray) -> None: ...
+
 
 class Transaction(Protocol):
     """The changes one :meth:`Store.write` can make, all or nothing."""
@@ -257,9 +261,10 @@ class Store(Protocol):
         """The vector index, brought up to date with every committed change."""
         ...
 
-    def search(self, vectors: np.ndarray, count: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
-        """The ``count`` nearest face ids (and similarities) for each row of
-        ``vectors`` on an up-to-date index, and how many faces it holds."""
+    def nearest(self, vectors: np.ndarray, count: int) -> tuple[list[list[StoredFace]], int]:
+        """The stored faces nearest each row of ``vectors`` (about ``count``
+        of them, those the index ranks first), read with the index's update
+        in one snapshot, and how many faces the gallery holds."""
         ...
 
     def faces(self, face_ids: Sequence[int]) -> list[StoredFace]:
@@ -359,7 +364,7 @@ class IndexedStore(ABC):
         self.meta: dict[str, str] = {}
         self.cipher: Cipher | None = None
         self.index_mode = index
-        self._index: ExactIndex | AnnIndex | None = None
+        self._index: VectorIndex | None = None
         self._applied = 0  # the last change the index has followed
 
     @property
@@ -399,6 +404,13 @@ class IndexedStore(ABC):
     @abstractmethod
     def _all_embeddings(self, conn: Any) -> Iterator[Rows]:
         """``(id, embedding)`` of every stored face, in batches."""
+
+    @abstractmethod
+    def _stored(self, conn: Any, face_ids: Sequence[int]) -> list[StoredFace]:
+        """Those of these faces still stored, with their identity and embedding."""
+
+    def _followed(self, index: VectorIndex) -> None:
+        """Called with the index each time it was brought up to date, outside any transaction."""
 
     # -- embeddings -------------------------------------------------------
 
@@ -442,39 +454,70 @@ class IndexedStore(ABC):
 
     # -- the vector index -------------------------------------------------
 
-    def search(self, vectors: np.ndarray, count: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
-        """Under the store's lock, so that a concurrent change in another
-        thread cannot shift rows mid-search."""
-        with self._lock:
-            index = self.index()
-            return [index.search(v, count) for v in vectors], len(index)
+    def faces(self, face_ids: Sequence[int]) -> list[StoredFace]:
+        with self._read() as conn:
+            return self._stored(conn, face_ids)
 
-    def index(self) -> ExactIndex | AnnIndex:
+    def nearest(self, vectors: np.ndarray, count: int) -> tuple[list[list[StoredFace]], int]:
+        """Under the store's lock, so that a concurrent change in another
+        thread cannot shift rows mid-search; the index follows the change log
+        and the faces are read in the same snapshot (one transaction)."""
+        with self._lock:
+            with self._read() as conn:
+                current = self._current(conn)
+                found = self._nearest(conn, current, vectors, count) if self._kind_for(current) == current.kind else None
+            if found is None:  # the index changes kind: rare, so not in one snapshot
+                current = self.index()
+                with self._read() as conn:
+                    found = self._nearest(conn, current, vectors, count)
+            else:
+                self._followed(current)
+            return found, len(current)
+
+    def _nearest(self, conn: Any, index: VectorIndex, vectors: np.ndarray,
+                 count: int) -> list[list[StoredFace]]:
+        found = [index.search(v, count)[0].tolist() for v in vectors]
+        stored = {f.face_id: f for f in self._stored(conn, sorted({i for ids in found for i in ids}))}
+        return [[stored[i] for i in ids if i in stored] for ids in found]
+
+    def index(self) -> VectorIndex:
         """The vector index, brought up to date with every committed change
         (also those made by other processes)."""
         with self._lock:
             with self._read() as conn:
-                if self._index is None:
-                    stored = self.meta.get("index", "exact")
-                    current = self._load_index(conn, self.index_mode if self.index_mode != "auto" else stored)
-                else:
-                    current = self._follow(conn, self._index)
-            kind = self.index_mode
-            if kind == "auto":  # once a gallery has grown to ANN size it stays there
-                kind = "ann" if len(current) >= ANN_FROM else self.meta.get("index", "exact")
+                current = self._current(conn)
+            kind = self._kind_for(current)
             if kind != current.kind:
                 with self._read() as conn:
                     current = self._load_index(conn, kind)
             if self.index_mode == "auto" and kind != self.meta.get("index", "exact"):
                 self._set_meta("index", kind)
                 self.meta["index"] = kind
+            self._followed(current)
             return current
+
+    def _current(self, conn: Any) -> VectorIndex:
+        """The index as it is, brought up to date in this snapshot (built if there is none)."""
+        if self._index is None:
+            stored = self.meta.get("index", "exact")
+            return self._load_index(conn, self.index_mode if self.index_mode != "auto" else stored)
+        return self._follow(conn, self._index)
+
+    def _kind_for(self, index: VectorIndex) -> str:
+        """The kind of index the gallery should have now: with ``"auto"``,
+        exact until it holds ``ANN_FROM`` faces, then approximate for good."""
+        stored = self.meta.get("index", "exact")
+        if self.index_mode != "auto":
+            return self.index_mode
+        if stored not in ("exact", "ann"):  # an index the backend keeps (in the database) stays
+            return stored
+        return "ann" if len(index) >= ANN_FROM else stored
 
     def _floor(self, conn: Any) -> int:
         row = conn.execute("SELECT value FROM meta WHERE key = 'changes_floor'").fetchone()
         return int(row[0]) if row else 0
 
-    def _load_index(self, conn: Any, kind: str) -> ExactIndex | AnnIndex:
+    def _load_index(self, conn: Any, kind: str) -> VectorIndex:
         """Build the index from every stored face. The index and the change
         it has followed are recorded together, once every face is in: if a
         read fails on the way (a lost connection, a sealed embedding that
@@ -491,7 +534,7 @@ class IndexedStore(ABC):
         _release_freed_memory()
         return index
 
-    def _follow(self, conn: Any, index: ExactIndex | AnnIndex) -> ExactIndex | AnnIndex:
+    def _follow(self, conn: Any, index: VectorIndex) -> VectorIndex:
         """Apply the changes committed since the index was last brought up to
         date, by this process or another one. The change followed moves on
         only once all of them are applied; if anything fails on the way, the
@@ -877,27 +920,21 @@ class SQLiteStore(IndexedStore):
         with self._read() as conn:
             return audit.verify(conn, audit.read_anchor(self.root / ANCHOR_FILE))
 
-    def faces(self, face_ids: Sequence[int]) -> list[StoredFace]:
-        ids = sorted({int(i) for i in face_ids})
-        rows = []
-        with self._read() as conn:
-            for chunk in _chunks(ids):
-                rows += conn.execute(
-                    "SELECT f.id, i.name, f.source, f.box, i.expires_at, f.embedding FROM faces f"
-                    f" JOIN identities i ON i.id = f.identity_id WHERE f.id IN ({_marks(chunk)})", chunk).fetchall()
-        return self.stored_faces(rows)
-
     # -- the vector index -------------------------------------------------
 
-    def index(self) -> ExactIndex | AnnIndex:
-        """The vector index, brought up to date with every committed change
-        (also those made by other processes); a large one is saved now and
-        then, so that opening the gallery need not rebuild it."""
-        with self._lock:
-            current = super().index()
-            if isinstance(current, AnnIndex):
-                self._save_ann(force=False)
-            return current
+    def _stored(self, conn: sqlite3.Connection, face_ids: Sequence[int]) -> list[StoredFace]:
+        ids = sorted({int(i) for i in face_ids})
+        rows = []
+        for chunk in _chunks(ids):
+            rows += conn.execute(
+                "SELECT f.id, i.name, f.source, f.box, i.expires_at, f.embedding FROM faces f"
+                f" JOIN identities i ON i.id = f.identity_id WHERE f.id IN ({_marks(chunk)})", chunk).fetchall()
+        return self.stored_faces(rows)
+
+    def _followed(self, index: VectorIndex) -> None:
+        """A large index is saved now and then, so that opening the gallery need not rebuild it."""
+        if isinstance(index, AnnIndex):
+            self._save_ann(force=False)
 
     def _set_meta(self, key: str, value: str) -> None:
         with self._transaction() as conn:
@@ -918,7 +955,7 @@ class SQLiteStore(IndexedStore):
         while rows := cursor.fetchmany(50_000):
             yield rows
 
-    def _load_index(self, conn: sqlite3.Connection, kind: str) -> ExactIndex | AnnIndex:
+    def _load_index(self, conn: sqlite3.Connection, kind: str) -> VectorIndex:
         """The saved approximate index, if it is there and still valid, brought
         up to date; otherwise the index built from every stored face."""
         saved = self._read_ann(self.dim) if kind == "ann" else None
