@@ -14,14 +14,15 @@ import numpy as np
 import pytest
 from conftest import absent
 
-from prosopo.errors import ImageError, ParameterError
+from prosopo.errors import ImageError, ModelError, ParameterError
 from prosopo.gallery import Gallery
 from prosopo.streams.assign import assign
 from prosopo.streams.events import JsonLinesWriter, read_events
 from prosopo.streams.metrics import tracking_scores
 from prosopo.streams.sources import _bounded, open_source
-from prosopo.streams.stream import video
+from prosopo.streams.stream import VideoStream, video
 from prosopo.streams.tracker import Tracker
+from prosopo.streams.writer import VideoWriter
 from prosopo.types import Box, Face
 
 CROWD = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "video" / "crowd.mp4"
@@ -379,6 +380,34 @@ def test_frame_too_large():
 def test_bad_parameters(bad):
     with pytest.raises(ParameterError):
         video([np.zeros((32, 32, 3), np.uint8)], **bad)
+
+
+def test_file_detected_in_the_reading_thread_tracks_alike(clip, tmp_path):
+    """A file's frames are detected in its reading thread, ahead of the
+    tracking: the same results as the same frames given one by one."""
+    path = tmp_path / "clip.avi"
+    with VideoWriter(path, clip.fps) as writer:
+        for frame in clip.frames:
+            writer.write(frame)
+    decoded = [raw.rgb for raw in open_source(path)]
+    from_file = [r.to_dict() for r in video(path, reid=False)]
+    given = [r.to_dict() for r in video(decoded, fps=clip.fps, reid=False)]
+    assert from_file == given
+    assert sum(len(r["tracks"]) for r in given) > 100
+
+
+def test_detector_error_in_the_reading_thread_reaches_the_caller(clip, tmp_path, monkeypatch):
+    path = tmp_path / "clip.avi"
+    with VideoWriter(path, clip.fps) as writer:
+        for frame in clip.frames[:10]:
+            writer.write(frame)
+
+    def broken(self, rgb):
+        raise ModelError("the detector broke")
+
+    monkeypatch.setattr(VideoStream, "_detect", broken)
+    with pytest.raises(ModelError, match="the detector broke"):
+        list(video(path, reid=False))
 
 
 def test_crowd_smoke():

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .types import Box, Face
+from .types import Box, Face, iou_matrix
 
 MERGE_IOU = 0.4
 
@@ -138,10 +138,20 @@ def merge(passes: list[tuple[Pass, list[Face]]], largest_face: float, iou: float
             in_band = max(f.box.w, f.box.h) * p.scale <= largest_face
             ranked.append(((in_band, p.scale if in_band else -p.scale, f.score), f))
     ranked.sort(key=lambda item: item[0], reverse=True)
+    return suppress([f for _, f in ranked], iou)
+
+
+def suppress(faces: list[Face], iou: float) -> list[Face]:
+    """``faces`` (in order of preference) without those that overlap a face
+    kept before them by ``iou`` or more."""
+    boxes = np.array([(f.box.x, f.box.y, f.box.w, f.box.h) for f in faces]).reshape(-1, 4)
+    overlap = iou_matrix(boxes, boxes)
+    covered = np.zeros(len(faces), bool)
     kept: list[Face] = []
-    for _, f in ranked:
-        if all(f.box.iou(k.box) < iou for k in kept):
+    for i, f in enumerate(faces):
+        if not covered[i]:
             kept.append(f)
+            covered |= overlap[i] >= iou
     return kept
 
 

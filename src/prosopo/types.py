@@ -47,6 +47,17 @@ class Box:
                 "h": round(self.h, 2) + 0.0}
 
 
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:meth:`Box.iou` of every box in ``a`` with every box in ``b`` (rows
+    x, y, w, h), at once."""
+    aw, ah, bw, bh = (np.maximum(v, 0.0) for v in (a[:, 2], a[:, 3], b[:, 2], b[:, 3]))
+    ix = np.minimum((a[:, 0] + a[:, 2])[:, None], (b[:, 0] + b[:, 2])[None]) - np.maximum(a[:, 0, None], b[None, :, 0])
+    iy = np.minimum((a[:, 1] + a[:, 3])[:, None], (b[:, 1] + b[:, 3])[None]) - np.maximum(a[:, 1, None], b[None, :, 1])
+    inter = np.maximum(ix, 0.0) * np.maximum(iy, 0.0)
+    union = (aw * ah)[:, None] + (bw * bh)[None] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
 @dataclass(frozen=True)
 class Quality:
     """How usable a face is (:func:`prosopo.quality.assess`).

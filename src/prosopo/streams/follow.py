@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from ..frontend import suppress
 from ..types import Box, Face
-from .tracker import _iou_matrix
 
 TILE = 96  # detector pixels a side; a multiple of the detector's largest stride (32)
 WINDOW = 2.0  # a window's side, in the expected box's longer side
@@ -102,11 +102,4 @@ def _merged(faces: list[Face]) -> list[Face]:
     """One face per place, the highest scoring."""
     if len(faces) < 2:
         return faces
-    faces = sorted(faces, key=lambda f: f.score, reverse=True)
-    states = np.array([[f.box.x + f.box.w / 2, f.box.y + f.box.h / 2, f.box.w, f.box.h] for f in faces])
-    iou = _iou_matrix(states, states)
-    kept: list[int] = []
-    for i in range(len(faces)):
-        if all(iou[i, j] < MERGE_IOU for j in kept):
-            kept.append(i)
-    return [faces[i] for i in kept]
+    return suppress(sorted(faces, key=lambda f: f.score, reverse=True), MERGE_IOU)

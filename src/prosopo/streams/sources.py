@@ -14,8 +14,8 @@ import os
 import queue
 import threading
 import weakref
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +33,14 @@ MAX_BAD_RUN = 25
 @dataclass(frozen=True, eq=False)
 class RawFrame:
     """One frame read from a source: ``rgb`` is None when it was skipped,
-    and ``problem`` says why."""
+    and ``problem`` says why. ``ahead``: what :class:`ReadAhead`'s ``work``
+    made of the frame, in the reading thread."""
 
     index: int
     timestamp: float
     rgb: np.ndarray | None
     problem: str | None = None
+    ahead: Any = None
 
 
 class FrameSource:
@@ -205,12 +207,15 @@ class ReadAhead(Iterator[RawFrame]):
     """The frames of ``source`` read by a thread up to ``depth`` frames ahead
     of the caller, so that decoding the next frame (OpenCV releases the GIL
     while it decodes) overlaps the work on this one. For files: a camera's
-    frames are taken as they come. The thread starts at the first frame
-    asked for and ends with the source, at :meth:`stop`, or when this
-    object is garbage-collected."""
+    frames are taken as they come. ``work``, if given, runs in the same
+    thread on each usable frame's pixels, its result in ``RawFrame.ahead``
+    (an error it raises ends the frames, raised in the caller's thread).
+    The thread starts at the first frame asked for and ends with the
+    source, at :meth:`stop`, or when this object is garbage-collected."""
 
-    def __init__(self, source: FrameSource, depth: int = 3):
+    def __init__(self, source: FrameSource, depth: int = 3, work: Callable[[np.ndarray], Any] | None = None):
         self._source = source
+        self._work = work
         self._queue: queue.Queue[tuple[bool, Any]] = queue.Queue(depth)
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -218,7 +223,8 @@ class ReadAhead(Iterator[RawFrame]):
         weakref.finalize(self, self._stopped.set)
 
     @staticmethod
-    def _run(source: FrameSource, out: queue.Queue[tuple[bool, Any]], stopped: threading.Event) -> None:
+    def _run(source: FrameSource, out: queue.Queue[tuple[bool, Any]], stopped: threading.Event,
+             work: Callable[[np.ndarray], Any] | None) -> None:
         def put(item: tuple[bool, Any]) -> bool:
             while not stopped.is_set():
                 try:
@@ -231,6 +237,8 @@ class ReadAhead(Iterator[RawFrame]):
         frames = iter(source)
         try:
             for raw in frames:
+                if work is not None and raw.rgb is not None:
+                    raw = replace(raw, ahead=work(raw.rgb))
                 if not put((True, raw)):
                     return
             put((False, None))
@@ -245,7 +253,7 @@ class ReadAhead(Iterator[RawFrame]):
         if self._finished:
             raise StopIteration
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, args=(self._source, self._queue, self._stopped),
+            self._thread = threading.Thread(target=self._run, args=(self._source, self._queue, self._stopped, self._work),
                                             name="prosopo-video-read-ahead", daemon=True)
             self._thread.start()
         while True:

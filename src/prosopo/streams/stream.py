@@ -191,8 +191,12 @@ class VideoStream(Iterator[FrameResult]):
         self._records: dict[int, _Record] = {}
         self._lost_records: dict[int, _Record] = {}
         self._shots: dict[int, BestShot] = {}  # of the tracks ended, with best_shots
-        # a file is decoded a few frames ahead, in a thread, while this one works
-        self._reader = ReadAhead(source) if isinstance(source, CaptureSource) and not source.live else None
+        # a file is decoded a few frames ahead, in a thread, while this one
+        # works; detected there too when every frame is (detection depends on
+        # the frame alone, and the tracking and masking here then overlap it)
+        self._reader = None
+        if isinstance(source, CaptureSource) and not source.live:
+            self._reader = ReadAhead(source, work=self._detect if every == 1 else None)
         self._frames: Iterator[RawFrame] = self._reader or iter(source)
         self._done = False
         self._processed = 0
@@ -245,13 +249,16 @@ class VideoStream(Iterator[FrameResult]):
                 if raw.rgb is None:
                     self.stats.skipped.append((raw.index, raw.problem or "unusable frame"))
                 else:
-                    return self._process(raw.index, raw.timestamp, raw.rgb)
+                    return self._process(raw.index, raw.timestamp, raw.rgb, raw.ahead)
         finally:
             self.stats.seconds += time.perf_counter() - started
 
     # -- one frame ------------------------------------------------------------
 
-    def _process(self, index: int, timestamp: float, rgb: np.ndarray) -> FrameResult:
+    def _process(self, index: int, timestamp: float, rgb: np.ndarray,
+                 detected: tuple[list[Face], list[Face]] | None = None) -> FrameResult:
+        """One frame; ``detected``: :meth:`_detect`'s result, if the reading
+        thread ran it already."""
         detect = self._processed % self.every == 0
         self._processed += 1
         self._last_timestamp = timestamp
@@ -264,7 +271,7 @@ class VideoStream(Iterator[FrameResult]):
             else:  # so many tiles would cost more than the whole frame
                 detect = True
         if detect:
-            faces, found = self._detect(rgb)
+            faces, found = detected if detected is not None else self._detect(rgb)
             self.stats.detections += 1
         alive, ended = self.tracker.step(faces)
         events: list[Event] = [self._ended(t, index, timestamp) for t in ended]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ParameterError
-from ..types import Box, Face
+from ..types import Box, Face, iou_matrix
 from .assign import assign
 
 _NO_MATCH = 1e6
@@ -60,17 +60,9 @@ def _state(box: Box) -> np.ndarray:
     return np.array([box.x + box.w / 2, box.y + box.h / 2, box.w, box.h], dtype=np.float64)
 
 
-def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in ``a`` with every box in ``b`` (rows cx, cy, w, h)."""
-    ax0, ay0 = a[:, 0] - a[:, 2] / 2, a[:, 1] - a[:, 3] / 2
-    bx0, by0 = b[:, 0] - b[:, 2] / 2, b[:, 1] - b[:, 3] / 2
-    ix = np.clip(np.minimum((ax0 + a[:, 2])[:, None], (bx0 + b[:, 2])[None]) - np.maximum(ax0[:, None], bx0[None]), 0,
-                 None)
-    iy = np.clip(np.minimum((ay0 + a[:, 3])[:, None], (by0 + b[:, 3])[None]) - np.maximum(ay0[:, None], by0[None]), 0,
-                 None)
-    inter = ix * iy
-    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+def _corners(states: np.ndarray) -> np.ndarray:
+    """Rows cx, cy, w, h as rows x, y, w, h."""
+    return np.hstack([states[:, :2] - states[:, 2:] / 2, states[:, 2:]])
 
 
 class Tracker:
@@ -140,7 +132,7 @@ class Tracker:
         unmatched = set(range(len(faces)))
         if self.tracks and faces:
             preds = np.array([t.state for t in self.tracks])
-            score = _iou_matrix(preds, dets)
+            score = iou_matrix(_corners(preds), _corners(dets))
             gate = score >= self.min_iou
             # a track that coasted a while may have drifted: accept a detection
             # of about its size near its prediction too
