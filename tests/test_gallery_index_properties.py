@@ -81,8 +81,9 @@ def _candidates(count: int):
 
 
 def _int8(vector: np.ndarray) -> np.ndarray:
+    """``vector`` as the index keeps it: int8, with a float16 scale."""
     peak = max(float(np.abs(vector).max()), 1e-12)
-    return np.rint(vector * (127.0 / peak)).astype(np.int8).astype(np.float32) * (peak / 127.0)
+    return np.rint(vector * (127.0 / peak)).astype(np.int8).astype(np.float32) * np.float32(np.float16(peak / 127.0))
 
 
 @settings(max_examples=40, deadline=None, database=None)
@@ -124,3 +125,21 @@ def test_approximate_index_against_brute_force(seed, dim, steps, k, candidates):
         for query in _unit(rng, 3, dim):
             got, want = copy.search(query, k), index.search(query, k)
             assert (got[0] == want[0]).all() and np.allclose(got[1], want[1])
+
+
+def test_approximate_index_keeps_ids_past_32_bits():
+    """Ids are kept in 32 bits while they fit; a larger or negative one
+    widens them all to 64, and every id comes back whole, saved or not."""
+    rng = np.random.default_rng(7)
+    vectors = _unit(rng, 6, 16)
+    index = AnnIndex(16)
+    index.add(np.array([1, 2, 2**32 - 1], np.int64), vectors[:3])
+    index.add(np.array([2**32, 2**40], np.int64), vectors[3:5])
+    for copy in (index, AnnIndex.from_bytes(16, index.to_bytes())):
+        for face_id, vector in zip([1, 2, 2**32 - 1, 2**32, 2**40], vectors):
+            assert copy.search(vector, 1)[0].tolist() == [face_id]
+    index.remove(np.array([2**40], np.int64))
+    assert len(index) == 4 and index.search(vectors[4], 5)[0].tolist().count(2**40) == 0
+    negative = AnnIndex(16)
+    negative.add(np.array([-5, 3], np.int64), vectors[:2])
+    assert negative.search(vectors[0], 1)[0].tolist() == [-5]
