@@ -8,6 +8,8 @@ is proven byte by byte in test_gallery_postgres_erasure.py."""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 from conftest import admin_sql, unit_vectors
@@ -136,6 +138,47 @@ def test_a_user_who_may_not_enable_the_extension_is_told_who_may(postgres_url):
         with Gallery.open(url, index="pgvector") as gallery:
             gallery.enroll_embeddings("a", unit_vectors(np.random.default_rng(4), 1))
             assert gallery.stats().index == "pgvector"
+    finally:
+        admin_sql(postgres_url, f"DROP OWNED BY {user} CASCADE")
+        admin_sql(postgres_url, f"DROP ROLE {user}")
+
+
+def test_a_wide_search_widens_the_graphs_beam(postgres_url, monkeypatch):
+    from prosopo.gallery import pgvector
+
+    monkeypatch.setattr(pgvector, "GRAPH_FROM", 60)
+    monkeypatch.setattr(pgvector, "EF_SEARCH", 5)
+    rng = np.random.default_rng(7)
+    rows, vectors, probes = _people(rng, 50)
+    with Gallery.open(postgres_url, index="pgvector") as gallery:
+        gallery.enroll_embeddings(rows, vectors)
+        gallery.search_embeddings(probes[0], k=1)  # builds the graph
+        gallery.store.conn.execute("SET enable_seqscan = off")  # 100 faces: the planner would compare them all
+        found = gallery.search_embeddings(probes[0], k=20)[0]
+        assert len(found) == 20 and found[0].identity == "p000"  # a beam of 5 would return 5 faces at most
+
+
+def test_a_user_who_may_not_build_the_graph_still_searches(postgres_url, monkeypatch, caplog):
+    from prosopo.gallery import pgvector
+
+    monkeypatch.setattr(pgvector, "GRAPH_FROM", 20)
+    rng = np.random.default_rng(6)
+    rows, vectors, probes = _people(rng, 15)
+    with Gallery.open(postgres_url, index="pgvector") as owner:
+        owner.enroll_embeddings(rows[:10], vectors[:10])  # too few for the graph
+    user = f"nograph_{postgres_url.split('/gallery_')[1][:12]}"
+    admin_sql(postgres_url, f"CREATE ROLE {user} LOGIN")
+    try:
+        admin_sql(postgres_url, f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {user}")
+        admin_sql(postgres_url, f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {user}")
+        with Gallery.open(postgres_url.replace("postgres:@", f"{user}@")) as gallery:  # not the tables' owner
+            gallery.enroll_embeddings(rows[10:], vectors[10:])
+            with caplog.at_level(logging.WARNING, logger="prosopo.gallery.postgres"):
+                found = gallery.search_embeddings(probes, k=1)
+                again = gallery.search_embeddings(probes[:2], k=1)
+            assert [m[0].identity for m in found] == rows[::2] and again[0][0].identity == "p000"
+            assert caplog.text.count("was not built") == 1  # said once, not tried at every search
+        assert admin_sql(postgres_url, "SELECT to_regclass('faces_vector')") == [(None,)]
     finally:
         admin_sql(postgres_url, f"DROP OWNED BY {user} CASCADE")
         admin_sql(postgres_url, f"DROP ROLE {user}")

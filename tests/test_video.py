@@ -3,10 +3,12 @@ identification and events, on a synthetic clip whose truth is known."""
 
 from __future__ import annotations
 
+import gc
 import io
 import itertools
 import json
 import math
+import threading
 import time
 from pathlib import Path
 
@@ -16,11 +18,12 @@ from conftest import absent
 
 from prosopo.errors import ImageError, ModelError, ParameterError
 from prosopo.gallery import Gallery
+from prosopo.streams import stream as stream_module
 from prosopo.streams.assign import assign
 from prosopo.streams.events import JsonLinesWriter, read_events
 from prosopo.streams.metrics import tracking_scores
 from prosopo.streams.sources import _bounded, open_source
-from prosopo.streams.stream import VideoStream, video
+from prosopo.streams.stream import video
 from prosopo.streams.tracker import Tracker
 from prosopo.streams.writer import VideoWriter
 from prosopo.types import Box, Face
@@ -402,12 +405,33 @@ def test_detector_error_in_the_reading_thread_reaches_the_caller(clip, tmp_path,
         for frame in clip.frames[:10]:
             writer.write(frame)
 
-    def broken(self, rgb):
+    def broken(*args, **kwargs):
         raise ModelError("the detector broke")
 
-    monkeypatch.setattr(VideoStream, "_detect", broken)
+    monkeypatch.setattr(stream_module, "detect_whole", broken)
     with pytest.raises(ModelError, match="the detector broke"):
         list(video(path, reid=False))
+
+
+def test_abandoned_file_stream_stops_its_reading_thread(clip, tmp_path):
+    """Iterating a file and leaving the loop without closing the stream:
+    once the stream is collected, its reading thread ends."""
+    path = tmp_path / "clip.avi"
+    with VideoWriter(path, clip.fps) as writer:
+        for frame in clip.frames[:30]:
+            writer.write(frame)
+
+    def readers() -> int:
+        return sum(t.name == "prosopo-video-read-ahead" and t.is_alive() for t in threading.enumerate())
+
+    before = readers()
+    for _ in video(path, reid=False):
+        break
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while readers() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert readers() == before
 
 
 def test_crowd_smoke():

@@ -257,7 +257,7 @@ def _pixelated(region: np.ndarray) -> np.ndarray:
 def _mask_box(out: np.ndarray, mask: np.ndarray, rect: tuple[int, int, int, int], mode: str) -> None:
     """Mask one rectangle of ``out`` in place, marking ``mask``."""
     x0, y0, x1, y1 = rect
-    if x1 <= x0 or y1 <= y0 or mask[y0:y1, x0:x1].all():  # nothing, or masked already
+    if x1 <= x0 or y1 <= y0:
         return
     if mode == "ellipse":
         h, w = out.shape[:2]

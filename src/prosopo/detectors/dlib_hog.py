@@ -3,6 +3,8 @@ No landmarks; the score is the SVM margin squashed into 0..1."""
 
 from __future__ import annotations
 
+import threading
+
 import dlib
 import numpy as np
 
@@ -13,10 +15,18 @@ class DlibHog:
     upsample = 1  # finds faces down to about 40 px, as face_recognition does
 
     def __init__(self) -> None:
-        self._detector = dlib.get_frontal_face_detector()
+        # one detector per thread: dlib's keeps per-image state while it runs,
+        # without Python's lock (a video's reading thread, a server's workers)
+        self._local = threading.local()
+
+    def _detector(self):
+        detector = getattr(self._local, "detector", None)
+        if detector is None:
+            detector = self._local.detector = dlib.get_frontal_face_detector()
+        return detector
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
-        rects, scores, _ = self._detector.run(np.ascontiguousarray(rgb), self.upsample, 0.0)
+        rects, scores, _ = self._detector().run(np.ascontiguousarray(rgb), self.upsample, 0.0)
         faces = []
         for rect, score in zip(rects, scores):
             box = Box(float(rect.left()), float(rect.top()), float(rect.width()), float(rect.height()))

@@ -57,7 +57,9 @@ def schema(dim: int) -> str:
     """What a new gallery adds to the store's tables: the ``halfvec`` column,
     with no planner statistics, like the other private columns. The graph
     comes later (:func:`build`)."""
-    return (f"ALTER TABLE faces ADD COLUMN vector halfvec({dim});\n"
+    # NOT NULL: a writer that does not know the column (an older prosopo)
+    # fails instead of adding faces the graph cannot find
+    return (f"ALTER TABLE faces ADD COLUMN vector halfvec({dim}) NOT NULL;\n"
             "ALTER TABLE faces ALTER COLUMN vector SET STATISTICS 0;\n")
 
 
@@ -102,7 +104,12 @@ def create_extension(conn: psycopg.Connection, where: str) -> None:
 
 def prepare(conn: psycopg.Connection) -> None:
     """Teach a connection the ``halfvec`` type and set the search beam."""
-    register_vector(conn)
+    try:
+        register_vector(conn)
+    except psycopg.ProgrammingError as exc:  # the extension's types are not on this connection's search_path
+        raise StoreError(f"this gallery is indexed with pgvector, but the extension's types are not visible to "
+                         f"this connection ({exc}): put the schema holding the 'vector' extension on the "
+                         "user's search_path") from None
     conn.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
 
 
@@ -122,23 +129,34 @@ class DatabaseIndex:
     def __init__(self, store: Any):
         self._store = store
         self._ids = np.zeros(0, np.int64)
+        self._added: list[np.ndarray] = []  # merged once, not chunk by chunk (a bulk load comes in chunks)
+
+    def _merged(self) -> np.ndarray:
+        if self._added:
+            self._ids = np.union1d(self._ids, np.concatenate(self._added))
+            self._added = []
+        return self._ids
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._merged())
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        self._ids = np.union1d(self._ids, np.asarray(ids, np.int64))
+        self._added.append(np.asarray(ids, np.int64))
 
     def remove(self, ids: np.ndarray) -> None:
-        self._ids = np.setdiff1d(self._ids, np.asarray(ids, np.int64), assume_unique=True)
+        self._ids = np.setdiff1d(self._merged(), np.asarray(ids, np.int64), assume_unique=True)
 
     def memory_bytes(self) -> int:
-        return int(self._ids.nbytes)
+        return int(self._merged().nbytes)
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` faces nearest ``query`` by the graph, best first, with
-        their similarities (by the 16-bit copies)."""
-        rows = self._store.conn.execute("SELECT id, vector <#> %s FROM faces ORDER BY 2 LIMIT %s",
-                                        (value(query), k)).fetchall()
+        their similarities (by the 16-bit copies). The graph returns at most
+        its beam's width of faces: a larger ``k`` widens the beam for this
+        transaction."""
+        conn = self._store.conn
+        if k > EF_SEARCH:
+            conn.execute(f"SET LOCAL hnsw.ef_search = {int(k)}")
+        rows = conn.execute("SELECT id, vector <#> %s FROM faces ORDER BY 2 LIMIT %s", (value(query), k)).fetchall()
         return (np.fromiter((r[0] for r in rows), np.int64, len(rows)),
                 np.fromiter((-r[1] for r in rows), np.float32, len(rows)))

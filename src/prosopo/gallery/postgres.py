@@ -52,6 +52,7 @@ are out of its reach (docs/galleries.md, "Erasure in PostgreSQL").
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -88,6 +89,7 @@ try:
 except ImportError:
     raise StoreError("a gallery in PostgreSQL needs psycopg 3: pip install 'prosopo[postgres]'") from None
 
+_log = logging.getLogger(__name__)
 FORMAT = "prosopo-gallery-postgres/1"
 CONNECT_SECONDS = 10  # unless the URL sets connect_timeout
 LOCK_CLASS = 0x70726F73  # "pros": the first key of the gallery's advisory lock
@@ -716,14 +718,25 @@ class PostgresStore(IndexedStore):
         return conn.execute("SELECT id, embedding FROM faces WHERE id = ANY(%s)", (list(face_ids),)).fetchall()
 
     def _followed(self, index: VectorIndex) -> None:
-        """A gallery indexed in the database gets its graph once it is large enough."""
+        """A gallery indexed in the database gets its graph once it is large
+        enough. Building it is not the search's job: if it fails (a user
+        who may not change the table, a read-only server, another process
+        building it past the lock's wait), this process says so in its log
+        and searches on without the graph, trying no more until reopened."""
+        if not self._in_database or self._graph:
+            return
         from . import pgvector
 
-        if index.kind == pgvector.KIND and not self._graph and len(index) >= pgvector.GRAPH_FROM:
+        if len(index) < pgvector.GRAPH_FROM:
+            return
+        try:
             with self._transaction() as conn:  # one process builds it; the others find it there
                 if not pgvector.has_graph(conn):
                     pgvector.build(conn, len(index))
-            self._graph = True
+        except StoreError as exc:
+            _log.warning("the pgvector graph of the gallery at %s was not built (%s); searching without it",
+                         self._where, exc)
+        self._graph = True
 
     def _load_index(self, conn: psycopg.Connection, kind: str) -> VectorIndex:
         """An index in the database is not loaded: the process reads only the ids of its faces."""
@@ -786,11 +799,14 @@ class PostgresStore(IndexedStore):
                 if self._in_database:  # the rewrite builds pgvector's graph again: give it the memory
                     from .pgvector import build_memory
 
-                    faces = len(self._index) if self._index is not None else 0
+                    faces = int(_one(conn, "SELECT count(*) FROM faces")[0])
                     conn.execute(f"SET maintenance_work_mem = '{build_memory(faces)}MB'")
-                for table in TABLES:
-                    conn.execute(f"VACUUM FULL {table}")
-                conn.execute("RESET maintenance_work_mem")
+                try:
+                    for table in TABLES:
+                        conn.execute(f"VACUUM FULL {table}")
+                finally:  # the connection stays open for this store
+                    if not conn.broken:
+                        conn.execute("RESET maintenance_work_mem")
                 kept = _kept_by_settings(conn)
                 allowed, user = _one(conn, CLEARS_WAL)
                 if not allowed:

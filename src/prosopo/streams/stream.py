@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
@@ -151,12 +152,27 @@ class _Record:
     thumbnail: np.ndarray | None = None  # of the best view, with best_shots
 
 
+def detect_whole(rgb: np.ndarray, detector: str, recall: bool | str | anonymizer.OperatingPoint,
+                 min_face_size: float, max_faces: int | None) -> tuple[list[Face], list[Face]]:
+    """A whole frame's faces to track (the largest ``max_faces``), and every
+    face found (at the high-recall operating point with ``recall``)."""
+    if recall is False:
+        faces = find_faces(rgb, detector, min_face_size=min_face_size, max_faces=max_faces)
+        return faces, faces
+    found = [f for f in anonymizer.find_faces(rgb, detector, recall=recall)
+             if min(f.box.w, f.box.h) >= min_face_size]
+    found.sort(key=lambda f: f.box.area, reverse=True)
+    return found[:max_faces] if max_faces else found, found
+
+
 class VideoStream(Iterator[FrameResult]):
     """The iterator :func:`video` returns: :class:`FrameResult` per usable
     frame; :attr:`stats` as it goes; the ``track_ended`` events of the tracks
     still alive at the end are passed to ``on_event`` and kept in
     :attr:`final_events`; :attr:`best_shots` with ``best_shots=True``.
-    Close it (or use ``with``) to release a camera before the end."""
+    Close it (or use ``with``) to release a camera before the end. An error
+    of the detector ends the stream (a file's frames may be detected ahead,
+    in its reading thread)."""
 
     def __init__(self, source: FrameSource, gallery: Gallery | None, *, detector: str, model: str, every: int,
                  max_faces: int | None, min_face_size: float, threshold: float | str | None,
@@ -193,10 +209,14 @@ class VideoStream(Iterator[FrameResult]):
         self._shots: dict[int, BestShot] = {}  # of the tracks ended, with best_shots
         # a file is decoded a few frames ahead, in a thread, while this one
         # works; detected there too when every frame is (detection depends on
-        # the frame alone, and the tracking and masking here then overlap it)
+        # the frame alone, and the tracking and masking here then overlap it).
+        # The thread gets a function of the settings, not of this stream, so
+        # that an abandoned stream is collected and its thread stops.
         self._reader = None
         if isinstance(source, CaptureSource) and not source.live:
-            self._reader = ReadAhead(source, work=self._detect if every == 1 else None)
+            work = partial(detect_whole, detector=detector, recall=recall, min_face_size=min_face_size,
+                           max_faces=max_faces) if every == 1 else None
+            self._reader = ReadAhead(source, work=work)
         self._frames: Iterator[RawFrame] = self._reader or iter(source)
         self._done = False
         self._processed = 0
@@ -305,15 +325,7 @@ class VideoStream(Iterator[FrameResult]):
                            frame if self.keep_frames else None, masked)
 
     def _detect(self, rgb: np.ndarray) -> tuple[list[Face], list[Face]]:
-        """The faces to track (the largest ``max_faces``), and every face
-        found (at the high-recall operating point with ``recall``)."""
-        if self.recall is False:
-            faces = find_faces(rgb, self.detector, min_face_size=self.min_face_size, max_faces=self.max_faces)
-            return faces, faces
-        found = [f for f in anonymizer.find_faces(rgb, self.detector, recall=self.recall)
-                 if min(f.box.w, f.box.h) >= self.min_face_size]
-        found.sort(key=lambda f: f.box.area, reverse=True)
-        return found[:self.max_faces] if self.max_faces else found, found
+        return detect_whole(rgb, self.detector, self.recall, self.min_face_size, self.max_faces)
 
     def _near(self, rgb: np.ndarray) -> list[Face]:
         """The faces found near where the tracker expects its tracks."""
