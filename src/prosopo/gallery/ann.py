@@ -21,9 +21,9 @@ bytes; the similarity is within about 0.001 of the float32 one), and the
 face ids as 32-bit numbers while they fit: 166 bytes a face in all at
 128-D, 582 at 512-D (a million 512-D faces: 598 bytes a face resident,
 with the faiss library and the heap; 604 with float32 scales and 64-bit
-ids). The gallery then re-scores the best
-few with the float32 embeddings in its database, because the nearest
-strangers are often closer together than int8 can tell apart.
+ids). The gallery then re-scores the best few with the float32 embeddings
+in its database, because the nearest strangers are often closer together
+than int8 can tell apart.
 
 Measured at a million faces (``benchmarks/gallery_speed.py``), the exact
 nearest face was found for every mated query (the same person enrolled,

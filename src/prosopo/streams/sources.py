@@ -209,8 +209,9 @@ class ReadAhead(Iterator[RawFrame]):
     while it decodes) overlaps the work on this one. For files: a camera's
     frames are taken as they come. ``work``, if given, runs in the same
     thread on each usable frame's pixels, its result in ``RawFrame.ahead``
-    (an error it raises ends the frames, raised in the caller's thread).
-    The thread starts at the first frame asked for and ends with the
+    (an error it raises ends the frames, raised in the caller's thread); it
+    must not hold this object or its owner, which would then never be
+    collected. The thread starts at the first frame asked for and ends with the
     source, at :meth:`stop`, or when this object is garbage-collected."""
 
     def __init__(self, source: FrameSource, depth: int = 3, work: Callable[[np.ndarray], Any] | None = None):
