@@ -134,7 +134,9 @@ def test_approximate_index_keeps_ids_past_32_bits():
     vectors = _unit(rng, 6, 16)
     index = AnnIndex(16)
     index.add(np.array([1, 2, 2**32 - 1], np.int64), vectors[:3])
+    assert index._ids.dtype == np.uint32
     index.add(np.array([2**32, 2**40], np.int64), vectors[3:5])
+    assert index._ids.dtype == np.int64
     for copy in (index, AnnIndex.from_bytes(16, index.to_bytes())):
         for face_id, vector in zip([1, 2, 2**32 - 1, 2**32, 2**40], vectors):
             assert copy.search(vector, 1)[0].tolist() == [face_id]

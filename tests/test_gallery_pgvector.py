@@ -153,9 +153,11 @@ def test_a_wide_search_widens_the_graphs_beam(postgres_url, monkeypatch):
     with Gallery.open(postgres_url, index="pgvector") as gallery:
         gallery.enroll_embeddings(rows, vectors)
         gallery.search_embeddings(probes[0], k=1)  # builds the graph
+        assert admin_sql(postgres_url, "SELECT to_regclass('faces_vector') IS NOT NULL") == [(True,)]
         gallery.store.conn.execute("SET enable_seqscan = off")  # 100 faces: the planner would compare them all
         found = gallery.search_embeddings(probes[0], k=20)[0]
         assert len(found) == 20 and found[0].identity == "p000"  # a beam of 5 would return 5 faces at most
+        assert len(gallery.search_embeddings(probes[0], k=300)[0]) == 50  # a beam past pgvector's 1,000: capped
 
 
 def test_a_user_who_may_not_build_the_graph_still_searches(postgres_url, monkeypatch, caplog):
@@ -178,6 +180,9 @@ def test_a_user_who_may_not_build_the_graph_still_searches(postgres_url, monkeyp
                 again = gallery.search_embeddings(probes[:2], k=1)
             assert [m[0].identity for m in found] == rows[::2] and again[0][0].identity == "p000"
             assert caplog.text.count("was not built") == 1  # said once, not tried at every search
+        assert admin_sql(postgres_url, "SELECT to_regclass('faces_vector')") == [(None,)]
+        with Gallery.open(postgres_url, index="exact") as in_memory:  # the owner, searching in memory: no graph
+            assert in_memory.search_embeddings(probes[0], k=1)[0][0].identity == "p000"
         assert admin_sql(postgres_url, "SELECT to_regclass('faces_vector')") == [(None,)]
     finally:
         admin_sql(postgres_url, f"DROP OWNED BY {user} CASCADE")

@@ -405,12 +405,16 @@ def test_detector_error_in_the_reading_thread_reaches_the_caller(clip, tmp_path,
         for frame in clip.frames[:10]:
             writer.write(frame)
 
+    threads = []
+
     def broken(*args, **kwargs):
+        threads.append(threading.current_thread().name)
         raise ModelError("the detector broke")
 
     monkeypatch.setattr(stream_module, "detect_whole", broken)
     with pytest.raises(ModelError, match="the detector broke"):
         list(video(path, reid=False))
+    assert threads == ["prosopo-video-read-ahead"]
 
 
 def test_abandoned_file_stream_stops_its_reading_thread(clip, tmp_path):
@@ -421,17 +425,14 @@ def test_abandoned_file_stream_stops_its_reading_thread(clip, tmp_path):
         for frame in clip.frames[:30]:
             writer.write(frame)
 
-    def readers() -> int:
-        return sum(t.name == "prosopo-video-read-ahead" and t.is_alive() for t in threading.enumerate())
-
-    before = readers()
+    before = set(threading.enumerate())
     for _ in video(path, reid=False):
         break
+    ours = [t for t in threading.enumerate() if t not in before and t.name == "prosopo-video-read-ahead"]
+    assert len(ours) == 1
     gc.collect()
-    deadline = time.monotonic() + 10
-    while readers() > before and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert readers() == before
+    ours[0].join(timeout=10)
+    assert not ours[0].is_alive()
 
 
 def test_crowd_smoke():

@@ -21,6 +21,7 @@ superuser (``CREATE EXTENSION vector``) unless the gallery's user may.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,7 @@ KIND = "pgvector"
 M = 16
 EF_CONSTRUCTION = 64
 EF_SEARCH = 400
+MAX_EF_SEARCH = 1000  # pgvector refuses a wider beam
 # Below this many faces the database compares every face (a few ms); the
 # graph is built by the first search that finds the gallery this large, in
 # one go, which is far quicker than growing it face by face from the start
@@ -130,33 +132,39 @@ class DatabaseIndex:
         self._store = store
         self._ids = np.zeros(0, np.int64)
         self._added: list[np.ndarray] = []  # merged once, not chunk by chunk (a bulk load comes in chunks)
+        self._lock = threading.Lock()  # the gallery counts faces outside the store's lock
 
     def _merged(self) -> np.ndarray:
+        """The ids, the added ones merged in; the caller holds the lock."""
         if self._added:
             self._ids = np.union1d(self._ids, np.concatenate(self._added))
             self._added = []
         return self._ids
 
     def __len__(self) -> int:
-        return len(self._merged())
+        with self._lock:
+            return len(self._merged())
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        self._added.append(np.asarray(ids, np.int64))
+        with self._lock:
+            self._added.append(np.asarray(ids, np.int64))
 
     def remove(self, ids: np.ndarray) -> None:
-        self._ids = np.setdiff1d(self._merged(), np.asarray(ids, np.int64), assume_unique=True)
+        with self._lock:
+            self._ids = np.setdiff1d(self._merged(), np.asarray(ids, np.int64), assume_unique=True)
 
     def memory_bytes(self) -> int:
-        return int(self._merged().nbytes)
+        with self._lock:
+            return int(self._merged().nbytes)
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` faces nearest ``query`` by the graph, best first, with
         their similarities (by the 16-bit copies). The graph returns at most
         its beam's width of faces: a larger ``k`` widens the beam for this
-        transaction."""
+        transaction (to pgvector's limit, ``MAX_EF_SEARCH``)."""
         conn = self._store.conn
         if k > EF_SEARCH:
-            conn.execute(f"SET LOCAL hnsw.ef_search = {int(k)}")
+            conn.execute(f"SET LOCAL hnsw.ef_search = {min(int(k), MAX_EF_SEARCH)}")
         rows = conn.execute("SELECT id, vector <#> %s FROM faces ORDER BY 2 LIMIT %s", (value(query), k)).fetchall()
         return (np.fromiter((r[0] for r in rows), np.int64, len(rows)),
                 np.fromiter((-r[1] for r in rows), np.float32, len(rows)))

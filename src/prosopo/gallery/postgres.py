@@ -96,6 +96,7 @@ LOCK_CLASS = 0x70726F73  # "pros": the first key of the gallery's advisory lock
 # a compaction keeps this many of the newest changes, so that the other
 # processes' indexes go on following the log instead of being rebuilt
 KEEP_CHANGES = 100_000
+GRAPH_RETRY_SECONDS = 600  # after a failed build of a pgvector graph
 TABLES = ("meta", "identities", "faces", "files", "tombstones", "changes", "audit", "audit_anchor")
 
 T = TypeVar("T")
@@ -453,6 +454,7 @@ class PostgresStore(IndexedStore):
         self._url = url
         self._in_database = False  # the index is pgvector's, in the database (set by _init)
         self._graph = False  # and its graph is built
+        self._graph_retry = 0.0  # time.monotonic() before which a failed build is not tried again
         self.conn = self._connect()
         try:
             self._init(create, settings, key)
@@ -719,23 +721,26 @@ class PostgresStore(IndexedStore):
 
     def _followed(self, index: VectorIndex) -> None:
         """A gallery indexed in the database gets its graph once it is large
-        enough. Building it is not the search's job: if it fails (a user
-        who may not change the table, a read-only server, another process
-        building it past the lock's wait), this process says so in its log
-        and searches on without the graph, trying no more until reopened."""
-        if not self._in_database or self._graph:
-            return
+        enough (searched through that index, not opened with another). If
+        the build fails (a user who may not change the table, a read-only
+        server, another process building it past the lock's wait), this
+        process says so in its log and searches on without the graph,
+        trying again ``GRAPH_RETRY_SECONDS`` later."""
         from . import pgvector
 
-        if len(index) < pgvector.GRAPH_FROM:
+        if not self._in_database or self._graph or index.kind != pgvector.KIND or len(index) < pgvector.GRAPH_FROM:
+            return
+        if time.monotonic() < self._graph_retry:
             return
         try:
             with self._transaction() as conn:  # one process builds it; the others find it there
                 if not pgvector.has_graph(conn):
                     pgvector.build(conn, len(index))
         except StoreError as exc:
-            _log.warning("the pgvector graph of the gallery at %s was not built (%s); searching without it",
-                         self._where, exc)
+            _log.warning("the pgvector graph of the gallery at %s was not built (%s); searching without it, "
+                         "trying again in %d s", self._where, exc, GRAPH_RETRY_SECONDS)
+            self._graph_retry = time.monotonic() + GRAPH_RETRY_SECONDS
+            return
         self._graph = True
 
     def _load_index(self, conn: psycopg.Connection, kind: str) -> VectorIndex:
