@@ -411,3 +411,32 @@ def test_settings_name_one_place(tmp_path):
     for wrong in ({}, {"data": Path(tmp_path), "db": "postgresql://u@h/db"}):
         with pytest.raises(ParameterError, match="one of data and db"):
             Settings(**wrong)
+
+
+def test_idle_galleries_give_back_their_connections(service_url, monkeypatch):
+    import numpy as np
+
+    from prosopo.server import galleries
+    from prosopo.server.database import Database
+    from prosopo.server.galleries import GalleryPool
+    from prosopo.server.galleries_postgres import PostgresPlaces
+    from prosopo.server.keys import Key
+
+    key = Key("k1", "tests", ("identify", "enroll"), ("*",), "2026-12-07T00:00:00Z")
+    vector = np.ones(512, np.float32)
+    db = Database(service_url)
+    pool = GalleryPool(PostgresPlaces(db), "arcface-mbf", "scrfd")
+    try:
+        a = pool.get("alpha", key, create=True)
+        a.enroll_embeddings("ann", vector)
+        b = pool.get("beta", key, create=True)
+        assert not a.store.conn.closed  # used within IDLE_SECONDS
+        monkeypatch.setattr(galleries, "IDLE_SECONDS", 0.0)
+        pool.get("beta", key)
+        assert a.store.conn.closed and not b.store.conn.closed  # alpha's connection given back
+        a = pool.get("alpha", key)
+        assert a.search_embeddings(vector, k=1)[0][0].identity == "ann"  # opened again at its next use
+        assert not a.store.conn.closed and b.store.conn.closed
+    finally:
+        pool.close()
+        db.close()

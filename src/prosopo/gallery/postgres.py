@@ -534,6 +534,19 @@ class PostgresStore(IndexedStore):
         with self._lock:
             self.conn.close()
 
+    def idle(self) -> bool:
+        """Close the connection until the next use, which opens it again (as
+        after a server restart), so that a service holding many galleries
+        keeps connections only for those in use. Nothing happens while an
+        operation runs (returns False then)."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            self.conn.close()
+            return True
+        finally:
+            self._lock.release()
+
     # -- transactions -----------------------------------------------------
 
     def _connection(self) -> psycopg.Connection:

@@ -6,6 +6,7 @@ database (:class:`~.galleries_postgres.PostgresPlaces`)."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -41,6 +42,12 @@ class FolderPlaces:
         return self.root / name  # Gallery.open creates the folder
 
 
+# a gallery in PostgreSQL unused this long gives back its connection (opened
+# again at its next use), so that a worker serving many galleries does not
+# hold a connection for each of them
+IDLE_SECONDS = 60.0
+
+
 class GalleryPool:
     """Open galleries, one per name, shared by the requests of a worker; each
     request acts through a view that records its key in the audit log."""
@@ -48,6 +55,7 @@ class GalleryPool:
     def __init__(self, places: GalleryPlaces, model: str, detector: str):
         self.places, self.model, self.detector = places, model, detector  # for galleries created from now on
         self._open: dict[str, Gallery] = {}
+        self._used: dict[str, float] = {}  # name -> time.monotonic() of its last get, while it holds a connection
         self._lock = threading.Lock()
 
     def get(self, name: str, key: Key, create: bool = False) -> Gallery:
@@ -66,10 +74,23 @@ class GalleryPool:
                 self._open[name] = Gallery.open(location, create=create, actor="server",
                                                 model=self.model if new else None,
                                                 detector=self.detector if new else None)
+            self._release_idle(name)
             return self._open[name].acting_as(f"key:{key.id} ({key.name})")
+
+    def _release_idle(self, name: str) -> None:
+        """Mark ``name`` used; let the galleries unused for ``IDLE_SECONDS``
+        close their database connections (those that have one to close)."""
+        now = time.monotonic()
+        for other, used in list(self._used.items()):
+            if now - used > IDLE_SECONDS and other != name:
+                idle = getattr(self._open[other].store, "idle", None)
+                if idle is None or idle():  # else busy: tried again at a later get
+                    del self._used[other]
+        self._used[name] = now
 
     def close(self) -> None:
         with self._lock:
             for g in self._open.values():
                 g.close()
             self._open.clear()
+            self._used.clear()
