@@ -187,3 +187,15 @@ def test_a_user_who_may_not_build_the_graph_still_searches(postgres_url, monkeyp
     finally:
         admin_sql(postgres_url, f"DROP OWNED BY {user} CASCADE")
         admin_sql(postgres_url, f"DROP ROLE {user}")
+
+
+def test_a_plain_gallery_needs_no_pgvector_package(postgres_url, monkeypatch):
+    """The pgvector package is needed only by galleries indexed with it."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "prosopo.gallery.pgvector", None)  # an import of it now fails
+    vectors = unit_vectors(np.random.default_rng(8), 2)
+    with Gallery.open(postgres_url) as gallery:
+        gallery.enroll_embeddings(["a", "b"], vectors)
+        assert [m[0].identity for m in gallery.search_embeddings(vectors, k=1)] == ["a", "b"]
+        assert gallery.stats().faces == 2

@@ -739,11 +739,11 @@ class PostgresStore(IndexedStore):
         server, another process building it past the lock's wait), this
         process says so in its log and searches on without the graph,
         trying again ``GRAPH_RETRY_SECONDS`` later."""
+        if not self._in_database or self._graph or time.monotonic() < self._graph_retry:
+            return  # (pgvector, which a plain gallery need not have installed, is imported only past here)
         from . import pgvector
 
-        if not self._in_database or self._graph or index.kind != pgvector.KIND or len(index) < pgvector.GRAPH_FROM:
-            return
-        if time.monotonic() < self._graph_retry:
+        if index.kind != pgvector.KIND or len(index) < pgvector.GRAPH_FROM:
             return
         try:
             with self._transaction() as conn:  # one process builds it; the others find it there
