@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .types import Box, Face, iou_matrix
+from .types import Box, Face, box_rows, iou_matrix
 
 MERGE_IOU = 0.4
 
@@ -144,7 +144,7 @@ def merge(passes: list[tuple[Pass, list[Face]]], largest_face: float, iou: float
 def suppress(faces: list[Face], iou: float) -> list[Face]:
     """``faces`` (in order of preference) without those that overlap a face
     kept before them by ``iou`` or more."""
-    boxes = np.array([(f.box.x, f.box.y, f.box.w, f.box.h) for f in faces]).reshape(-1, 4)
+    boxes = box_rows([f.box for f in faces])
     overlap = iou_matrix(boxes, boxes)
     covered = np.zeros(len(faces), bool)
     kept: list[Face] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,11 @@ class Box:
         # + 0.0 turns a -0.0 (a box at the border, rounded) into 0.0
         return {"x": round(self.x, 2) + 0.0, "y": round(self.y, 2) + 0.0, "w": round(self.w, 2) + 0.0,
                 "h": round(self.h, 2) + 0.0}
+
+
+def box_rows(boxes: Sequence[Box]) -> np.ndarray:
+    """``boxes`` as an (n, 4) array of rows x, y, w, h, for :func:`iou_matrix`."""
+    return np.array([(b.x, b.y, b.w, b.h) for b in boxes], np.float64).reshape(-1, 4)
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

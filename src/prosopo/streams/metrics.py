@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..types import Box
+from ..types import Box, box_rows, iou_matrix
 from .assign import assign
 
 Truth = Sequence[Sequence[tuple[Hashable, Box, bool]]]
@@ -43,7 +43,7 @@ class TrackingScores:
 def _pairs(gts: list[Box], hyps: list[Box], min_iou: float) -> list[tuple[int, int]]:
     if not gts or not hyps:
         return []
-    iou = np.array([[g.iou(h) for h in hyps] for g in gts])
+    iou = iou_matrix(box_rows(gts), box_rows(hyps))
     cost = np.where(iou >= min_iou, 1.0 - iou, 10.0)
     return [(i, j) for i, j in assign(cost) if iou[i, j] >= min_iou]
 
