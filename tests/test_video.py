@@ -22,7 +22,7 @@ from prosopo.streams import stream as stream_module
 from prosopo.streams.assign import assign
 from prosopo.streams.events import JsonLinesWriter, read_events
 from prosopo.streams.metrics import tracking_scores
-from prosopo.streams.sources import _bounded, open_source
+from prosopo.streams.sources import ReadAhead, _bounded, open_source
 from prosopo.streams.stream import video
 from prosopo.streams.tracker import Tracker
 from prosopo.streams.writer import VideoWriter
@@ -386,8 +386,9 @@ def test_bad_parameters(bad):
 
 
 def test_file_detected_in_the_reading_thread_tracks_alike(clip, tmp_path):
-    """A file's frames are detected in its reading thread, ahead of the
-    tracking: the same results as the same frames given one by one."""
+    """A file's frames are detected ahead of the tracking, two at a time by
+    its reader's threads: the same results as the same frames given one by
+    one."""
     path = tmp_path / "clip.avi"
     with VideoWriter(path, clip.fps) as writer:
         for frame in clip.frames:
@@ -412,9 +413,12 @@ def test_detector_error_in_the_reading_thread_reaches_the_caller(clip, tmp_path,
         raise ModelError("the detector broke")
 
     monkeypatch.setattr(stream_module, "detect_whole", broken)
+    before = set(threading.enumerate())
     with pytest.raises(ModelError, match="the detector broke"):
         list(video(path, reid=False))
-    assert threads == ["prosopo-video-read-ahead"]
+    # detected in the reader's pool (frames ahead may have failed too), which ends with the error
+    assert threads and all(name.startswith("prosopo-video-work") for name in threads)
+    assert not [t.name for t in set(threading.enumerate()) - before if t.name.startswith("prosopo-video-")]
 
 
 def test_abandoned_file_stream_stops_its_reading_thread(clip, tmp_path):
@@ -428,11 +432,14 @@ def test_abandoned_file_stream_stops_its_reading_thread(clip, tmp_path):
     before = set(threading.enumerate())
     for _ in video(path, reid=False):
         break
-    ours = [t for t in threading.enumerate() if t not in before and t.name == "prosopo-video-read-ahead"]
-    assert len(ours) == 1
+    ours = [t for t in threading.enumerate() if t not in before and t.name.startswith("prosopo-video-")]
+    names = [t.name for t in ours]  # the reader, and the detecting pool's threads it has started so far
+    assert names.count("prosopo-video-read-ahead") == 1
+    assert all(n.startswith("prosopo-video-work_") for n in names if n != "prosopo-video-read-ahead")
     gc.collect()
-    ours[0].join(timeout=10)
-    assert not ours[0].is_alive()
+    for thread in ours:
+        thread.join(timeout=10)
+        assert not thread.is_alive()
 
 
 def test_crowd_smoke():
@@ -478,3 +485,23 @@ def test_command_line(clip, clip_gallery, tmp_path):
         bad = prosopo_video(*args, "--read-timeout", "2")
         assert bad.returncode == code and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr, args
     assert "--allow-urls" in prosopo_video("rtsp://127.0.0.1/x").stderr
+
+
+def test_read_ahead_keeps_the_order_of_work_done_in_parallel(clip, tmp_path):
+    """Frames worked on three at a time, the later ones often finishing
+    first, come out in order, each with its own result."""
+    path = tmp_path / "clip.avi"
+    with VideoWriter(path, clip.fps) as writer:
+        for frame in clip.frames[:20]:
+            writer.write(frame)
+
+    def work(rgb):
+        time.sleep(float(rgb[0, 0, 0]) % 7 / 1000)  # a few milliseconds, differing between frames
+        return float(rgb.mean())
+
+    reader = ReadAhead(open_source(path), work=work, workers=3)
+    frames = list(reader)
+    assert [raw.index for raw in frames] == list(range(20))
+    assert all(raw.ahead == float(raw.rgb.mean()) for raw in frames)
+    with pytest.raises(ParameterError):
+        ReadAhead(open_source(path), work=work, workers=0)

@@ -15,6 +15,7 @@ import queue
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -207,16 +208,21 @@ class ReadAhead(Iterator[RawFrame]):
     """The frames of ``source`` read by a thread up to ``depth`` frames ahead
     of the caller, so that decoding the next frame (OpenCV releases the GIL
     while it decodes) overlaps the work on this one. For files: a camera's
-    frames are taken as they come. ``work``, if given, runs in the same
-    thread on each usable frame's pixels, its result in ``RawFrame.ahead``
-    (an error it raises ends the frames, raised in the caller's thread); it
-    must not hold this object or its owner, which would then never be
-    collected. The thread starts at the first frame asked for and ends with the
-    source, at :meth:`stop`, or when this object is garbage-collected."""
+    frames are taken as they come. ``work``, if given, runs on each usable
+    frame's pixels in a pool of ``workers`` threads, several frames at once,
+    its result in ``RawFrame.ahead``, the frames still in order (an error it
+    raises ends the frames, raised in the caller's thread); it must not hold
+    this object or its owner, which would then never be collected. The
+    threads start at the first frame asked for and end with the source, at
+    :meth:`stop`, or when this object is garbage-collected."""
 
-    def __init__(self, source: FrameSource, depth: int = 3, work: Callable[[np.ndarray], Any] | None = None):
+    def __init__(self, source: FrameSource, depth: int = 3, work: Callable[[np.ndarray], Any] | None = None,
+                 workers: int = 1):
+        if workers < 1:
+            raise ParameterError(f"workers must be at least 1, got {workers!r}")
         self._source = source
         self._work = work
+        self._workers = workers
         self._queue: queue.Queue[tuple[bool, Any]] = queue.Queue(depth)
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -225,7 +231,7 @@ class ReadAhead(Iterator[RawFrame]):
 
     @staticmethod
     def _run(source: FrameSource, out: queue.Queue[tuple[bool, Any]], stopped: threading.Event,
-             work: Callable[[np.ndarray], Any] | None) -> None:
+             work: Callable[[np.ndarray], Any] | None, workers: int) -> None:
         def put(item: tuple[bool, Any]) -> bool:
             while not stopped.is_set():
                 try:
@@ -235,17 +241,19 @@ class ReadAhead(Iterator[RawFrame]):
                     continue
             return False
 
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="prosopo-video-work") if work is not None else None
         frames = iter(source)
         try:
             for raw in frames:
-                if work is not None and raw.rgb is not None:
-                    raw = replace(raw, ahead=work(raw.rgb))
-                if not put((True, raw)):
+                job = pool.submit(work, raw.rgb) if work is not None and pool is not None and raw.rgb is not None else None
+                if not put((True, (raw, job))):
                     return
             put((False, None))
         except Exception as exc:  # noqa: BLE001 - raised again in the caller's thread
             put((False, exc))
         finally:
+            if pool is not None:  # the frames queued keep their work, unless the caller stopped
+                pool.shutdown(wait=True, cancel_futures=stopped.is_set())
             close = getattr(frames, "close", None)
             if close is not None:
                 close()  # the source's own clean-up runs here, in the thread that read it
@@ -254,8 +262,8 @@ class ReadAhead(Iterator[RawFrame]):
         if self._finished:
             raise StopIteration
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, args=(self._source, self._queue, self._stopped, self._work),
-                                            name="prosopo-video-read-ahead", daemon=True)
+            self._thread = threading.Thread(target=self._run, name="prosopo-video-read-ahead", daemon=True,
+                                            args=(self._source, self._queue, self._stopped, self._work, self._workers))
             self._thread.start()
         while True:
             try:
@@ -266,7 +274,14 @@ class ReadAhead(Iterator[RawFrame]):
                     self._finished = True
                     raise ImageError(f"{self._source.name}: the reading thread stopped") from None
         if ok:
-            return value  # type: ignore[no-any-return]
+            raw, job = value
+            if job is None:
+                return raw  # type: ignore[no-any-return]
+            try:
+                return replace(raw, ahead=job.result())
+            except BaseException:
+                self.stop()
+                raise
         self._finished = True
         if value is None:
             raise StopIteration
