@@ -71,7 +71,11 @@ def render(rgb: np.ndarray, p: Pass) -> tuple[np.ndarray, np.ndarray]:
     out = rgb
     if p.scale != 1.0:
         size = (max(1, round(w * p.scale)), max(1, round(h * p.scale)))
-        out = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if p.scale < 1 else cv2.INTER_LINEAR)
+        # shrunk to half or less: each pixel the average of those it covers.
+        # Less than that, bilinear interpolation skips none of them, and
+        # OpenCV's averaging is slow off whole ratios (640x360 to 512x288:
+        # 0.47 ms against 0.10; that view to 320 px: 0.50 against 0.09)
+        out = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if p.scale <= 0.5 else cv2.INTER_LINEAR)
     sh, sw = out.shape[:2]
     # forward map image -> detector input, as a 3x3 matrix
     fwd = np.diag([sw / w, sh / h, 1.0])
