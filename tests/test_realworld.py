@@ -159,7 +159,7 @@ def test_turned_pass_maps_landmarks_back(q):
     assert view.shape[:2] == ((30, 40) if q % 2 == 0 else (40, 30))
     y, x = np.unravel_index(int(np.argmax(view[:, :, 0])), view.shape[:2])  # where the marker landed
     face = prosopo.Face(prosopo.Box(x - 2.0, y - 2.0, 4.0, 4.0), 0.9, ((float(x), float(y)),) * 5)
-    mapped = frontend.map_face(face, back)
+    (mapped,) = frontend.map_faces([face], back)
     assert mapped.landmarks[0] == pytest.approx((70.5, 10.5), abs=1.0)
     assert mapped.box.center == pytest.approx((70.5, 10.5), abs=1.0)
 

@@ -36,6 +36,7 @@ is not the test.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -88,22 +89,27 @@ def render(rgb: np.ndarray, p: Pass) -> tuple[np.ndarray, np.ndarray]:
     return out, np.linalg.inv(fwd)[:2]
 
 
-def map_face(face: Face, m: np.ndarray) -> Face:
-    """``face`` carried by the similarity map ``m`` (2x3): landmarks exactly;
-    the box keeps its size about the mapped centre (the hull when the map
-    turns by a multiple of 90 degrees, which swaps width and height)."""
-    b = face.box
+def map_faces(faces: list[Face], m: np.ndarray) -> list[Face]:
+    """``faces`` carried by the similarity map ``m`` (2x3), all at once:
+    landmarks exactly; each box keeps its size about its mapped centre (the
+    hull when the map turns by a multiple of 90 degrees, which swaps width
+    and height)."""
+    if not faces:
+        return []
+    boxes = box_rows([f.box for f in faces])
     k = float(np.hypot(m[0, 0], m[1, 0]))
-    cx, cy = m[:, :2] @ np.array(b.center) + m[:, 2]
-    w, h = b.w * k, b.h * k
+    centres = (boxes[:, :2] + boxes[:, 2:] / 2) @ m[:, :2].T + m[:, 2]
+    sizes = boxes[:, 2:] * k
     if abs(m[0, 0]) < 1e-9:  # a quarter turn
-        w, h = h, w
-    points = None
-    if face.landmarks:
-        pts = np.array(face.landmarks, np.float64) @ m[:, :2].T + m[:, 2]
-        points = tuple((float(x), float(y)) for x, y in pts)
-    return Face(Box(float(cx - w / 2), float(cy - h / 2), float(w), float(h)), face.score, points,
-                face.is_real, face.spoof_score)
+        sizes = sizes[:, ::-1]
+    corners = np.hstack([centres - sizes / 2, sizes]).tolist()
+    marked = [i for i, f in enumerate(faces) if f.landmarks]
+    points: list[Any] = [None] * len(faces)
+    if marked:
+        mapped = np.array([faces[i].landmarks for i in marked], np.float64) @ m[:, :2].T + m[:, 2]
+        for i, pts in zip(marked, mapped.tolist()):
+            points[i] = tuple(map(tuple, pts))
+    return [Face(Box(*c), f.score, p, f.is_real, f.spoof_score) for f, c, p in zip(faces, corners, points)]
 
 
 def run(backend, rgb: np.ndarray, p: Pass, score_threshold: float | None = None) -> list[Face]:
@@ -113,7 +119,7 @@ def run(backend, rgb: np.ndarray, p: Pass, score_threshold: float | None = None)
 
 
 def _faces(backend, view: np.ndarray, back: np.ndarray, score_threshold: float | None) -> list[Face]:
-    return [map_face(f, back) for f in backend.detect(view, score_threshold)]
+    return map_faces(backend.detect(view, score_threshold), back)
 
 
 def _then(first: np.ndarray, back: np.ndarray) -> np.ndarray:

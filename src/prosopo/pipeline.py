@@ -221,7 +221,7 @@ def _scaled(faces: list[Face], k: float) -> list[Face]:
     """``faces`` with every coordinate multiplied by ``k``."""
     if k == 1.0:
         return faces
-    return [frontend.map_face(f, np.array([[k, 0, 0], [0, k, 0]])) for f in faces]
+    return frontend.map_faces(faces, np.array([[k, 0, 0], [0, k, 0]]))
 
 
 def _check_liveness(found: Located, anti_spoofing: bool | str, threshold: float | None) -> Located:

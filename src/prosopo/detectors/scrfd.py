@@ -78,10 +78,8 @@ class SCRFD:
         if not scores:
             return []
         score, box, point = np.concatenate(scores), np.concatenate(boxes), np.concatenate(points)
-        rects = [(float(x0), float(y0), float(x1 - x0), float(y1 - y0)) for x0, y0, x1, y1 in box]
-        chosen = cv2.dnn.NMSBoxes(rects, score.tolist(), threshold, self.nms_threshold)
-        faces = []
-        for j in np.asarray(chosen, dtype=int).reshape(-1):
-            x, y, bw, bh = rects[j]
-            faces.append(Face(Box(x, y, bw, bh), float(score[j]), tuple((float(px), float(py)) for px, py in point[j])))
-        return faces
+        rects = np.hstack([box[:, :2], box[:, 2:] - box[:, :2]]).astype(np.float64)
+        kept = cv2.dnn.NMSBoxes(rects, score, threshold, self.nms_threshold)  # type: ignore[arg-type]  # arrays do
+        chosen = np.asarray(kept, dtype=np.intp).reshape(-1)
+        return [Face(Box(*r), s, tuple(map(tuple, p)))
+                for r, s, p in zip(rects[chosen].tolist(), score[chosen].tolist(), point[chosen].tolist())]
