@@ -19,7 +19,7 @@ from conftest import absent
 from prosopo.errors import ImageError, ModelError, ParameterError
 from prosopo.gallery import Gallery
 from prosopo.streams import stream as stream_module
-from prosopo.streams.assign import assign
+from prosopo.streams.assign import assign, assign_allowed
 from prosopo.streams.events import JsonLinesWriter, read_events
 from prosopo.streams.metrics import tracking_scores
 from prosopo.streams.sources import ReadAhead, _bounded, open_source
@@ -215,6 +215,29 @@ def test_assign_is_optimal():
                    for cols in itertools.permutations(range(m), min(n, m)))
         assert len(pairs) == min(n, m)
         assert abs(sum(cost[i, j] for i, j in pairs) - best) < 1e-9
+
+
+def test_assign_allowed_finds_the_most_allowed_pairs_at_the_least_cost():
+    """Solved group by group, against every matching of allowed pairs."""
+    rng = np.random.default_rng(2)
+    for _ in range(300):
+        n, m = (int(v) for v in rng.integers(0, 6, 2))
+        cost = rng.normal(size=(n, m))
+        allowed = rng.random((n, m)) < rng.random()
+        pairs = assign_allowed(cost, allowed)
+        assert all(allowed[i, j] for i, j in pairs)
+        assert len({i for i, _ in pairs}) == len({j for _, j in pairs}) == len(pairs)
+        best: tuple[int, float] = (0, 0.0)  # most pairs, then least cost
+        for k in range(1, min(n, m) + 1):
+            for rows in itertools.combinations(range(n), k):
+                for cols in itertools.permutations(range(m), k):
+                    if all(allowed[i, j] for i, j in zip(rows, cols)):
+                        total = float(sum(cost[i, j] for i, j in zip(rows, cols)))
+                        best = min(best, (-k, total)) if best[0] else (-k, total)
+        assert len(pairs) == -best[0]
+        assert abs(sum(cost[i, j] for i, j in pairs) - best[1]) < 1e-9
+    with pytest.raises(ValueError):
+        assign_allowed(np.zeros((2, 3)), np.ones((3, 2), bool))
 
 
 # -- bad input ------------------------------------------------------------------

@@ -62,3 +62,47 @@ def assign(cost: np.ndarray) -> list[tuple[int, int]]:
     if transposed:
         pairs = [(c, r) for r, c in pairs]
     return sorted(pairs)
+
+
+def assign_allowed(cost: np.ndarray, allowed: np.ndarray) -> list[tuple[int, int]]:
+    """Pairs ``(row, column)`` with ``allowed[row, column]`` True: as many as
+    there can be, and among those the least total ``cost``. The rows and
+    columns fall into groups that allowed pairs connect, and each group is
+    solved on its own by :func:`assign`: the same pairs for far less work
+    when most groups are one row and one column, as a tracker's are (70
+    tracks and 34 detections a frame of crowd.mp4 made 1.6 ms of
+    :func:`assign` over the whole matrix)."""
+    cost = np.asarray(cost, dtype=np.float64)
+    allowed = np.asarray(allowed, dtype=bool)
+    if cost.ndim != 2 or allowed.shape != cost.shape:
+        raise ValueError(f"cost and allowed must be 2-D matrices of one shape, got {cost.shape} and {allowed.shape}")
+    n_rows = cost.shape[0]
+    rows, cols = np.nonzero(allowed)
+    parent = list(range(n_rows + cost.shape[1]))  # rows, then columns shifted by n_rows
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for r, c in zip(rows.tolist(), cols.tolist()):
+        parent[root(r)] = root(n_rows + c)
+    groups: dict[int, tuple[list[int], list[int]]] = {}
+    for r in sorted(set(rows.tolist())):
+        groups.setdefault(root(r), ([], []))[0].append(r)
+    for c in sorted(set(cols.tolist())):
+        groups.setdefault(root(n_rows + c), ([], []))[1].append(c)
+    pairs = []
+    for group_rows, group_cols in groups.values():
+        if len(group_rows) == 1 and len(group_cols) == 1:
+            pairs.append((group_rows[0], group_cols[0]))
+            continue
+        sub, ok = cost[np.ix_(group_rows, group_cols)], allowed[np.ix_(group_rows, group_cols)]
+        # a pair not allowed costs more than any matching of allowed ones saves
+        spread = float(sub[ok].max() - sub[ok].min()) + 1.0
+        barred = spread * (min(sub.shape) + 1)
+        for i, j in assign(np.where(ok, sub - sub[ok].min(), barred)):
+            if ok[i, j]:
+                pairs.append((group_rows[i], group_cols[j]))
+    return sorted(pairs)

@@ -3,9 +3,9 @@
 Each track holds its box as centre, width and height, with a velocity per
 frame (an alpha-beta filter: constant-velocity prediction, corrected by each
 matched detection). On every detection frame the predicted boxes are paired
-with the detections at the least cost (:func:`~prosopo.streams.assign.assign`)
-over their overlap (IoU), with the cosine similarity of their embeddings
-added when both have one. A track is born *tentative* and is *confirmed*
+with the detections at the least cost, among the pairs that pass the gates
+(:func:`~prosopo.streams.assign.assign_allowed`), over their overlap (IoU),
+with the cosine similarity of their embeddings added when both have one. A track is born *tentative* and is *confirmed*
 after ``min_hits`` matched detection frames; a confirmed track survives
 ``max_missed`` detection frames without a match (an occlusion, a missed
 detection), coasting on its prediction, then is *lost*. A lost track keeps
@@ -22,9 +22,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from ..types import Box, Face, iou_matrix
-from .assign import assign
-
-_NO_MATCH = 1e6
+from .assign import assign_allowed
 
 
 @dataclass(eq=False)
@@ -154,10 +152,7 @@ class Tracker:
                             gate[i, j] = False
             # recently seen tracks first: a small penalty per missed frame
             score -= 0.01 * np.array([t.missed for t in self.tracks])[:, None]
-            cost = np.where(gate, -score, _NO_MATCH)
-            for i, j in assign(cost):
-                if cost[i, j] >= _NO_MATCH:
-                    continue
+            for i, j in assign_allowed(-score, gate):
                 self._update(self.tracks[i], faces[j], dets[j], embeddings[j])
                 unmatched.discard(j)
         ended: list[Track] = []
