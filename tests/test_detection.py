@@ -87,3 +87,30 @@ def test_score_threshold_per_call(wider, truth, detector):
     coarser = frontend.detect(backend, rgb, score_threshold=0.1, fine_side=max(rgb.shape[:2]) // 3)
     assert len(every) < len(more) and len(coarser) < len(more)
     assert frontend.detect(backend, rgb) == every
+
+
+def test_one_thread_inference_gives_the_same_faces(wider, truth):
+    """Inside ``one_thread`` SCRFD runs on a session of its own, of one
+    thread (the video reader's detecting threads use it), and finds the
+    same faces as through the shared session."""
+    import threading
+
+    from prosopo.detectors import DETECTORS
+    from prosopo.image import load
+    from prosopo.runtime.onnx_session import one_thread
+
+    backend = DETECTORS.get("scrfd")
+    rgb = load(wider / "images" / min(truth))
+    shared = backend.detect(rgb)
+    found: list = []
+
+    def side() -> None:
+        with one_thread():
+            found.append(backend.detect(rgb))
+        found.append(backend.detect(rgb))  # the shared session again, past the block
+
+    thread = threading.Thread(target=side)
+    thread.start()
+    thread.join()
+    assert backend._session._single is not None
+    assert len(shared) > 0 and found == [shared, shared]

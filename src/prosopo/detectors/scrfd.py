@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ..models import INSIGHTFACE_FIX, checked_file
-from ..runtime.onnx_session import session
+from ..runtime.onnx_session import Sessions
 from ..types import Box, Face
 from . import SCRFD_FILE
 
@@ -47,7 +47,7 @@ class SCRFD:
 
     def __init__(self) -> None:
         path = checked_file(*SCRFD_FILE, SHA256, fix=INSIGHTFACE_FIX)
-        self._session = session(path)
+        self._session = Sessions(path)
         self._input = self._session.get_inputs()[0].name
 
     def detect(self, rgb: np.ndarray, score_threshold: float | None = None) -> list[Face]:

@@ -32,6 +32,7 @@ from ..detectors import DETECTORS
 from ..errors import ParameterError
 from ..pipeline import embed_faces, find_faces
 from ..quality import assess, upper_bound
+from ..runtime.onnx_session import one_thread
 from ..types import Analysis, Box, Face, Point
 from .follow import MAX_TILES, detect_near
 from .sheet import BestShot, thumbnail
@@ -170,6 +171,13 @@ def detect_whole(rgb: np.ndarray, detector: str, recall: bool | str | anonymizer
     return found[:max_faces] if max_faces else found, found
 
 
+def detect_ahead(rgb: np.ndarray, **settings: Any) -> tuple[list[Face], list[Face]]:
+    """:func:`detect_whole` in one of the reader's threads, which detect
+    :data:`DETECT_WORKERS` frames side by side: each inference on one core."""
+    with one_thread():
+        return detect_whole(rgb, **settings)
+
+
 class VideoStream(Iterator[FrameResult]):
     """The iterator :func:`video` returns: :class:`FrameResult` per usable
     frame; :attr:`stats` as it goes; the ``track_ended`` events of the tracks
@@ -219,7 +227,7 @@ class VideoStream(Iterator[FrameResult]):
         # that an abandoned stream is collected and its thread stops.
         self._reader = None
         if isinstance(source, CaptureSource) and not source.live:
-            work = partial(detect_whole, detector=detector, recall=recall, min_face_size=min_face_size,
+            work = partial(detect_ahead, detector=detector, recall=recall, min_face_size=min_face_size,
                            max_faces=max_faces) if every == 1 else None
             self._reader = ReadAhead(source, work=work, workers=DETECT_WORKERS)
         self._frames: Iterator[RawFrame] = self._reader or iter(source)
