@@ -112,6 +112,30 @@ def test_operating_points(wider):
             anonymize(path, recall=bad)
 
 
+@pytest.mark.parametrize("height", [340, 640])
+def test_a_face_filling_a_small_frame_is_masked(person, height):
+    """A 640x360 frame is seen in one pass (no coarse view below 512 px):
+    a face as tall as the frame, or cut by all its borders, is masked."""
+    import cv2
+
+    _, photos = person
+    img = prosopo.image.load(photos[0])
+    box = prosopo.detect(img)[0].box
+    x0, y0 = max(0, int(box.x - 0.2 * box.w)), max(0, int(box.y - 0.3 * box.h))
+    crop = img[y0:int(box.y + box.h * 1.15), x0:int(box.x + box.w * 1.2)]
+    big = cv2.resize(crop, None, fx=height / crop.shape[0], fy=height / crop.shape[0])
+    frame = np.full((360, 640, 3), 90, np.uint8)
+    bh, bw = big.shape[:2]
+    top, left = (bh - 360) // 2, (bw - 640) // 2  # negative: the face is smaller than the frame there
+    part = big[max(0, top):max(0, top) + 360, max(0, left):max(0, left) + 640]
+    fy, fx = max(0, -top), max(0, -left)
+    frame[fy:fy + part.shape[0], fx:fx + part.shape[1]] = part
+    result = anonymize(frame)
+    assert result.boxes
+    assert result.mask[fy:fy + part.shape[0], fx:fx + part.shape[1]].mean() > 0.8
+    assert not _still_recognised(result.image, photos[1])
+
+
 def test_metadata_stripped_and_orientation_applied(person, tmp_path):
     _, photos = person
     src = tmp_path / "with-exif.jpg"

@@ -166,8 +166,9 @@ def suppress(faces: list[Face], iou: float) -> list[Face]:
 
 
 def detect(backend, rgb: np.ndarray, *, auto_rotate: bool = False, score_threshold: float | None = None,
-           fine_side: int | None = None) -> list[Face]:
-    """Every face ``backend`` finds in ``rgb`` over the passes of :func:`plan`.
+           fine_side: int | None = None, coarse: bool = True) -> list[Face]:
+    """Every face ``backend`` finds in ``rgb`` over the passes of :func:`plan`
+    (the fine one alone with ``coarse=False``).
 
     ``score_threshold`` and ``fine_side`` replace the backend's own for this
     call (None: keep them), so one loaded model serves several operating
@@ -180,7 +181,7 @@ def detect(backend, rgb: np.ndarray, *, auto_rotate: bool = False, score_thresho
     fine_side = fine_side or backend.fine_side
     thresholds = _thresholds(backend, score_threshold)
     turns, done = upright(backend, rgb, thresholds, fine_side) if auto_rotate else (0, {})
-    passes = plan(h, w, fine_side, backend.coarse_side, turns)
+    passes = plan(h, w, fine_side, backend.coarse_side, turns)[:None if coarse else 1]
     if len(passes) == 2 and turns == 0 and not done:
         found = _fine_then_coarse(backend, rgb, passes[0], passes[1], thresholds)
     else:
