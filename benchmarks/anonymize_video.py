@@ -1,7 +1,7 @@
 """Video anonymisation: prosopo against ``deface`` (MIT, CenterFace ONNX)
 in the same run, on the same files.
 
-    python benchmarks/anonymize_video.py --deface DEFACE_PYTHON [--runs 3] [--peer-runs 1] \
+    python benchmarks/anonymize_video.py --deface DEFACE_PYTHON [--rounds 3] [--runs 2] \
         [--out benchmarks/results/anonymize_video.json]
 
 ``--deface`` is the Python interpreter of a virtualenv with ``deface``
@@ -17,9 +17,12 @@ H.264 through imageio-ffmpeg), its model loaded once before the clock runs.
    and the longest run of frames a face stays unmasked.
 2. Speed, the whole job (decode, detect, track, mask, encode) on
    ``../shared/data/video/crowd.mp4`` (1080p) and on the same clip at
-   640x360, blurring (each tool's default look): FPS, median of ``--runs``
-   (deface: of ``--peer-runs``; it takes about 100 s for the 1080p clip).
-   deface writes H.264 (its default, slower to encode) and, in a second
+   640x360, blurring (each tool's default look): FPS, medians. The tools
+   take turns, ``--rounds`` times: each round runs deface once per file and
+   configuration (about 30 s for the 1080p clip), then prosopo ``--runs``
+   times per file, so that a machine slower in one minute than the next
+   (a shared 2-core VM varies by a third) weighs on both alike. deface
+   writes H.264 (its default, slower to encode) and, in a second
    configuration, MPEG-4 part 2 as prosopo does.
 """
 
@@ -144,8 +147,8 @@ def prosopo_fps(src: Path, dst: Path, runs: int, mode: str) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--deface", required=True, help="Python interpreter of a virtualenv with deface")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--peer-runs", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3, help="turns taken by the two tools")
+    parser.add_argument("--runs", type=int, default=2, help="prosopo's runs per file and round")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "anonymize_video.json")
     args = parser.parse_args()
     crowd, lfw = DATA / "video" / "crowd.mp4", DATA / "lfw-mini"
@@ -153,8 +156,7 @@ def main() -> None:
         raise SystemExit(f"needs {crowd} and {lfw} (see ../shared/data/README.md)")
     photos = read_identification(lfw)
     clip = synthetic_clip([(n, photos[n][0]) for n in sorted(photos)[:4]])
-    results: dict = {"cores": os.cpu_count(), "load": os.getloadavg()[0], "runs": args.runs,
-                     "peer_runs": args.peer_runs}
+    results: dict = {"cores": os.cpu_count(), "load": os.getloadavg()[0], "rounds": args.rounds, "runs": args.runs}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         synthetic = root / "synthetic.avi"
@@ -164,33 +166,39 @@ def main() -> None:
         anonymize_video(synthetic, root / "ours-solid.avi", mode="solid")
         small = root / "crowd-640x360.mp4"
         resized_copy(crowd, small, (640, 360))
-        jobs = [{"src": str(synthetic), "dst": str(root / "deface-solid.mp4"), "replacewith": "solid",
-                 "ffmpeg": {"codec": "libx264"}, "runs": 1}]
-        for name, src in (("1080p", crowd), ("640x360", small)):
-            jobs.append({"src": str(src), "dst": str(root / f"deface-{name}.mp4"), "replacewith": "blur",
-                         "ffmpeg": {"codec": "libx264"}, "runs": args.peer_runs})
-            jobs.append({"src": str(src), "dst": str(root / f"deface-{name}-mpeg4.mp4"), "replacewith": "blur",
-                         "ffmpeg": {"codec": "mpeg4"}, "runs": args.peer_runs})
-        peer = deface(args.deface, jobs)
+        files = (("1080p", crowd), ("640x360", small))
+        deface(args.deface, [{"src": str(synthetic), "dst": str(root / "deface-solid.mp4"), "replacewith": "solid",
+                              "ffmpeg": {"codec": "libx264"}, "runs": 1}])
         results["synthetic"] = {"prosopo": coverage(root / "ours-solid.avi", clip.truth),
                                 "deface": coverage(root / "deface-solid.mp4", clip.truth)}
-        for k, (name, src) in enumerate((("1080p", crowd), ("640x360", small))):
-            frames = len(frames_of(src))
-            ours = statistics.median(prosopo_fps(src, root / f"ours-{name}.mp4", args.runs, "blur"))
-            h264 = frames / statistics.median(peer[1 + 2 * k])
-            mpeg4 = frames / statistics.median(peer[2 + 2 * k])
-            results[name] = {"frames": frames, "prosopo_fps": round(ours, 2), "deface_h264_fps": round(h264, 2),
+        counts = {name: len(frames_of(src)) for name, src in files}
+        fps: dict[str, dict[str, list[float]]] = {name: {"prosopo": [], "h264": [], "mpeg4": []} for name, _ in files}
+        for _ in range(args.rounds):
+            jobs = [{"src": str(src), "dst": str(root / f"deface-{name}-{codec}.mp4"), "replacewith": "blur",
+                     "ffmpeg": {"codec": codec}, "runs": 1} for name, src in files for codec in ("libx264", "mpeg4")]
+            seconds = deface(args.deface, jobs)
+            for k, (name, src) in enumerate(files):
+                fps[name]["h264"].append(counts[name] / seconds[2 * k][0])
+                fps[name]["mpeg4"].append(counts[name] / seconds[2 * k + 1][0])
+                fps[name]["prosopo"] += prosopo_fps(src, root / f"ours-{name}.mp4", args.runs, "blur")
+        for name, _ in files:
+            ours, h264, mpeg4 = (statistics.median(fps[name][key]) for key in ("prosopo", "h264", "mpeg4"))
+            results[name] = {"frames": counts[name], "prosopo_fps": round(ours, 2), "deface_h264_fps": round(h264, 2),
                              "deface_mpeg4_fps": round(mpeg4, 2), "ratio_h264": round(ours / h264, 2),
-                             "ratio_mpeg4": round(ours / mpeg4, 2)}
-    print(f"video anonymisation, {results['cores']} cores (load {results['load']:.2f}), median of {args.runs} runs "
-          f"({args.peer_runs} for deface)")
+                             "ratio_mpeg4": round(ours / mpeg4, 2),
+                             "runs": {key: [round(v, 2) for v in values] for key, values in fps[name].items()}}
+    results["load_end"] = os.getloadavg()[0]
+    print(f"video anonymisation, {results['cores']} cores (load {results['load']:.2f} at the start, "
+          f"{results['load_end']:.2f} at the end), medians over {args.rounds} rounds of deface once and prosopo "
+          f"{args.runs} times per file")
     for tool, c in results["synthetic"].items():
         print(f"synthetic clip, {tool}: {c['masked']}/{c['face_frames']} face-frames masked ({c['share']}), "
               f"longest unmasked run {c['longest_unmasked_run']} frame(s)")
     for name in ("1080p", "640x360"):
         r = results[name]
         print(f"crowd {name}: prosopo {r['prosopo_fps']} FPS, deface {r['deface_h264_fps']} (H.264) / "
-              f"{r['deface_mpeg4_fps']} (MPEG-4) FPS; ratio {r['ratio_h264']} / {r['ratio_mpeg4']}")
+              f"{r['deface_mpeg4_fps']} (MPEG-4) FPS; ratio {r['ratio_h264']} / {r['ratio_mpeg4']}; "
+              f"runs {r['runs']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written {args.out}")
