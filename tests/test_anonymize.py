@@ -110,6 +110,9 @@ def test_operating_points(wider):
     for bad in ("highest", None, 0.5):
         with pytest.raises(ParameterError, match="recall"):
             anonymize(path, recall=bad)
+    for coarse_above in (-1, 1.5, True):
+        with pytest.raises(ParameterError, match="coarse_above"):
+            OperatingPoint(0.1, 0.5, coarse_above)
 
 
 @pytest.mark.parametrize("height", [340, 640])

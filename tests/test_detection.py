@@ -89,15 +89,15 @@ def test_score_threshold_per_call(wider, truth, detector):
     assert frontend.detect(backend, rgb) == every
 
 
-def test_one_thread_inference_gives_the_same_faces(wider, truth):
-    """Inside ``one_thread`` SCRFD runs on a session of its own, of one
-    thread (the video reader's detecting threads use it), and finds the
+def test_side_by_side_inference_gives_the_same_faces(wider, truth):
+    """Inside ``side_by_side`` SCRFD runs on a session of its share of the
+    cores (the video reader's detecting threads use it), and finds the
     same faces as through the shared session."""
     import threading
 
     from prosopo.detectors import DETECTORS
     from prosopo.image import load
-    from prosopo.runtime.onnx_session import one_thread
+    from prosopo.runtime.onnx_session import side_by_side
 
     backend = DETECTORS.get("scrfd")
     rgb = load(wider / "images" / min(truth))
@@ -105,12 +105,12 @@ def test_one_thread_inference_gives_the_same_faces(wider, truth):
     found: list = []
 
     def side() -> None:
-        with one_thread():
+        with side_by_side(2):
             found.append(backend.detect(rgb))
         found.append(backend.detect(rgb))  # the shared session again, past the block
 
     thread = threading.Thread(target=side)
     thread.start()
     thread.join()
-    assert backend._session._single is not None
+    assert backend._session._fewer
     assert len(shared) > 0 and found == [shared, shared]

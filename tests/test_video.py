@@ -408,7 +408,7 @@ def test_bad_parameters(bad):
         video([np.zeros((32, 32, 3), np.uint8)], **bad)
 
 
-def test_file_detected_in_the_reading_thread_tracks_alike(clip, tmp_path):
+def test_file_detected_ahead_tracks_alike(clip, tmp_path):
     """A file's frames are detected ahead of the tracking, two at a time by
     its reader's threads: the same results as the same frames given one by
     one."""
@@ -423,7 +423,7 @@ def test_file_detected_in_the_reading_thread_tracks_alike(clip, tmp_path):
     assert sum(len(r["tracks"]) for r in given) > 100
 
 
-def test_detector_error_in_the_reading_thread_reaches_the_caller(clip, tmp_path, monkeypatch):
+def test_detector_error_in_the_readers_pool_reaches_the_caller(clip, tmp_path, monkeypatch):
     path = tmp_path / "clip.avi"
     with VideoWriter(path, clip.fps) as writer:
         for frame in clip.frames[:10]:

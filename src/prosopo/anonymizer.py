@@ -14,7 +14,8 @@ Choices, and why (figures from ``benchmarks/anonymize.py`` on WIDER-mini):
   :data:`RECALL_POINTS`) lowers the detector's score threshold (SCRFD 0.5 ->
   0.08) and runs the front end's fine pass at half the image's size (a
   16-pixel face is seen at 8 pixels), plus its coarse pass, at the
-  detector's own threshold, for faces that fill the frame. The scale is a
+  detector's own threshold, for faces that fill the frame (not needed, and
+  not run, when the fine view is 512 pixels or less). The scale is a
   fraction, not a size in pixels, so the smallest face masked is the same
   in a phone's 12-megapixel photo as in a thumbnail (and the time grows
   with the pixels). ``recall="max"`` sees the image at full size with a
@@ -72,30 +73,38 @@ class OperatingPoint:
     fine pass is never shrunk below :data:`MIN_FINE_SIDE` pixels (nor
     enlarged): a small image costs little at full size, and halved, its
     faces keep too few pixels (SCRFD at 0.1 then took the dark edge of a
-    500-pixel LFW pair for a face; at full size it did not)."""
+    500-pixel LFW pair for a face; at full size it did not). The front
+    end's coarse pass runs only when the fine view's long side is more than
+    ``coarse_above`` pixels (0: always; see :data:`COARSE_ABOVE`)."""
 
     score_threshold: float
     scale: float
+    coarse_above: int = 0
 
     def __post_init__(self) -> None:
         for name, value, high in (("score_threshold", self.score_threshold, 1.0), ("scale", self.scale, 1.0)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= high:
                 raise ParameterError(f"OperatingPoint.{name} must be a number in (0, {high:g}], got {value!r}")
+        if isinstance(self.coarse_above, bool) or not isinstance(self.coarse_above, int) or self.coarse_above < 0:
+            raise ParameterError(f"OperatingPoint.coarse_above must be a whole number of pixels >= 0, "
+                                 f"got {self.coarse_above!r}")
 
     def fine_side(self, height: int, width: int) -> int:
         return max(MIN_FINE_SIDE, math.ceil(max(height, width) * self.scale))
 
 
 MIN_FINE_SIDE = 512
-# A fine view of at most MIN_FINE_SIDE pixels gets no coarse pass: at the
-# anonymising thresholds the fine pass finds the faces that fill such a view
-# itself. Measured with SCRFD at 0.08 (the "high" point), with and without
-# it: all 3,226 images of WIDER FACE val (1024 px wide, so seen at 512)
+# SCRFD's points at 0.08 give a fine view of at most this many pixels no
+# coarse pass: at so low a threshold the fine pass finds the faces that fill
+# such a view itself. Measured with SCRFD at 0.08 (the "high" point), with
+# and without it: all 3,226 images of WIDER FACE val (1024 px wide, so seen at 512)
 # had the very same faces covered (7097 / 12996 / 19318 of easy / medium /
 # hard) at 12.1 ms an image instead of 14.0; on WIDER-mini brought to 320
 # to 1024 px no face more was covered with it; and on 640x360 frames the
 # fine pass alone found each of 60 LFW faces drawn 100 to 900 px tall (past
 # every border). The coarse pass was a quarter of the detector's time there.
+# Not measured for YuNet or at higher thresholds, which keep it.
+COARSE_ABOVE = MIN_FINE_SIDE
 
 
 # The operating points of ``recall=True`` ("high") and ``recall="max"``, per
@@ -114,8 +123,8 @@ MIN_FINE_SIDE = 512
 # times the time. YuNet (slower than SCRFD here): 128 of 132 at "high", 129
 # at "max".
 RECALL_POINTS: dict[str, dict[str, OperatingPoint]] = {
-    "high": {"scrfd": OperatingPoint(0.08, 0.5), "yunet": OperatingPoint(0.1, 0.5)},
-    "max": {"scrfd": OperatingPoint(0.08, 1.0), "yunet": OperatingPoint(0.15, 1.0)},
+    "high": {"scrfd": OperatingPoint(0.08, 0.5, COARSE_ABOVE), "yunet": OperatingPoint(0.1, 0.5)},
+    "max": {"scrfd": OperatingPoint(0.08, 1.0, COARSE_ABOVE), "yunet": OperatingPoint(0.15, 1.0)},
 }
 # Margins added to each detector box: (each side, above, below), as fractions
 # of its width (sides) and height (above, below). The forehead and hair are
@@ -221,7 +230,7 @@ def find_faces(rgb: np.ndarray, detector: str = DEFAULT_DETECTOR, *,
     h, w = rgb.shape[:2]
     fine_side = point.fine_side(h, w)
     return frontend.detect(DETECTORS.get(detector), rgb, score_threshold=point.score_threshold,
-                           fine_side=fine_side, coarse=min(max(h, w), fine_side) > MIN_FINE_SIDE)
+                           fine_side=fine_side, coarse=min(max(h, w), fine_side) > point.coarse_above)
 
 
 def enlarge(box: Box, expand: float, width: int, height: int) -> tuple[int, int, int, int]:

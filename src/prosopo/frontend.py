@@ -11,7 +11,9 @@ So every image gets
   the detector's ``fine_side``: small and mid-sized faces;
 * a *coarse* pass when the fine one saw more than ``coarse_side`` pixels: the
   image shrunk to ``coarse_side``, so a face filling the frame, or cut by its
-  border, falls inside the detector's band.
+  border, falls inside the detector's band. (The anonymiser's low-threshold
+  points leave it out when the fine view is at most 512 px, where it found
+  no face more: ``anonymizer.MIN_FINE_SIDE``.)
 
 The sizes were chosen by measurement (``benchmarks/realworld.py``). On
 renderings of LFW faces, a coarse side of 256 or 320 lets both detectors find

@@ -58,8 +58,10 @@ class SCRFD:
         # (pixel - 127.5) / 128 in planar order, in one call: the same numbers
         # as numpy's astype, subtract, divide and transpose, in a tenth of
         # the time (0.2 ms instead of 2.0 for a 512x288 view)
+        if rgb.dtype not in (np.uint8, np.float32):
+            rgb = rgb.astype(np.float32)
         blob = cv2.dnn.blobFromImage(rgb, 1 / 128, (sw, sh), (127.5, 127.5, 127.5))
-        if (ph, pw) != (sh, sw):  # padded to whole strides with zeros, the image's mean grey
+        if (ph, pw) != (sh, sw):  # padded to whole strides with zeros, mid-grey (127.5) as scaled
             blob = np.pad(blob, ((0, 0), (0, 0), (0, ph - sh), (0, pw - sw)))
         outputs = self._session.run(None, {self._input: blob})
         n = len(STRIDES)

@@ -65,8 +65,9 @@ def assign(cost: np.ndarray) -> list[tuple[int, int]]:
 
 
 def assign_allowed(cost: np.ndarray, allowed: np.ndarray) -> list[tuple[int, int]]:
-    """Pairs ``(row, column)`` with ``allowed[row, column]`` True: as many as
-    there can be, and among those the least total ``cost``. The rows and
+    """Pairs ``(row, column)`` with ``allowed[row, column]`` True (and a
+    finite cost): as many as there can be, and among those the least total
+    ``cost``. The rows and
     columns fall into groups that allowed pairs connect, and each group is
     solved on its own by :func:`assign`: the same pairs for far less work
     when most groups are one row and one column, as a tracker's are (70
@@ -76,6 +77,7 @@ def assign_allowed(cost: np.ndarray, allowed: np.ndarray) -> list[tuple[int, int
     allowed = np.asarray(allowed, dtype=bool)
     if cost.ndim != 2 or allowed.shape != cost.shape:
         raise ValueError(f"cost and allowed must be 2-D matrices of one shape, got {cost.shape} and {allowed.shape}")
+    allowed = allowed & np.isfinite(cost)  # a cost that is not a number allows no pair
     n_rows = cost.shape[0]
     rows, cols = np.nonzero(allowed)
     parent = list(range(n_rows + cost.shape[1]))  # rows, then columns shifted by n_rows

@@ -15,7 +15,7 @@ import queue
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ MAX_BAD_RUN = 25
 class RawFrame:
     """One frame read from a source: ``rgb`` is None when it was skipped,
     and ``problem`` says why. ``ahead``: what :class:`ReadAhead`'s ``work``
-    made of the frame, in the reading thread."""
+    made of the frame, ahead of the caller, in the reader's pool."""
 
     index: int
     timestamp: float
@@ -245,7 +245,12 @@ class ReadAhead(Iterator[RawFrame]):
         frames = iter(source)
         try:
             for raw in frames:
-                job = pool.submit(work, raw.rgb) if work is not None and pool is not None and raw.rgb is not None else None
+                job = None
+                if work is not None and pool is not None and raw.rgb is not None:
+                    try:
+                        job = pool.submit(work, raw.rgb)
+                    except RuntimeError as exc:  # the interpreter is shutting down
+                        raise ImageError(f"{source.name}: reading stopped: {exc}") from exc
                 if not put((True, (raw, job))):
                     return
             put((False, None))
@@ -279,6 +284,9 @@ class ReadAhead(Iterator[RawFrame]):
                 return raw  # type: ignore[no-any-return]
             try:
                 return replace(raw, ahead=job.result())
+            except CancelledError:  # stopped from another thread meanwhile
+                self._finished = True
+                raise StopIteration from None
             except BaseException:
                 self.stop()
                 raise

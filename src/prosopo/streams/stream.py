@@ -32,7 +32,7 @@ from ..detectors import DETECTORS
 from ..errors import ParameterError
 from ..pipeline import embed_faces, find_faces
 from ..quality import assess, upper_bound
-from ..runtime.onnx_session import one_thread
+from ..runtime.onnx_session import side_by_side
 from ..types import Analysis, Box, Face, Point
 from .follow import MAX_TILES, detect_near
 from .sheet import BestShot, thumbnail
@@ -173,8 +173,9 @@ def detect_whole(rgb: np.ndarray, detector: str, recall: bool | str | anonymizer
 
 def detect_ahead(rgb: np.ndarray, **settings: Any) -> tuple[list[Face], list[Face]]:
     """:func:`detect_whole` in one of the reader's threads, which detect
-    :data:`DETECT_WORKERS` frames side by side: each inference on one core."""
-    with one_thread():
+    :data:`DETECT_WORKERS` frames side by side, each with its share of the
+    cores."""
+    with side_by_side(DETECT_WORKERS):
         return detect_whole(rgb, **settings)
 
 
@@ -185,7 +186,7 @@ class VideoStream(Iterator[FrameResult]):
     :attr:`final_events`; :attr:`best_shots` with ``best_shots=True``.
     Close it (or use ``with``) to release a camera before the end. An error
     of the detector ends the stream (a file's frames may be detected ahead,
-    in its reading thread)."""
+    by its reader's threads)."""
 
     def __init__(self, source: FrameSource, gallery: Gallery | None, *, detector: str, model: str, every: int,
                  max_faces: int | None, min_face_size: float, threshold: float | str | None,
@@ -221,10 +222,11 @@ class VideoStream(Iterator[FrameResult]):
         self._lost_records: dict[int, _Record] = {}
         self._shots: dict[int, BestShot] = {}  # of the tracks ended, with best_shots
         # a file is decoded a few frames ahead, in a thread, while this one
-        # works; detected there too when every frame is (detection depends on
-        # the frame alone, and the tracking and masking here then overlap it).
-        # The thread gets a function of the settings, not of this stream, so
-        # that an abandoned stream is collected and its thread stops.
+        # works; when every frame is detected, the reader's pool detects them
+        # too, DETECT_WORKERS at a time (detection depends on the frame alone,
+        # and the tracking and masking here then overlap it). The threads get
+        # a function of the settings, not of this stream, so that an
+        # abandoned stream is collected and its threads stop.
         self._reader = None
         if isinstance(source, CaptureSource) and not source.live:
             work = partial(detect_ahead, detector=detector, recall=recall, min_face_size=min_face_size,

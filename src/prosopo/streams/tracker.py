@@ -3,10 +3,11 @@
 Each track holds its box as centre, width and height, with a velocity per
 frame (an alpha-beta filter: constant-velocity prediction, corrected by each
 matched detection). On every detection frame the predicted boxes are paired
-with the detections at the least cost, among the pairs that pass the gates
-(:func:`~prosopo.streams.assign.assign_allowed`), over their overlap (IoU),
-with the cosine similarity of their embeddings added when both have one. A track is born *tentative* and is *confirmed*
-after ``min_hits`` matched detection frames; a confirmed track survives
+with the detections, among the pairs that pass the gates, at the least cost
+(:func:`~prosopo.streams.assign.assign_allowed`); the cost is their overlap
+(IoU), with the cosine similarity of their embeddings added when both have
+one. A track is born *tentative* and is *confirmed* after ``min_hits``
+matched detection frames; a confirmed track survives
 ``max_missed`` detection frames without a match (an occlusion, a missed
 detection), coasting on its prediction, then is *lost*. A lost track keeps
 its embedding for ``reid_frames`` frames: a new track whose first embedding
