@@ -16,7 +16,7 @@ class DlibHog:
 
     def __init__(self) -> None:
         # one detector per thread: dlib's keeps per-image state while it runs,
-        # without Python's lock (a video's reading thread, a server's workers)
+        # without Python's lock (a video reader's detecting threads, a server's workers)
         self._local = threading.local()
 
     def _detector(self):
