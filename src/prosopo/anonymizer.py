@@ -97,8 +97,8 @@ MIN_FINE_SIDE = 512
 # SCRFD's points at 0.08 give a fine view of at most this many pixels no
 # coarse pass: at so low a threshold the fine pass finds the faces that fill
 # such a view itself. Measured with SCRFD at 0.08 (the "high" point), with
-# and without it: all 3,226 images of WIDER FACE val (1024 px wide, so seen at 512)
-# had the very same faces covered (7097 / 12996 / 19318 of easy / medium /
+# and without it: all 3,226 images of WIDER FACE val (1024 px wide, so seen
+# at 512) had the very same faces covered (7097 / 12996 / 19318 of easy / medium /
 # hard) at 12.1 ms an image instead of 14.0; on WIDER-mini brought to 320
 # to 1024 px no face more was covered with it; and on 640x360 frames the
 # fine pass alone found each of 60 LFW faces drawn 100 to 900 px tall (past

@@ -13,7 +13,7 @@ So every image gets
   image shrunk to ``coarse_side``, so a face filling the frame, or cut by its
   border, falls inside the detector's band. (The anonymiser's low-threshold
   points leave it out when the fine view is at most 512 px, where it found
-  no face more: ``anonymizer.MIN_FINE_SIDE``.)
+  no face more: ``anonymizer.COARSE_ABOVE``.)
 
 The sizes were chosen by measurement (``benchmarks/realworld.py``). On
 renderings of LFW faces, a coarse side of 256 or 320 lets both detectors find
