@@ -12,6 +12,11 @@ from typing import Any
 from ..errors import ModelError
 
 
+def _configured_threads() -> int:
+    """``$PROSOPO_THREADS``, 0 when unset (ONNX Runtime's own choice)."""
+    return int(os.environ.get("PROSOPO_THREADS", "0") or 0)
+
+
 def session(model: Path | bytes, threads: int | None = None):
     """A CPU inference session. ``threads`` defaults to ``$PROSOPO_THREADS``,
     else ONNX Runtime's own choice (all cores).
@@ -28,7 +33,7 @@ def session(model: Path | bytes, threads: int | None = None):
     opts.log_severity_level = 3
     spin = os.environ.get("PROSOPO_SPIN", "0").strip() in ("1", "true", "yes")
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-    threads = threads or int(os.environ.get("PROSOPO_THREADS", "0") or 0)
+    threads = threads or _configured_threads()
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -45,7 +50,7 @@ _local = threading.local()
 def _cores() -> int:
     """The threads a session gets by default: ``$PROSOPO_THREADS``, else
     the cores."""
-    return int(os.environ.get("PROSOPO_THREADS", "0") or 0) or os.cpu_count() or 1
+    return _configured_threads() or os.cpu_count() or 1
 
 
 @contextmanager
@@ -84,8 +89,8 @@ class Sessions:
         if callers == 1:
             return self._shared.run(outputs, feeds)
         threads = max(1, _cores() // callers)
-        with self._lock:
-            fewer = self._fewer.get(threads)
-            if fewer is None:
-                fewer = self._fewer[threads] = session(self._model, threads)
+        fewer = self._fewer.get(threads)
+        if fewer is None:  # made once, on first use
+            with self._lock:
+                fewer = self._fewer.get(threads) or self._fewer.setdefault(threads, session(self._model, threads))
         return fewer.run(outputs, feeds)

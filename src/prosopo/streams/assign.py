@@ -67,12 +67,11 @@ def assign(cost: np.ndarray) -> list[tuple[int, int]]:
 def assign_allowed(cost: np.ndarray, allowed: np.ndarray) -> list[tuple[int, int]]:
     """Pairs ``(row, column)`` with ``allowed[row, column]`` True (and a
     finite cost): as many as there can be, and among those the least total
-    ``cost``. The rows and
-    columns fall into groups that allowed pairs connect, and each group is
-    solved on its own by :func:`assign`: the same pairs for far less work
-    when most groups are one row and one column, as a tracker's are (70
-    tracks and 34 detections a frame of crowd.mp4 made 1.6 ms of
-    :func:`assign` over the whole matrix)."""
+    ``cost``. The rows and columns fall into groups that allowed pairs
+    connect, and each group is solved on its own by :func:`assign`: the same
+    pairs for far less work when most groups are one row and one column, as
+    a tracker's are (70 tracks and 34 detections a frame of crowd.mp4 made
+    1.6 ms of :func:`assign` over the whole matrix)."""
     cost = np.asarray(cost, dtype=np.float64)
     allowed = np.asarray(allowed, dtype=bool)
     if cost.ndim != 2 or allowed.shape != cost.shape:

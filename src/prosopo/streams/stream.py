@@ -292,8 +292,8 @@ class VideoStream(Iterator[FrameResult]):
 
     def _process(self, index: int, timestamp: float, rgb: np.ndarray,
                  detected: tuple[list[Face], list[Face]] | None = None) -> FrameResult:
-        """One frame; ``detected``: :meth:`_detect`'s result, if the reading
-        thread ran it already."""
+        """One frame; ``detected``: :meth:`_detect`'s result, if the
+        reader's threads ran it already."""
         detect = self._processed % self.every == 0
         self._processed += 1
         self._last_timestamp = timestamp
