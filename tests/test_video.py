@@ -204,6 +204,18 @@ def test_tracker_survives_a_short_occlusion():
     assert abs(tracker.tracks[0].box.x - (10 + 4 * 19)) < 3
 
 
+def test_only_a_track_with_an_embedding_is_kept_to_come_back():
+    """A lost track without an embedding could never be recognised again:
+    the tracker does not keep it (a crowd's short false tracks piled up)."""
+    tracker = Tracker(min_hits=1, max_missed=0)
+    look = np.eye(8)[0]
+    tracker.step([Face(Box(10.0, 10.0, 40.0, 40.0), 0.9), Face(Box(200.0, 10.0, 40.0, 40.0), 0.9)], [look, None])
+    _, ended = tracker.step([])
+    assert sorted(t.id for t in ended) == [1, 2] and [t.id for t in tracker.lost] == [1]
+    alive, _ = tracker.step([Face(Box(400.0, 10.0, 40.0, 40.0), 0.9)])
+    assert tracker.add_embedding(alive[0], look) is not None and alive[0].id == 1
+
+
 def test_assign_is_optimal():
     rng = np.random.default_rng(1)
     for _ in range(100):
@@ -215,6 +227,21 @@ def test_assign_is_optimal():
                    for cols in itertools.permutations(range(m), min(n, m)))
         assert len(pairs) == min(n, m)
         assert abs(sum(cost[i, j] for i, j in pairs) - best) < 1e-9
+
+
+def test_assign_gives_the_same_pairs_on_lists_and_on_arrays(monkeypatch):
+    """Small matrices are solved on Python lists, large ones with numpy:
+    the same steps, so the same pairs, ties included."""
+    from prosopo.streams import assign as module
+
+    rng = np.random.default_rng(3)
+    for _ in range(60):
+        n, m = (int(v) for v in rng.integers(1, 30, 2))
+        cost = rng.integers(0, 4, (n, m)).astype(float) if rng.random() < 0.5 else rng.normal(size=(n, m))
+        monkeypatch.setattr(module, "SMALL", 10**6)
+        on_lists = assign(cost)
+        monkeypatch.setattr(module, "SMALL", 0)
+        assert assign(cost) == on_lists
 
 
 def test_assign_allowed_finds_the_most_allowed_pairs_at_the_least_cost():

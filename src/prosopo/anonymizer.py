@@ -237,10 +237,10 @@ def enlarge(box: Box, expand: float, width: int, height: int) -> tuple[int, int,
     """``box`` grown by :data:`EXPAND` times ``expand`` and clipped to the
     image: integer (x0, y0, x1, y1), x1 and y1 exclusive."""
     side, above, below = (m * expand for m in EXPAND)
-    x0 = int(np.floor(box.x - side * box.w))
-    x1 = int(np.ceil(box.x + box.w * (1 + side)))
-    y0 = int(np.floor(box.y - above * box.h))
-    y1 = int(np.ceil(box.y + box.h * (1 + below)))
+    x0 = math.floor(box.x - side * box.w)
+    x1 = math.ceil(box.x + box.w * (1 + side))
+    y0 = math.floor(box.y - above * box.h)
+    y1 = math.ceil(box.y + box.h * (1 + below))
     return max(0, x0), max(0, y0), min(width, x1), min(height, y1)
 
 

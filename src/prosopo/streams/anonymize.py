@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..defaults import DEFAULT_DETECTOR
+from ..runtime.opencv_threads import serial_opencv
 from .stream import VideoStats, video
 from .writer import VideoWriter, check_not_source, check_video_path
 
@@ -57,13 +58,14 @@ def anonymize_video(
     file or 0)`` after each frame. Returns the stream's statistics."""
     target = check_video_path(dst)
     check_not_source(target, src)
-    stream = video(src, keep, detector=detector, threshold=threshold, anonymize=mode, expand=expand,
-                   recall=recall, keep_mode=keep_mode if keep is not None else None, reid=keep is not None)
-    total = getattr(stream.source, "frame_count", 0)
-    with VideoWriter(target, stream.fps) as out, stream:
-        for result in stream:
-            assert result.frame is not None  # anonymize keeps the frames
-            out.write(result.frame, result.index)
-            if progress is not None:
-                progress(result.index + 1, total)
+    with serial_opencv():  # from the start: the reader decodes ahead as soon as the stream opens
+        stream = video(src, keep, detector=detector, threshold=threshold, anonymize=mode, expand=expand,
+                       recall=recall, keep_mode=keep_mode if keep is not None else None, reid=keep is not None)
+        total = getattr(stream.source, "frame_count", 0)
+        with VideoWriter(target, stream.fps) as out, stream:
+            for result in stream:
+                assert result.frame is not None  # anonymize keeps the frames
+                out.write(result.frame, result.index)
+                if progress is not None:
+                    progress(result.index + 1, total)
     return stream.stats

@@ -46,7 +46,7 @@ class Track:
 
     @property
     def box(self) -> Box:
-        cx, cy, w, h = (float(v) for v in self.state)
+        cx, cy, w, h = self.state.tolist()
         return Box(cx - w / 2, cy - h / 2, w, h)
 
     @property
@@ -93,7 +93,7 @@ class Tracker:
         self.reid_frames = reid_frames
         self.reid_similarity = reid_similarity
         self.tracks: list[Track] = []  # alive: tentative and confirmed
-        self.lost: list[Track] = []  # confirmed tracks lost, kept for re-identification
+        self.lost: list[Track] = []  # confirmed tracks lost with an embedding, kept for re-identification
         self.frame = -1
         self._next_id = 1
 
@@ -116,10 +116,12 @@ class Tracker:
         face or None. Returns the tracks that are alive and confirmed, and the
         confirmed tracks lost at this frame."""
         self.frame += 1
-        for t in self.tracks:
-            t.state = t.state + t.velocity
-            t.state[2:] = np.maximum(t.state[2:], 1.0)
-            t.since_update += 1
+        if self.tracks:  # every prediction at once: 70 tracks cost 0.3 ms one by one
+            states = np.array([t.state for t in self.tracks]) + np.array([t.velocity for t in self.tracks])
+            np.maximum(states[:, 2:], 1.0, out=states[:, 2:])
+            for t, state in zip(self.tracks, states):
+                t.state = state
+                t.since_update += 1
         ended: list[Track] = []
         if faces is not None:
             ended = self._associate(faces, embeddings or [None] * len(faces))
@@ -138,7 +140,8 @@ class Tracker:
             dist = np.hypot(preds[:, None, 0] - dets[None, :, 0], preds[:, None, 1] - dets[None, :, 1])
             size = np.maximum(preds[:, None, 2], dets[None, :, 2])
             ratio = preds[:, None, 2] / np.maximum(dets[None, :, 2], 1e-9)
-            reach = np.minimum(0.6 + 0.1 * np.array([t.missed for t in self.tracks]), 1.2)[:, None]
+            missed = np.array([t.missed for t in self.tracks], np.float64)
+            reach = np.minimum(0.6 + 0.1 * missed, 1.2)[:, None]
             near = (dist < reach * size) & (ratio > 0.67) & (ratio < 1.5)
             gate |= near
             score = np.maximum(score, np.where(near, 0.3 * (1 - dist / size), 0.0))
@@ -152,7 +155,7 @@ class Tracker:
                         if sim < 0.1:  # clearly another person
                             gate[i, j] = False
             # recently seen tracks first: a small penalty per missed frame
-            score -= 0.01 * np.array([t.missed for t in self.tracks])[:, None]
+            score -= 0.01 * missed[:, None]
             for i, j in assign_allowed(-score, gate):
                 self._update(self.tracks[i], faces[j], dets[j], embeddings[j])
                 unmatched.discard(j)
@@ -164,7 +167,8 @@ class Tracker:
                 if not t.confirmed or t.missed > self.max_missed:
                     if t.confirmed:
                         t.lost_at = self.frame
-                        self.lost.append(t)
+                        if t.embedding is not None:  # without one, it cannot be recognised again
+                            self.lost.append(t)
                         ended.append(t)
                     continue
             alive.append(t)
