@@ -55,8 +55,9 @@ class Track:
         return self.since_update == 0
 
 
-def _state(box: Box) -> np.ndarray:
-    return np.array([box.x + box.w / 2, box.y + box.h / 2, box.w, box.h], dtype=np.float64)
+def _states(boxes: list[Box]) -> np.ndarray:
+    """Rows centre x, centre y, width, height."""
+    return np.array([(b.x + b.w / 2, b.y + b.h / 2, b.w, b.h) for b in boxes], np.float64).reshape(-1, 4)
 
 
 def _corners(states: np.ndarray) -> np.ndarray:
@@ -129,7 +130,7 @@ class Tracker:
         return [t for t in self.tracks if t.confirmed], ended
 
     def _associate(self, faces: list[Face], embeddings: list[np.ndarray | None]) -> list[Track]:
-        dets = np.array([_state(f.box) for f in faces]).reshape(-1, 4)
+        dets = _states([f.box for f in faces])
         unmatched = set(range(len(faces)))
         if self.tracks and faces:
             preds = np.array([t.state for t in self.tracks])
@@ -145,15 +146,15 @@ class Tracker:
             near = (dist < reach * size) & (ratio > 0.67) & (ratio < 1.5)
             gate |= near
             score = np.maximum(score, np.where(near, 0.3 * (1 - dist / size), 0.0))
-            for i, t in enumerate(self.tracks):
+            looked = [(j, e) for j, e in enumerate(embeddings) if e is not None]
+            for i, t in enumerate(self.tracks if looked else ()):
                 if t.embedding is None:
                     continue
-                for j, e in enumerate(embeddings):
-                    if e is not None:
-                        sim = float(t.embedding @ e)
-                        score[i, j] += self.appearance_weight * sim
-                        if sim < 0.1:  # clearly another person
-                            gate[i, j] = False
+                for j, e in looked:
+                    sim = float(t.embedding @ e)
+                    score[i, j] += self.appearance_weight * sim
+                    if sim < 0.1:  # clearly another person
+                        gate[i, j] = False
             # recently seen tracks first: a small penalty per missed frame
             score -= 0.01 * missed[:, None]
             for i, j in assign_allowed(-score, gate):
