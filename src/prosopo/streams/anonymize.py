@@ -55,7 +55,10 @@ def anonymize_video(
     Gallery whose people stay visible (``keep_mode="except"``) or are the
     only ones masked (``"only"``). A frame the source cannot decode is
     replaced by the one before it. ``progress(frames done, frames in the
-    file or 0)`` after each frame. Returns the stream's statistics."""
+    file or 0)`` after each frame. Returns the stream's statistics. While
+    it runs, OpenCV's own thread pool is off in the whole process
+    (:func:`~prosopo.runtime.opencv_threads.serial_opencv`): this job's
+    threads keep the cores busy."""
     target = check_video_path(dst)
     check_not_source(target, src)
     with serial_opencv():  # from the start: the reader decodes ahead as soon as the stream opens
