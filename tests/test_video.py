@@ -216,7 +216,11 @@ def test_only_a_track_with_an_embedding_is_kept_to_come_back():
     assert tracker.add_embedding(alive[0], look) is not None and alive[0].id == 1
 
 
-def test_assign_is_optimal():
+@pytest.mark.parametrize("small", [80, 0], ids=["lists", "numpy"])
+def test_assign_is_optimal(small, monkeypatch):
+    from prosopo.streams import assign as module
+
+    monkeypatch.setattr(module, "SMALL", small)
     rng = np.random.default_rng(1)
     for _ in range(100):
         n, m = (int(v) for v in rng.integers(1, 6, 2))
@@ -242,6 +246,9 @@ def test_assign_gives_the_same_pairs_on_lists_and_on_arrays(monkeypatch):
         on_lists = assign(cost)
         monkeypatch.setattr(module, "SMALL", 0)
         assert assign(cost) == on_lists
+    for bad in (np.inf, np.nan):  # the method would never end on them
+        with pytest.raises(ValueError, match="finite"):
+            assign(np.array([[0.0, bad], [0.0, bad]]))
 
 
 def test_assign_allowed_finds_the_most_allowed_pairs_at_the_least_cost():

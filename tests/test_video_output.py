@@ -387,7 +387,16 @@ def test_anonymize_parameters():
 
 def test_anonymize_video_file(clip, tmp_path):
     src = write_mjpg(clip.frames, tmp_path / "clip.avi", clip.fps)
-    stats = anonymize_video(src, tmp_path / "anon.mp4", mode="pixelate")
+    pools: list[int] = []  # OpenCV's threads, seen while the job runs
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(3)
+    try:
+        stats = anonymize_video(src, tmp_path / "anon.mp4", mode="pixelate",
+                                progress=lambda done, total: pools.append(cv2.getNumThreads()))
+        assert cv2.getNumThreads() == 3  # given back after the job
+    finally:
+        cv2.setNumThreads(before)
+    assert len(pools) == 100 and set(pools) == {1}
     back, fps = read_back(tmp_path / "anon.mp4")
     assert stats.frames == len(back) == 100 and fps == pytest.approx(clip.fps)
     assert back[0].shape == clip.frames[0].shape

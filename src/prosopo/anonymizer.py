@@ -266,7 +266,7 @@ def _blurred(region: np.ndarray) -> np.ndarray:
     such a blur keeps nothing finer than about 4 cycles across the region,
     so working at 24 px instead of 48 changes no pixel by more than 3 of
     255 (50 LFW faces) at a quarter of the time (0.15 ms for a 130-px box
-    instead of 0.6). Regions reduced by less than half (24 to 48 px, most
+    instead of 0.6). Regions reduced by less than half (under 48 px, most
     of a crowd's) are reduced bilinearly, as the front end does: 2 instead
     of 8 microseconds, and no pixel of the result more than 3 of 255 away
     (205 WIDER-mini and LFW regions)."""

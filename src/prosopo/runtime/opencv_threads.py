@@ -17,8 +17,10 @@ _before = 1
 @contextmanager
 def serial_opencv() -> Iterator[None]:
     """Within this block (in any thread of the process: OpenCV's setting is
-    global), OpenCV runs each call in its calling thread; the setting
-    before the first such block comes back when the last one ends.
+    global, so other OpenCV work in the process runs serially too), OpenCV
+    runs each call in its calling thread; the setting before the first such
+    block comes back when the last one ends (a change made meanwhile by
+    other code is undone then).
 
     A video's reader, detecting and writing threads already keep every core
     busy; OpenCV's pool threads, which also wait for work by spinning, then
@@ -29,7 +31,7 @@ def serial_opencv() -> Iterator[None]:
     with _lock:
         if _holders == 0:
             _before = cv2.getNumThreads()
-            cv2.setNumThreads(1)
+            cv2.setNumThreads(0)  # serial; reported as 1 by every threading backend
         _holders += 1
     try:
         yield

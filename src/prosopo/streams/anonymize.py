@@ -61,11 +61,11 @@ def anonymize_video(
     threads keep the cores busy."""
     target = check_video_path(dst)
     check_not_source(target, src)
-    with serial_opencv():  # from the start: the reader decodes ahead as soon as the stream opens
+    with serial_opencv():  # before the stream's threads start
         stream = video(src, keep, detector=detector, threshold=threshold, anonymize=mode, expand=expand,
                        recall=recall, keep_mode=keep_mode if keep is not None else None, reid=keep is not None)
         total = getattr(stream.source, "frame_count", 0)
-        with VideoWriter(target, stream.fps) as out, stream:
+        with stream, VideoWriter(target, stream.fps) as out:  # the stream closed if the writer fails
             for result in stream:
                 assert result.frame is not None  # anonymize keeps the frames
                 out.write(result.frame, result.index)

@@ -27,6 +27,8 @@ def assign(cost: np.ndarray) -> list[tuple[int, int]]:
     n_rows, n_cols = cost.shape
     if n_rows == 0 or n_cols == 0:
         return []
+    if not np.isfinite(cost).all():  # the method would never end on them
+        raise ValueError("costs must be finite numbers")
     transposed = n_rows > n_cols
     if transposed:
         cost = cost.T
