@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ParameterError
-from ..types import Box, Face, iou_matrix
+from ..types import Box, Face, box_rows, iou_matrix
 from .assign import assign_allowed
 
 
@@ -57,7 +57,9 @@ class Track:
 
 def _states(boxes: list[Box]) -> np.ndarray:
     """Rows centre x, centre y, width, height."""
-    return np.array([(b.x + b.w / 2, b.y + b.h / 2, b.w, b.h) for b in boxes], np.float64).reshape(-1, 4)
+    rows = box_rows(boxes)
+    rows[:, :2] += rows[:, 2:] / 2
+    return rows
 
 
 def _corners(states: np.ndarray) -> np.ndarray:
@@ -117,23 +119,25 @@ class Tracker:
         face or None. Returns the tracks that are alive and confirmed, and the
         confirmed tracks lost at this frame."""
         self.frame += 1
-        if self.tracks:  # every prediction at once: 70 tracks cost 0.3 ms one by one
-            states = np.array([t.state for t in self.tracks]) + np.array([t.velocity for t in self.tracks])
-            np.maximum(states[:, 2:], 1.0, out=states[:, 2:])
-            for t, state in zip(self.tracks, states):
-                t.state = state
-                t.since_update += 1
+        # every prediction at once: 70 tracks cost 0.3 ms one by one
+        preds = np.array([t.state for t in self.tracks]).reshape(-1, 4)
+        preds += np.array([t.velocity for t in self.tracks]).reshape(-1, 4)
+        np.maximum(preds[:, 2:], 1.0, out=preds[:, 2:])
+        for t, state in zip(self.tracks, preds):
+            t.state = state
+            t.since_update += 1
         ended: list[Track] = []
         if faces is not None:
-            ended = self._associate(faces, embeddings or [None] * len(faces))
+            ended = self._associate(faces, embeddings or [None] * len(faces), preds)
         self.lost = [t for t in self.lost if self.frame - t.lost_at <= self.reid_frames]
         return [t for t in self.tracks if t.confirmed], ended
 
-    def _associate(self, faces: list[Face], embeddings: list[np.ndarray | None]) -> list[Track]:
+    def _associate(self, faces: list[Face], embeddings: list[np.ndarray | None], preds: np.ndarray) -> list[Track]:
+        """Pair this frame's ``faces`` with the tracks, whose predicted states
+        are the rows of ``preds``."""
         dets = _states([f.box for f in faces])
         unmatched = set(range(len(faces)))
         if self.tracks and faces:
-            preds = np.array([t.state for t in self.tracks])
             score = iou_matrix(_corners(preds), _corners(dets))
             gate = score >= self.min_iou
             # a track that coasted a while may have drifted: accept a detection
@@ -229,7 +233,7 @@ class Tracker:
 
     def _reidentify(self, track: Track) -> Track | None:
         assert track.embedding is not None
-        candidates = [t for t in self.lost if t.embedding is not None]
+        candidates = list(self.lost)  # each has an embedding
         candidates += [t for t in self.tracks if t is not track and t.confirmed and t.embedding is not None
                        and t.since_update > 0 and t.first_frame < track.first_frame]
         best, best_sim = None, self.reid_similarity
